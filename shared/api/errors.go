@@ -1,0 +1,102 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"smtp-vault/shared/auth"
+	"smtp-vault/shared/credential"
+)
+
+// Error is an HTTP error with a machine-readable code and a message safe
+// to show the caller.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// errorBody is the one error shape of every endpoint (SPEC section 9).
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// toError is the one mapping from domain and adapter errors to HTTP status.
+// Only the messages of input errors reach the caller verbatim; upstream
+// details stay in the log.
+func toError(err error) *Error {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return &Error{http.StatusUnauthorized, "unauthenticated", "a valid bearer token is required"}
+	case errors.Is(err, auth.ErrForbidden):
+		return &Error{http.StatusForbidden, "forbidden", "your role may not do this"}
+	case errors.Is(err, credential.ErrInvalidInput):
+		return &Error{http.StatusBadRequest, "invalid_request", publicMessage(err)}
+	case errors.Is(err, credential.ErrNotFound):
+		return &Error{http.StatusNotFound, "not_found", "no credential is stored for this tenant"}
+	case errors.Is(err, credential.ErrConflict):
+		return &Error{http.StatusConflict, "conflict", "another change of this credential is in progress; try again"}
+	case errors.Is(err, credential.ErrRejected):
+		return &Error{http.StatusUnprocessableEntity, "mailu_rejected", "the tenant's MailU rejected the request; nothing was changed in Vault"}
+	case errors.Is(err, credential.ErrAudit):
+		return &Error{http.StatusServiceUnavailable, "audit_unavailable", "the audit trail cannot be written, so nothing was done; try again later"}
+	case errors.Is(err, credential.ErrUnavailable):
+		return &Error{http.StatusServiceUnavailable, "upstream_unavailable", "Vault or MailU is unavailable; nothing was lost, try again later"}
+	default:
+		return &Error{http.StatusInternalServerError, "internal", "internal error"}
+	}
+}
+
+// publicMessage is the text after the sentinel in an input error, which the
+// domain writes for the caller ("invalid input: tenant_id must be ...").
+func publicMessage(err error) string {
+	return err.Error()
+}
+
+// respondError logs why a request failed and renders the error body.
+func respondError(ctx context.Context, log *slog.Logger, err error) events.APIGatewayV2HTTPResponse {
+	e := toError(err)
+	log.Log(ctx, levelFor(e.Status), "request failed", "status", e.Status, "code", e.Code, "error", err)
+	var body errorBody
+	body.Error.Code = e.Code
+	body.Error.Message = e.Message
+	return respondJSON(e.Status, body)
+}
+
+// respondJSON renders v with the headers every API response carries.
+func respondJSON(status int, v any) events.APIGatewayV2HTTPResponse {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+	}
+	return events.APIGatewayV2HTTPResponse{
+		StatusCode: status,
+		Headers: map[string]string{
+			"Content-Type":           "application/json",
+			"Cache-Control":          "no-store",
+			"X-Content-Type-Options": "nosniff",
+		},
+		Body: string(b),
+	}
+}
+
+func levelFor(status int) slog.Level {
+	if status >= 500 {
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}

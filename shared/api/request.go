@@ -1,0 +1,94 @@
+package api
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"smtp-vault/shared/auth"
+	"smtp-vault/shared/credential"
+)
+
+// MaxBodyBytes bounds every request body.
+const MaxBodyBytes = 64 << 10
+
+// principal reads the caller from the JWT claims that API Gateway's JWT
+// authorizer (or the local gateway, which does the same) has verified.
+func principal(req events.APIGatewayV2HTTPRequest, rolesClaim string) (auth.Principal, error) {
+	a := req.RequestContext.Authorizer
+	if a == nil || a.JWT == nil || len(a.JWT.Claims) == 0 {
+		return auth.Principal{}, fmt.Errorf("%w: no verified claims in the request", auth.ErrUnauthenticated)
+	}
+	return auth.PrincipalFromClaims(a.JWT.Claims, rolesClaim)
+}
+
+// actor is who made the request, for the audit trail.
+func actor(req events.APIGatewayV2HTTPRequest, p auth.Principal) credential.Actor {
+	return credential.Actor{
+		UserID:    p.Subject,
+		IP:        req.RequestContext.HTTP.SourceIP,
+		UserAgent: req.RequestContext.HTTP.UserAgent,
+	}
+}
+
+// decodeBody parses a JSON body into v: at most MaxBodyBytes, unknown
+// fields and trailing data rejected.
+func decodeBody(req events.APIGatewayV2HTTPRequest, v any) error {
+	raw := []byte(req.Body)
+	if req.IsBase64Encoded {
+		b, err := base64.StdEncoding.DecodeString(req.Body)
+		if err != nil {
+			return &Error{http.StatusBadRequest, "invalid_body", "the body is not valid base64"}
+		}
+		raw = b
+	}
+	if len(raw) > MaxBodyBytes {
+		return &Error{http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the body exceeds %d bytes", MaxBodyBytes)}
+	}
+	if ct := header(req, "content-type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		return &Error{http.StatusUnsupportedMediaType, "unsupported_media_type", "the body must be application/json"}
+	}
+	return decodeJSON(raw, v)
+}
+
+// decodeJSON parses exactly one JSON value into v, rejecting unknown
+// fields, so that a misspelt field is an error and not silently ignored.
+func decodeJSON(raw []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &te):
+			return &Error{http.StatusUnprocessableEntity, "invalid_field", fmt.Sprintf("field %q has the wrong type", te.Field)}
+		case strings.HasPrefix(err.Error(), "json: unknown field"):
+			return &Error{http.StatusBadRequest, "unknown_field", strings.TrimPrefix(err.Error(), "json: ")}
+		default:
+			return &Error{http.StatusBadRequest, "invalid_json", "the body is not a valid JSON object"}
+		}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return &Error{http.StatusBadRequest, "invalid_json", "the body must hold exactly one JSON object"}
+	}
+	return nil
+}
+
+// header reads a request header; API Gateway lower-cases their names.
+func header(req events.APIGatewayV2HTTPRequest, name string) string {
+	if v, ok := req.Headers[name]; ok {
+		return v
+	}
+	for k, v := range req.Headers {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
+}

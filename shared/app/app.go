@@ -1,0 +1,136 @@
+// Package app wires the adapters and the domain from a Config. The Lambda
+// mains and the local gateway call the same constructor, so both run the
+// same code.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+
+	"smtp-vault/shared/api"
+	"smtp-vault/shared/audit"
+	"smtp-vault/shared/credential"
+	"smtp-vault/shared/mailu"
+	"smtp-vault/shared/tracing"
+	"smtp-vault/shared/vault"
+)
+
+// App is a wired instance of the service.
+type App struct {
+	Config Config
+	Vault  *vault.Client
+	Audit  *audit.Recorder
+	Log    *slog.Logger
+	API    api.Deps
+}
+
+// Options changes where an App writes; the zero value is right for Lambda.
+type Options struct {
+	AuditOut io.Writer        // default os.Stdout (CloudWatch Logs)
+	LogOut   io.Writer        // default os.Stderr
+	Now      func() time.Time // default time.Now
+	Sinks    []audit.Sink     // extra audit sinks, after the stream
+}
+
+// New wires an App. It contacts AWS only for Vault's aws auth method, and
+// Vault not at all until the first request.
+func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
+	if opts.AuditOut == nil {
+		opts.AuditOut = os.Stdout
+	}
+	if opts.LogOut == nil {
+		opts.LogOut = os.Stderr
+	}
+	log := slog.New(slog.NewJSONHandler(opts.LogOut, &slog.HandlerOptions{Level: parseLevel(cfg.LogLevel)}))
+
+	vc := vault.Config{
+		Address:      cfg.VaultAddr,
+		AuthMethod:   cfg.VaultAuthMethod,
+		Token:        cfg.VaultToken,
+		AuthMount:    cfg.VaultAuthMount,
+		RoleID:       cfg.VaultRoleID,
+		SecretID:     cfg.VaultSecretID,
+		AWSRole:      cfg.VaultAWSRole,
+		AWSServerID:  cfg.VaultAWSServerID,
+		KVMount:      cfg.KVMount,
+		TransitMount: cfg.TransitMount,
+		Timeout:      cfg.VaultTimeout,
+		HTTPClient:   tracing.HTTPClient(&http.Client{}),
+	}
+	if cfg.VaultAuthMethod == vault.AuthAWS {
+		awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(cfg.AWSRegion))
+		if err != nil {
+			return nil, fmt.Errorf("app: load AWS config: %w", err)
+		}
+		vc.AWSLogin = vault.AWSIAMLogin(awsCfg.Credentials, cfg.AWSRegion)
+	}
+	vcl, err := vault.New(vc)
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+
+	sinks := append([]audit.Sink{audit.NewStreamSink(opts.AuditOut)}, opts.Sinks...)
+	rec := audit.NewRecorder(opts.Now, sinks...)
+
+	mailuHTTP := tracing.HTTPClient(&http.Client{Timeout: cfg.MailUTimeout})
+	svc := credential.New(credential.Config{
+		Vault:      vcl,
+		TransitKey: cfg.TransitKey,
+		KVMount:    cfg.KVMount,
+		DialMailU: func(apiURL, token string) credential.MailU {
+			return mailu.New(apiURL, token, mailuHTTP)
+		},
+		VerifyLogin: smtpVerifier(cfg.SMTPTimeout),
+		Audit:       rec,
+		Now:         opts.Now,
+		Log:         log,
+	})
+	return &App{
+		Config: cfg,
+		Vault:  vcl,
+		Audit:  rec,
+		Log:    log,
+		API:    api.Deps{Credentials: svc, Audit: rec, Log: log, RolesClaim: cfg.RolesClaim},
+	}, nil
+}
+
+// smtpVerifier logs in over SMTP AUTH. Off loopback the password is only
+// ever sent inside TLS with the server's name verified; the local MailU
+// stand-in on loopback speaks plain SMTP.
+func smtpVerifier(timeout time.Duration) func(ctx context.Context, addr, user, pass string) error {
+	return func(ctx context.Context, addr, user, pass string) error {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return fmt.Errorf("smtp address %q: %w", addr, err)
+		}
+		var tlsConf *tls.Config
+		if ip := net.ParseIP(host); !(host == "localhost" || (ip != nil && ip.IsLoopback())) {
+			tlsConf = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+		}
+		return mailu.VerifyLogin(ctx, addr, user, pass, tlsConf)
+	}
+}
+
+func parseLevel(s string) slog.Level {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}

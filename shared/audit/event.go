@@ -1,0 +1,111 @@
+// Package audit records who touched which credential, when and how, as one
+// event type written to every configured sink. Recording fails closed: when
+// any sink cannot take the event, Record returns an error and the caller
+// must not hand out a secret or make the change.
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Event names (SPEC section 7). Successful actions use these; refusals and
+// failures use the names below them.
+const (
+	CredentialsStored         = "smtp_credentials_stored"
+	CredentialsAccessed       = "smtp_credentials_accessed"
+	CredentialsViewed         = "smtp_credentials_viewed"
+	CredentialsCopied         = "smtp_credentials_copied"
+	CredentialsRotated        = "smtp_credentials_rotated"
+	CredentialsEmergencyReset = "smtp_credentials_emergency_reset"
+	CredentialsRecovered      = "smtp_credentials_recovered"
+	CompromiseResponse        = "credential_compromise_response"
+	VaultRestoredFromBackup   = "vault_restored_from_backup"
+	AuthenticationFailed      = "authentication_failed"
+	AuthorizationDenied       = "authorization_denied"
+	RequestRejected           = "request_rejected"
+	ActionFailed              = "action_failed"
+)
+
+// Severity of an event.
+type Severity string
+
+const (
+	Info     Severity = "info"
+	Warning  Severity = "warning"
+	Critical Severity = "critical"
+)
+
+// Event is the one audit record type. Details carries non-secret context
+// only; Record refuses keys that name secrets.
+type Event struct {
+	ID        string         `json:"id"`
+	Event     string         `json:"event"`
+	TenantID  string         `json:"tenant_id,omitempty"`
+	UserID    string         `json:"user_id,omitempty"`
+	Timestamp time.Time      `json:"timestamp"`
+	IP        string         `json:"ip,omitempty"`
+	UserAgent string         `json:"user_agent,omitempty"`
+	Severity  Severity       `json:"severity"`
+	Details   map[string]any `json:"details,omitempty"`
+}
+
+// Sink stores events somewhere durable.
+type Sink interface {
+	Write(ctx context.Context, e Event) error
+}
+
+// ErrNotRecorded wraps every failure to record an event.
+var ErrNotRecorded = errors.New("audit: event not recorded")
+
+// secretKey matches detail keys that could only hold a secret. It is a
+// guard against programming mistakes, not a content scanner.
+var secretKey = regexp.MustCompile(`(?i)(password|secret|token|data_?key|private)`)
+
+// Recorder writes each event to all its sinks.
+type Recorder struct {
+	sinks []Sink
+	now   func() time.Time
+}
+
+// NewRecorder returns a recorder over sinks. now may be nil (time.Now).
+func NewRecorder(now func() time.Time, sinks ...Sink) *Recorder {
+	if now == nil {
+		now = time.Now
+	}
+	return &Recorder{sinks: sinks, now: now}
+}
+
+// Record fills in the id and timestamp and writes e to every sink, in
+// order. The first failure stops it and is returned wrapped in
+// ErrNotRecorded.
+func (r *Recorder) Record(ctx context.Context, e Event) error {
+	if e.Event == "" {
+		return fmt.Errorf("%w: event name missing", ErrNotRecorded)
+	}
+	for k := range e.Details {
+		if secretKey.MatchString(k) {
+			return fmt.Errorf("%w: detail %q looks like a secret", ErrNotRecorded, k)
+		}
+	}
+	if e.ID == "" {
+		e.ID = uuid.NewString()
+	}
+	if e.Timestamp.IsZero() {
+		e.Timestamp = r.now().UTC()
+	}
+	if e.Severity == "" {
+		e.Severity = Info
+	}
+	for _, s := range r.sinks {
+		if err := s.Write(ctx, e); err != nil {
+			return fmt.Errorf("%w: %w", ErrNotRecorded, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,62 @@
+package credential
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"smtp-vault/shared/vault"
+)
+
+// LockPath is the KV path of a tenant's change lock.
+func LockPath(tenantID string) string { return tenantID + "/lock" }
+
+// lock takes the tenant's change lock, a KV record written with
+// check-and-set, so two changes of one tenant never run at once. A holder
+// that crashed is overtaken once its expiry has passed. The returned
+// function releases the lock; it never fails the caller.
+func (s *Service) lock(ctx context.Context, tenantID, purpose string) (func(), error) {
+	path := LockPath(tenantID)
+	cas := 0
+	cur, err := s.cfg.Vault.Read(ctx, path)
+	switch {
+	case err == nil:
+		cas = cur.Version
+		if exp, perr := time.Parse(time.RFC3339Nano, cur.Data["expires_at"]); perr == nil && s.now().Before(exp) {
+			return nil, fmt.Errorf("%w: another change of this tenant (%s) is in progress", ErrConflict, cur.Data["purpose"])
+		}
+	case errors.Is(err, vault.ErrNotFound):
+	default:
+		return nil, upstream("read the tenant lock", err)
+	}
+	owner := uuid.NewString()
+	v, err := s.cfg.Vault.WriteCAS(ctx, path, map[string]string{
+		"owner":      owner,
+		"purpose":    purpose,
+		"expires_at": s.now().Add(s.cfg.LockTTL).Format(time.RFC3339Nano),
+	}, cas)
+	if errors.Is(err, vault.ErrCASConflict) {
+		return nil, fmt.Errorf("%w: another change of this tenant is in progress", ErrConflict)
+	}
+	if err != nil {
+		return nil, upstream("take the tenant lock", err)
+	}
+	return func() {
+		// Release even when the request's context is done, or the next
+		// change waits for the expiry.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_, err := s.cfg.Vault.WriteCAS(rctx, path, map[string]string{
+			"owner":      owner,
+			"purpose":    purpose,
+			"expires_at": s.now().Format(time.RFC3339Nano),
+			"released":   "true",
+		}, v)
+		if err != nil {
+			s.log.WarnContext(ctx, "release tenant lock", "tenant_id", tenantID, "error", err)
+		}
+	}, nil
+}

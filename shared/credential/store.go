@@ -1,0 +1,223 @@
+package credential
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"smtp-vault/shared/audit"
+	"smtp-vault/shared/vault"
+)
+
+// StoreInput is what the provisioning flow of a new tenant hands over.
+type StoreInput struct {
+	TenantID   string `json:"tenant_id"`
+	Domain     string `json:"domain"`
+	WebmailURL string `json:"webmail_url"`
+	// How to reach the tenant's MailU: its admin API and SMTP submission.
+	MailUAPIURL string `json:"mailu_api_url"`
+	SMTPAddr    string `json:"smtp_addr"`
+	// MailUAPIToken is needed the first time; it is stored in Vault and may
+	// be left out afterwards.
+	MailUAPIToken string `json:"mailu_api_token,omitempty"`
+}
+
+// StoreResult describes the stored credential; it never holds the password.
+type StoreResult struct {
+	TenantID     string    `json:"tenant_id"`
+	Username     string    `json:"username"`
+	WebmailURL   string    `json:"webmail_url"`
+	CreatedAt    time.Time `json:"created_at"`
+	LastRotated  time.Time `json:"last_rotated"`
+	NextRotation time.Time `json:"next_rotation"`
+	// Action is created, replaced (a new password because the stored one no
+	// longer logged in), updated (non-secret fields changed) or unchanged.
+	Action  string `json:"action"`
+	Version int    `json:"version"`
+}
+
+var domainPattern = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+
+// Validate checks the input before anything is called.
+func (in StoreInput) Validate() error {
+	if err := ValidateTenantID(in.TenantID); err != nil {
+		return err
+	}
+	if len(in.Domain) > 253 || !domainPattern.MatchString(in.Domain) {
+		return fmt.Errorf("%w: domain must be a lowercase DNS name", ErrInvalidInput)
+	}
+	if err := checkURL("webmail_url", in.WebmailURL, false); err != nil {
+		return err
+	}
+	if err := checkURL("mailu_api_url", in.MailUAPIURL, true); err != nil {
+		return err
+	}
+	host, port, err := net.SplitHostPort(in.SMTPAddr)
+	if err != nil || host == "" || port == "" {
+		return fmt.Errorf("%w: smtp_addr must be host:port", ErrInvalidInput)
+	}
+	if len(in.MailUAPIToken) > 512 || strings.ContainsAny(in.MailUAPIToken, " \t\r\n") {
+		return fmt.Errorf("%w: mailu_api_token must be at most 512 characters without whitespace", ErrInvalidInput)
+	}
+	return nil
+}
+
+// checkURL accepts https URLs; plain http only for a loopback host when
+// allowLoopbackHTTP (the local MailU stand-in).
+func checkURL(name, raw string, allowLoopbackHTTP bool) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil || len(raw) > 2048 {
+		return fmt.Errorf("%w: %s must be an absolute https URL", ErrInvalidInput, name)
+	}
+	switch {
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && allowLoopbackHTTP && isLoopback(u.Hostname()):
+		return nil
+	}
+	return fmt.Errorf("%w: %s must be an absolute https URL", ErrInvalidInput, name)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Store makes Vault and the tenant's MailU agree on an admin credential:
+// the first time it generates one; later runs keep a password that still
+// logs in (updating non-secret fields) and replace one that does not. Any
+// change an earlier run left half-done is finished or undone first, so
+// re-running Store is always safe.
+func (s *Service) Store(ctx context.Context, in StoreInput, actor Actor) (StoreResult, error) {
+	if err := in.Validate(); err != nil {
+		return StoreResult{}, err
+	}
+	release, err := s.lock(ctx, in.TenantID, "store")
+	if err != nil {
+		return StoreResult{}, err
+	}
+	defer release()
+
+	conn, err := s.saveMailUConn(ctx, in)
+	if err != nil {
+		return StoreResult{}, err
+	}
+	admin := s.cfg.DialMailU(conn.apiURL, conn.token)
+	username := "admin@" + in.Domain
+	ev := audit.Event{Event: audit.CredentialsStored, UserID: actor.UserID, IP: actor.IP, UserAgent: actor.UserAgent}
+
+	rec, err := s.readRecord(ctx, in.TenantID)
+	if errors.Is(err, ErrNotFound) {
+		rec, err = &record{}, nil
+	}
+	if err != nil {
+		return StoreResult{}, err
+	}
+	fresh := rec.version == 0
+	if rec.pending() {
+		if err := s.resolvePending(ctx, in.TenantID, rec, ev); err != nil {
+			return StoreResult{}, err
+		}
+	}
+	fieldsChanged := rec.WebmailURL != in.WebmailURL || rec.SMTPAddr != in.SMTPAddr || rec.MailUAPI != s.cfg.KVMount+"/"+MailUPath(in.TenantID)
+	rec.WebmailURL = in.WebmailURL
+	rec.SMTPAddr = in.SMTPAddr
+	rec.MailUAPI = s.cfg.KVMount + "/" + MailUPath(in.TenantID)
+
+	action := "unchanged"
+	keep := false
+	if rec.Password != "" && rec.Username == username {
+		if keep, err = s.currentLogsIn(ctx, in.TenantID, rec); err != nil {
+			return StoreResult{}, err
+		}
+	}
+	switch {
+	case keep && fieldsChanged:
+		action = "updated"
+		if err := s.cfg.Audit.Record(ctx, withTenant(ev, in.TenantID, action)); err != nil {
+			return StoreResult{}, upstream("record "+ev.Event, err)
+		}
+		if err := s.write(ctx, in.TenantID, rec); err != nil {
+			return StoreResult{}, err
+		}
+	case keep:
+	default:
+		action = "replaced"
+		if fresh || rec.Password == "" {
+			action = "created"
+		}
+		pw, err := s.createPending(ctx, in.TenantID, rec, username)
+		if err != nil {
+			return StoreResult{}, err
+		}
+		if err := s.setInMailU(ctx, admin, username, pw); err != nil {
+			return StoreResult{}, err
+		}
+		if err := s.testLogin(ctx, rec.SMTPAddr, username, pw); err != nil {
+			return StoreResult{}, err
+		}
+		if err := s.finish(ctx, in.TenantID, rec, withTenant(ev, in.TenantID, action)); err != nil {
+			return StoreResult{}, err
+		}
+	}
+	s.log.InfoContext(ctx, "credential stored", "tenant_id", in.TenantID, "action", action, "kv_version", rec.version)
+	return s.result(in.TenantID, rec, action), nil
+}
+
+func withTenant(ev audit.Event, tenantID, action string) audit.Event {
+	ev.TenantID = tenantID
+	ev.Details = map[string]any{"action": action}
+	return ev
+}
+
+func (s *Service) result(tenantID string, rec *record, action string) StoreResult {
+	created, _ := time.Parse(time.RFC3339, rec.CreatedAt)
+	last := rec.lastRotated()
+	return StoreResult{
+		TenantID:     tenantID,
+		Username:     rec.Username,
+		WebmailURL:   rec.WebmailURL,
+		CreatedAt:    created,
+		LastRotated:  last,
+		NextRotation: last.Add(RotationInterval),
+		Action:       action,
+		Version:      rec.version,
+	}
+}
+
+// currentLogsIn says whether MailU still accepts the current password.
+func (s *Service) currentLogsIn(ctx context.Context, tenantID string, rec *record) (bool, error) {
+	pw, err := s.open(ctx, tenantID, passwordField, rec.Password, rec.DataKey)
+	if err != nil {
+		return false, err
+	}
+	err = s.cfg.VerifyLogin(ctx, rec.SMTPAddr, rec.Username, pw)
+	switch {
+	case err == nil:
+		return true, nil
+	case isAuthFailed(err):
+		return false, nil
+	default:
+		return false, upstream("test the stored password", err)
+	}
+}
+
+// readRecord reads a tenant's admin record; ErrNotFound when there is none.
+func (s *Service) readRecord(ctx context.Context, tenantID string) (*record, error) {
+	sec, err := s.cfg.Vault.Read(ctx, AdminPath(tenantID))
+	if err != nil {
+		if errors.Is(err, vault.ErrNotFound) {
+			return nil, fmt.Errorf("%w: no credential for tenant %s", ErrNotFound, tenantID)
+		}
+		return nil, upstream("read the credential", err)
+	}
+	return recordFromData(sec.Data, sec.Version), nil
+}
