@@ -38,14 +38,14 @@ var (
 	ErrKeySize = errors.New("crypto: key must be 32 bytes")
 )
 
-// encoding is strict so that each stored value decodes from exactly one
-// string; the Node.js side emits canonical padded base64.
+// encoding is strict so that a sealed value has exactly one accepted string
+// form; Node.js emits the same canonical padded base64.
 var encoding = base64.StdEncoding.Strict()
 
 // Seal encrypts plaintext with key (exactly 32 bytes) under a fresh random
 // 16-byte IV and binds it to aad, which must be given again to Open. It
-// returns base64 (standard encoding) of IV || tag || ciphertext. Two calls
-// with the same inputs never return the same value.
+// returns base64 (standard encoding) of IV || tag || ciphertext. The IV is
+// random, so sealing the same input twice gives unrelated values.
 //
 // Seal does not retain plaintext or key; wiping them is the caller's job.
 func Seal(key, plaintext, aad []byte) (string, error) {

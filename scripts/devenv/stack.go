@@ -1,0 +1,303 @@
+package devenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"smtp-vault/scripts/localgw"
+	"smtp-vault/shared/api"
+	"smtp-vault/shared/app"
+	"smtp-vault/shared/auth"
+	"smtp-vault/shared/credential"
+	"smtp-vault/shared/vault"
+)
+
+// JWT audience of the local issuer; template.yaml's JwtAudience default.
+const Audience = "smtp-vault"
+
+// DemoTenant is a tenant seeded by the stack. Its MailU API token is a
+// local secret kept in the stack's folder only.
+type DemoTenant struct {
+	TenantID   string `json:"tenant_id"`
+	Domain     string `json:"domain"`
+	MailUToken string `json:"mailu_api_token"`
+	// Filled in at start.
+	MailU MailUInstance `json:"-"`
+}
+
+// DemoUser is a demo admin of the local issuer.
+type DemoUser struct {
+	Name  string      `json:"name"`
+	Roles []auth.Role `json:"roles"`
+}
+
+type demoState struct {
+	Tenants []DemoTenant `json:"tenants"`
+	Users   []DemoUser   `json:"users"`
+}
+
+// StackOptions configure a local stack.
+type StackOptions struct {
+	Dir       string    // state folder: .local for make run, a temp dir in tests
+	VaultAddr string    // host:port; "" picks a free loopback port
+	APIAddr   string    // host:port of the gateway; "" picks a free port
+	MailU     MailUHost // where tenants' MailU stand-ins run
+	Tenants   int       // demo tenants to seed (default 3)
+	AuditOut  io.Writer // audit stream (default os.Stdout)
+	LogOut    io.Writer // function logs (default os.Stderr)
+	Now       func() time.Time
+}
+
+// Stack is everything `make run` runs: Vault, MailU stand-ins, the
+// functions wired as in Lambda, and the local gateway in front of them.
+type Stack struct {
+	Dir     string
+	Vault   *Vault
+	MailU   MailUHost
+	Issuer  *auth.DevIssuer
+	App     *app.App
+	Gateway *localgw.Gateway
+	APIURL  string
+	Tenants []DemoTenant
+	Users   []DemoUser
+
+	server *http.Server
+}
+
+// StartStack starts and seeds a stack. On error everything it started is
+// stopped again.
+func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
+	if o.Tenants == 0 {
+		o.Tenants = 3
+	}
+	if o.VaultAddr == "" {
+		if o.VaultAddr, err = FreeAddr(); err != nil {
+			return nil, err
+		}
+	}
+	if o.APIAddr == "" {
+		if o.APIAddr, err = FreeAddr(); err != nil {
+			return nil, err
+		}
+	}
+	s = &Stack{Dir: o.Dir, MailU: o.MailU, APIURL: "http://" + o.APIAddr}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if s.Vault, err = StartVault(ctx, filepath.Join(o.Dir, "vault"), o.VaultAddr); err != nil {
+		return s, err
+	}
+	st, err := loadDemo(filepath.Join(o.Dir, "demo.json"), o.Tenants)
+	if err != nil {
+		return s, err
+	}
+	s.Users = st.Users
+	if s.Issuer, err = auth.LoadOrCreateDevIssuer(filepath.Join(o.Dir, "jwt-issuer.jwk"), s.APIURL, Audience); err != nil {
+		return s, err
+	}
+	cfg, err := app.FromEnv()
+	if err != nil {
+		return s, err
+	}
+	cfg.VaultAddr = s.Vault.Addr
+	cfg.VaultAuthMethod = vault.AuthAppRole
+	cfg.VaultRoleID, cfg.VaultSecretID = s.Vault.RoleID, s.Vault.SecretID
+	cfg.VaultToken = ""
+	if s.App, err = app.New(ctx, cfg, app.Options{AuditOut: o.AuditOut, LogOut: o.LogOut, Now: o.Now}); err != nil {
+		return s, err
+	}
+	jwks := s.Issuer.JWKS()
+	verifier := auth.NewVerifier(auth.VerifierConfig{Issuer: s.APIURL, Audience: Audience, JWKS: &jwks, RolesClaim: cfg.RolesClaim, Now: o.Now})
+	s.Gateway = localgw.New(api.Routes, s.App.Handlers(), verifier, s.App.Log)
+	s.Gateway.Handle("/.well-known/jwks.json", s.Issuer.JWKSHandler())
+
+	for _, t := range st.Tenants {
+		if t.MailU, err = o.MailU.AddInstance(ctx, t.Domain, t.MailUToken); err != nil {
+			return s, err
+		}
+		if err := s.seed(ctx, t); err != nil {
+			return s, err
+		}
+		s.Tenants = append(s.Tenants, t)
+	}
+
+	ln, err := net.Listen("tcp", o.APIAddr)
+	if err != nil {
+		return s, fmt.Errorf("devenv: listen on %s: %w", o.APIAddr, err)
+	}
+	s.server = &http.Server{Handler: s.Gateway, ReadHeaderTimeout: 10 * time.Second}
+	go s.server.Serve(ln)
+	return s, nil
+}
+
+// StoreEvent is the provisioning event that seeds a demo tenant.
+func (s *Stack) StoreEvent(t DemoTenant) credential.StoreInput {
+	return credential.StoreInput{
+		TenantID:      t.TenantID,
+		Domain:        t.Domain,
+		WebmailURL:    "https://mail." + t.Domain,
+		MailUAPIURL:   t.MailU.APIURL,
+		SMTPAddr:      t.MailU.SMTPAddr,
+		MailUAPIToken: t.MailUToken,
+	}
+}
+
+// seed runs the store function for a demo tenant through the same Lambda
+// handler path as the provisioning flow. Store is idempotent, so this runs
+// at every start and repairs a tenant whose MailU lost its admin.
+func (s *Stack) seed(ctx context.Context, t DemoTenant) error {
+	ev, err := json.Marshal(api.StoreEvent{StoreInput: s.StoreEvent(t), RequestedBy: "make-run"})
+	if err != nil {
+		return err
+	}
+	if _, err := s.Gateway.Invoke(ctx, "store", ev); err != nil {
+		return fmt.Errorf("devenv: seed tenant %s: %w", t.TenantID, err)
+	}
+	return nil
+}
+
+// Token returns a bearer token for a demo user.
+func (s *Stack) Token(user string) (string, error) {
+	for _, u := range s.Users {
+		if u.Name == user {
+			return s.Issuer.Sign(u.Name, u.Roles, time.Hour)
+		}
+	}
+	return "", fmt.Errorf("no demo user %q (have: %s)", user, userNames(s.Users))
+}
+
+// UserWithRole returns the first demo user holding role.
+func (s *Stack) UserWithRole(role auth.Role) string {
+	for _, u := range s.Users {
+		for _, r := range u.Roles {
+			if r == role {
+				return u.Name
+			}
+		}
+	}
+	return ""
+}
+
+// DevEnv is the KEY=value contract that scripts drive the local stack by.
+func (s *Stack) DevEnv() map[string]string {
+	var ids, smtp, domains []string
+	for _, t := range s.Tenants {
+		ids = append(ids, t.TenantID)
+		smtp = append(smtp, t.MailU.SMTPAddr)
+		domains = append(domains, t.Domain)
+	}
+	return map[string]string{
+		"API_URL":         s.APIURL,
+		"JWKS_URL":        s.APIURL + "/.well-known/jwks.json",
+		"VAULT_ADDR":      s.Vault.Addr,
+		"VAULT_TOKEN":     s.Vault.OperatorToken,
+		"DEMO_TENANT_IDS": strings.Join(ids, ","),
+		"DEMO_SMTP_ADDRS": strings.Join(smtp, ","),
+		"DEMO_DOMAINS":    strings.Join(domains, ","),
+		"ADMIN_USER":      s.UserWithRole(auth.RolePlatformAdmin),
+		"SUPPORT_USER":    s.UserWithRole(auth.RoleSupport),
+	}
+}
+
+// WriteDevEnv writes DevEnv to path (mode 0600: it holds a Vault token).
+func (s *Stack) WriteDevEnv(path string) error {
+	env := s.DevEnv()
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString("# Written by make run; read by scripts. Local values only.\n")
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s=%s\n", k, env[k])
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// Close stops the gateway, the MailU stand-ins and Vault.
+func (s *Stack) Close() {
+	if s.server != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = s.server.Shutdown(ctx)
+		cancel()
+	}
+	if s.MailU != nil {
+		_ = s.MailU.Close()
+	}
+	if s.Vault != nil {
+		_ = s.Vault.Stop()
+	}
+}
+
+// loadDemo reads the demo tenants and users, creating them the first time
+// so that they survive restarts.
+func loadDemo(path string, tenants int) (demoState, error) {
+	var st demoState
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(b, &st); err != nil {
+			return st, fmt.Errorf("devenv: read %s: %w", path, err)
+		}
+	case errors.Is(err, os.ErrNotExist):
+	default:
+		return st, err
+	}
+	changed := false
+	for len(st.Tenants) < tenants {
+		tok := make([]byte, 24)
+		if _, err := rand.Read(tok); err != nil {
+			return st, err
+		}
+		n := len(st.Tenants) + 1
+		st.Tenants = append(st.Tenants, DemoTenant{
+			TenantID:   uuid.NewString(),
+			Domain:     fmt.Sprintf("tenant%d.example.test", n),
+			MailUToken: hex.EncodeToString(tok),
+		})
+		changed = true
+	}
+	if len(st.Users) == 0 {
+		st.Users = []DemoUser{
+			{Name: "alice", Roles: []auth.Role{auth.RolePlatformAdmin}},
+			{Name: "sam", Roles: []auth.Role{auth.RoleSupport}},
+		}
+		changed = true
+	}
+	if changed {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return st, err
+		}
+		return st, writeJSON(path, st)
+	}
+	return st, nil
+}
+
+func userNames(us []DemoUser) string {
+	var names []string
+	for _, u := range us {
+		names = append(names, u.Name)
+	}
+	return strings.Join(names, ", ")
+}

@@ -1,0 +1,20 @@
+package app
+
+import "smtp-vault/shared/api"
+
+// Handlers returns every function's Lambda handler by function name, as
+// the functions/<name>/main.go files start them. The local gateway serves
+// these, so a route runs the same handler locally and in AWS.
+func (a *App) Handlers() map[string]any {
+	return map[string]any{
+		"store":           a.API.StoreFunction(),
+		"retrieve":        a.API.Retrieve(),
+		"rotate":          api.NotImplemented("rotate"),
+		"rotate-sweep":    api.NotImplemented("rotate-sweep"),
+		"emergency-reset": api.NotImplemented("emergency-reset"),
+		"audit":           api.NotImplemented("audit"),
+		"backup":          api.NotImplemented("backup"),
+		"recover":         api.NotImplemented("recover"),
+		"console":         api.NotImplemented("console"),
+	}
+}
