@@ -8,7 +8,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"smtp-vault/shared/auth"
-	"smtp-vault/shared/credential"
 )
 
 // retrieveResponse is the body of GET .../smtp-credentials.
