@@ -1,0 +1,8 @@
+package api_test
+
+import "os"
+
+func readAll(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	return string(b), err
+}
