@@ -53,18 +53,18 @@ func Seal(key, plaintext, aad []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	iv := make([]byte, ivSize)
+	// One buffer holds the stored layout IV || tag || ct. Go's Seal appends
+	// ct || tag, so it writes after the tag's slot and the tag is moved
+	// forward; the trailing copy of the tag is cut off.
+	buf := make([]byte, ivSize+tagSize, ivSize+tagSize+len(plaintext)+tagSize)
+	iv := buf[:ivSize]
 	if _, err := rand.Read(iv); err != nil {
 		return "", fmt.Errorf("crypto: reading random IV: %w", err)
 	}
-	// Go appends the tag (ct || tag); the stored layout puts it first.
-	ctTag := gcm.Seal(nil, iv, plaintext, aad)
-	ct, tag := ctTag[:len(ctTag)-tagSize], ctTag[len(ctTag)-tagSize:]
-	sealed := make([]byte, 0, ivSize+len(ctTag))
-	sealed = append(sealed, iv...)
-	sealed = append(sealed, tag...)
-	sealed = append(sealed, ct...)
-	return encoding.EncodeToString(sealed), nil
+	out := gcm.Seal(buf[ivSize+tagSize:], iv, plaintext, aad)
+	ctLen := len(out) - tagSize
+	copy(buf[ivSize:ivSize+tagSize], out[ctLen:])
+	return encoding.EncodeToString(buf[:ivSize+tagSize+ctLen]), nil
 }
 
 // Open authenticates and decrypts a value produced by Seal (or by the Node.js
@@ -80,12 +80,15 @@ func Open(key []byte, stored string, aad []byte) ([]byte, error) {
 	if err != nil || len(raw) < ivSize+tagSize {
 		return nil, ErrDecrypt
 	}
-	iv, tag, ct := raw[:ivSize], raw[ivSize:ivSize+tagSize], raw[ivSize+tagSize:]
-	buf := make([]byte, 0, len(ct)+tagSize)
-	buf = append(buf, ct...)
-	buf = append(buf, tag...)
-	// Decrypt in place; buf is ours, so no caller memory is touched.
-	pt, err := gcm.Open(buf[:0], iv, buf, aad)
+	// Reorder IV || tag || ct into IV || ct || tag in place, as Go's Open
+	// expects, and decrypt in place: raw is ours, so no caller memory is
+	// touched.
+	var tag [tagSize]byte
+	copy(tag[:], raw[ivSize:ivSize+tagSize])
+	body := raw[ivSize:]
+	ctLen := copy(body, raw[ivSize+tagSize:])
+	copy(body[ctLen:], tag[:])
+	pt, err := gcm.Open(body[:0], raw[:ivSize], body, aad)
 	if err != nil {
 		return nil, ErrDecrypt
 	}
