@@ -21,6 +21,7 @@ import (
 	"smtp-vault/scripts/localgw"
 	"smtp-vault/shared/api"
 	"smtp-vault/shared/app"
+	"smtp-vault/shared/audit"
 	"smtp-vault/shared/auth"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/vault"
@@ -60,6 +61,7 @@ type StackOptions struct {
 	AuditOut  io.Writer // audit stream (default os.Stdout)
 	LogOut    io.Writer // function logs (default os.Stderr)
 	Now       func() time.Time
+	Sinks     []audit.Sink // extra audit sinks (tests inject faults here)
 }
 
 // Stack is everything `make run` runs: Vault, MailU stand-ins, the
@@ -119,7 +121,7 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 	cfg.VaultAuthMethod = vault.AuthAppRole
 	cfg.VaultRoleID, cfg.VaultSecretID = s.Vault.RoleID, s.Vault.SecretID
 	cfg.VaultToken = ""
-	if s.App, err = app.New(ctx, cfg, app.Options{AuditOut: o.AuditOut, LogOut: o.LogOut, Now: o.Now}); err != nil {
+	if s.App, err = app.New(ctx, cfg, app.Options{AuditOut: o.AuditOut, LogOut: o.LogOut, Now: o.Now, Sinks: o.Sinks}); err != nil {
 		return s, err
 	}
 	jwks := s.Issuer.JWKS()

@@ -5,6 +5,8 @@ import (
 	"context"
 	"sync"
 	"testing"
+
+	"smtp-vault/shared/audit"
 	"time"
 )
 
@@ -40,13 +42,13 @@ type TestStack struct {
 // in a temporary folder, seeded with tenants, and stops them when the test
 // ends. It is the one helper every integration test starts servers with.
 // Without a Vault binary the test fails; it never skips.
-func StartTestStack(t testing.TB, tenants int) *TestStack {
+func StartTestStack(t testing.TB, tenants int, sinks ...audit.Sink) *TestStack {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	m := NewInProcessMailU()
 	ts := &TestStack{MailUHost: m, AuditLog: &SyncBuffer{}, Log: &SyncBuffer{}}
-	s, err := StartStack(ctx, StackOptions{Dir: t.TempDir(), MailU: m, Tenants: tenants, AuditOut: ts.AuditLog, LogOut: ts.Log})
+	s, err := StartStack(ctx, StackOptions{Dir: t.TempDir(), MailU: m, Tenants: tenants, Sinks: sinks, AuditOut: ts.AuditLog, LogOut: ts.Log})
 	if err != nil {
 		t.Fatalf("start test stack: %v", err)
 	}

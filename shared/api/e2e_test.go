@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"smtp-vault/scripts/devenv"
+	"smtp-vault/shared/audit"
 	"smtp-vault/shared/auth"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/mailu"
@@ -348,6 +349,30 @@ func TestFaultsLoseNothing(t *testing.T) {
 		t.Fatal("a pending password was left behind")
 	}
 
+	// MailU applies the new password but the answer is lost (a crash right
+	// after setSecret): Vault still records it as pending, and the next run
+	// sees that MailU accepts it and promotes it.
+	if err := mc.SetPassword(ctx, user, "drifted-"+pw2); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MailU.SetFaults(ctx, in.Domain, standin.Faults{DropNextWriteResponses: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if r := do(t, s, "POST", credPath(tn.TenantID), admin, string(storeBody)); r.Status != 503 {
+		t.Fatalf("store with the MailU answer lost: %d %s", r.Status, r.Raw)
+	}
+	_ = s.MailU.SetFaults(ctx, in.Domain, standin.Faults{})
+	if r := do(t, s, "POST", credPath(tn.TenantID), admin, string(storeBody)); r.Status != 200 || r.Body["action"] != "unchanged" {
+		t.Fatalf("store after a lost MailU answer: %d %s", r.Status, r.Raw)
+	}
+	pw2, _ = do(t, s, "GET", credPath(tn.TenantID), support, "").Body["password"].(string)
+	if err := mailu.VerifyLogin(ctx, in.SMTPAddr, user, pw2, nil); err != nil {
+		t.Fatalf("the promoted pending password does not log in: %v", err)
+	}
+	if !strings.Contains(s.AuditLog.String(), `"resumed":true`) {
+		t.Fatal("finishing an interrupted change was not audited as resumed")
+	}
+
 	// Vault sealed: retrieve and store answer 503 and nothing is lost.
 	v = versionOf(t, s, tn.TenantID)
 	if err := s.Vault.Seal(ctx); err != nil {
@@ -469,4 +494,64 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// switchSink is an audit sink that fails while its switch is on, standing
+// in for an unreachable audit store.
+type switchSink struct {
+	mu   sync.Mutex
+	fail bool
+}
+
+func (s *switchSink) set(fail bool) { s.mu.Lock(); s.fail = fail; s.mu.Unlock() }
+
+func (s *switchSink) Write(context.Context, audit.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail {
+		return errors.New("audit store unreachable")
+	}
+	return nil
+}
+
+func TestAuditFailsClosed(t *testing.T) {
+	sink := &switchSink{}
+	s := devenv.StartTestStack(t, 1, sink)
+	ctx := context.Background()
+	tn := s.Tenants[0]
+	in := s.StoreEvent(tn)
+	support := token(t, s, auth.RoleSupport)
+	admin := token(t, s, auth.RolePlatformAdmin)
+	pw1, _ := do(t, s, "GET", credPath(tn.TenantID), support, "").Body["password"].(string)
+
+	sink.set(true)
+	r := do(t, s, "GET", credPath(tn.TenantID), support, "")
+	if r.Status != 503 || r.code() != "audit_unavailable" || strings.Contains(r.Raw, pw1) {
+		t.Fatalf("retrieve without an audit trail: %d %s", r.Status, r.Raw)
+	}
+	// A change is not promoted without its audit record: MailU lost the
+	// admin, the store run recreates it but may not promote.
+	user := "admin@" + in.Domain
+	if err := mailu.New(tn.MailU.APIURL, tn.MailUToken, nil).DeleteUser(ctx, user); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]string{"domain": in.Domain, "webmail_url": in.WebmailURL, "mailu_api_url": in.MailUAPIURL, "smtp_addr": in.SMTPAddr})
+	if r := do(t, s, "POST", credPath(tn.TenantID), admin, string(body)); r.Status != 503 || r.code() != "audit_unavailable" {
+		t.Fatalf("store without an audit trail: %d %s", r.Status, r.Raw)
+	}
+	sec, err := s.Vault.Root().KVv2("smtp").Get(ctx, tn.TenantID+"/admin")
+	if err != nil || sec.Data["pending_password"] == nil {
+		t.Fatalf("the unaudited change was promoted or lost: %v", err)
+	}
+	sink.set(false)
+	if r := do(t, s, "POST", credPath(tn.TenantID), admin, string(body)); r.Status != 200 {
+		t.Fatalf("store once the audit trail is back: %d %s", r.Status, r.Raw)
+	}
+	pw2, _ := do(t, s, "GET", credPath(tn.TenantID), support, "").Body["password"].(string)
+	if pw2 == pw1 {
+		t.Fatal("the interrupted change was not finished")
+	}
+	if err := mailu.VerifyLogin(ctx, in.SMTPAddr, user, pw2, nil); err != nil {
+		t.Fatalf("after the audit trail is back the served password does not log in: %v", err)
+	}
 }
