@@ -25,6 +25,7 @@ const (
 	TransitKey      = "smtp-credentials"
 	FunctionsPolicy = "smtp-vault-functions"
 	OperatorPolicy  = "smtp-vault-operator"
+	RekeyPolicy     = "smtp-vault-rekey"
 	AppRoleName     = "smtp-vault-functions"
 )
 
@@ -267,7 +268,7 @@ func (v *Vault) configure(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range []string{FunctionsPolicy, OperatorPolicy} {
+	for _, name := range []string{FunctionsPolicy, OperatorPolicy, RekeyPolicy} {
 		b, err := os.ReadFile(filepath.Join(root, "infra", "vault", "policies", name+".hcl"))
 		if err != nil {
 			return err

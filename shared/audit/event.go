@@ -26,6 +26,7 @@ const (
 	CredentialsRecovered      = "smtp_credentials_recovered"
 	CompromiseResponse        = "credential_compromise_response"
 	VaultRestoredFromBackup   = "vault_restored_from_backup"
+	CredentialsRewrapped      = "smtp_credentials_rewrapped"
 	AuthenticationFailed      = "authentication_failed"
 	AuthorizationDenied       = "authorization_denied"
 	RequestRejected           = "request_rejected"

@@ -24,6 +24,7 @@ type Vault interface {
 	PatchCustomMetadata(ctx context.Context, path string, md map[string]string) error
 	DataKey(ctx context.Context, key, derivationContext string) ([]byte, string, error)
 	Decrypt(ctx context.Context, key, derivationContext, wrapped string) ([]byte, error)
+	Rewrap(ctx context.Context, key, derivationContext, wrapped string) (string, error)
 }
 
 // MailU is one tenant's MailU admin API; *mailu.Client implements it.
