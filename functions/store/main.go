@@ -3,21 +3,8 @@
 // encrypted in Vault. Invoked by the provisioning flow or the API.
 package main
 
-import (
-	"context"
-	"log/slog"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
-
-	"smtp-vault/shared/app"
-)
+import "smtp-vault/shared/app"
 
 func main() {
-	a, err := app.FromEnvironment(context.Background())
-	if err != nil {
-		slog.Error("store: start", "error", err)
-		os.Exit(1)
-	}
-	lambda.Start(a.API.StoreFunction())
+	app.Main("store", func(a *app.App) any { return a.API.StoreFunction() })
 }

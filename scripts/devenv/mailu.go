@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"smtp-vault/shared/mailu/standin"
@@ -76,8 +74,7 @@ func (m *InProcessMailU) Close() error { return m.Server.Close() }
 // ProcessMailU is a mailu-standin process driven through its control API.
 type ProcessMailU struct {
 	control string // http://host:port
-	cmd     *exec.Cmd
-	done    chan struct{}
+	proc    *process
 	hc      *http.Client
 }
 
@@ -92,15 +89,13 @@ func StartProcessMailU(ctx context.Context, bin, dir, controlAddr string) (*Proc
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "-control", controlAddr, "-state", filepath.Join(dir, "state.json"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	proc, err := startProcess(logf, bin, os.Environ(), "-control", controlAddr, "-state", filepath.Join(dir, "state.json"))
+	if err != nil {
 		logf.Close()
-		return nil, fmt.Errorf("devenv: start mailu-standin: %w", err)
+		return nil, err
 	}
-	p := &ProcessMailU{control: "http://" + controlAddr, cmd: cmd, done: make(chan struct{}), hc: &http.Client{Timeout: 10 * time.Second}}
-	go func() { cmd.Wait(); logf.Close(); close(p.done) }()
+	go func() { <-proc.done; logf.Close() }()
+	p := &ProcessMailU{control: "http://" + controlAddr, proc: proc, hc: &http.Client{Timeout: 10 * time.Second}}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := p.hc.Get(p.control + "/healthz")
@@ -111,7 +106,7 @@ func StartProcessMailU(ctx context.Context, bin, dir, controlAddr string) (*Proc
 			}
 		}
 		select {
-		case <-p.done:
+		case <-proc.done:
 			return nil, fmt.Errorf("devenv: mailu-standin exited during start:\n%s", logTail(logf.Name(), 20))
 		case <-ctx.Done():
 			p.Close()
@@ -163,12 +158,6 @@ func (p *ProcessMailU) do(ctx context.Context, method, path string, in, out any)
 
 // Close stops the process.
 func (p *ProcessMailU) Close() error {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-	}
+	p.proc.stop(10 * time.Second)
 	return nil
 }

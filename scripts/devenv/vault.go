@@ -8,10 +8,8 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"text/template"
 	"time"
 
@@ -34,8 +32,7 @@ type Vault struct {
 	Addr string // http://127.0.0.1:port
 	Dir  string
 
-	cmd      *exec.Cmd
-	done     chan struct{}
+	proc     *process
 	root     *vaultapi.Client
 	unseal   string
 	listen   string
@@ -106,18 +103,11 @@ func StartVault(ctx context.Context, dir, addr string) (*Vault, error) {
 }
 
 func (v *Vault) start(bin, cfgPath string) error {
-	cmd := exec.Command(bin, "server", "-config="+cfgPath)
-	cmd.Stdout = v.logFile
-	cmd.Stderr = v.logFile
-	cmd.Env = append(os.Environ(), "VAULT_LOG_FORMAT=json")
-	// The server dies with the process that started it, even on a crash.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("devenv: start vault: %w", err)
+	p, err := startProcess(v.logFile, bin, append(os.Environ(), "VAULT_LOG_FORMAT=json"), "server", "-config="+cfgPath)
+	if err != nil {
+		return err
 	}
-	v.cmd = cmd
-	v.done = make(chan struct{})
-	go func() { cmd.Wait(); close(v.done) }()
+	v.proc = p
 	return nil
 }
 
@@ -170,7 +160,7 @@ func (v *Vault) waitListening(ctx context.Context) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		select {
-		case <-v.done:
+		case <-v.proc.done:
 			return errors.New("vault exited during start")
 		default:
 		}
@@ -224,16 +214,7 @@ func (v *Vault) Root() *vaultapi.Client { return v.root }
 
 // Stop stops the server and waits for it to exit.
 func (v *Vault) Stop() error {
-	if v.cmd == nil || v.cmd.Process == nil {
-		return nil
-	}
-	_ = v.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-v.done:
-	case <-time.After(15 * time.Second):
-		_ = syscall.Kill(-v.cmd.Process.Pid, syscall.SIGKILL)
-		<-v.done
-	}
+	v.proc.stop(15 * time.Second)
 	v.logFile.Close()
 	return nil
 }
