@@ -41,8 +41,8 @@ vault:
 ## tools: the local gateway and the MailU stand-in
 tools:
 	@mkdir -p $(BIN)
-	go build -o $(BIN)/gateway ./scripts/gateway
-	go build -o $(BIN)/mailu-standin ./scripts/mailu-standin
+	@go build -o $(BIN)/gateway ./scripts/gateway
+	@go build -o $(BIN)/mailu-standin ./scripts/mailu-standin
 
 ## functions: the Lambda binaries as SAM builds them (linux/arm64)
 functions:

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -96,6 +95,5 @@ func isHTTPEvent(raw json.RawMessage) bool {
 		RouteKey       string          `json:"routeKey"`
 		RequestContext json.RawMessage `json:"requestContext"`
 	}
-	return json.Unmarshal(raw, &probe) == nil && (probe.RouteKey != "" || len(probe.RequestContext) > 0) &&
-		!strings.HasPrefix(strings.TrimSpace(string(raw)), "[")
+	return json.Unmarshal(raw, &probe) == nil && (probe.RouteKey != "" || len(probe.RequestContext) > 0)
 }
