@@ -49,14 +49,32 @@ func (s *Service) lock(ctx context.Context, tenantID, purpose string) (func(), e
 		// change waits for the expiry.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		_, err := s.cfg.Vault.WriteCAS(rctx, path, map[string]string{
+		released := map[string]string{
 			"owner":      owner,
 			"purpose":    purpose,
 			"expires_at": s.now().Format(time.RFC3339Nano),
 			"released":   "true",
-		}, v)
-		if err != nil {
-			s.log.WarnContext(ctx, "release tenant lock", "tenant_id", tenantID, "error", err)
 		}
+		// A lock left behind refuses every change of the tenant as a
+		// conflict until it expires, so a failed release is retried. A
+		// check-and-set conflict means the lock is no longer ours (or an
+		// earlier attempt landed): nothing left to do.
+		var err error
+		for attempt := 1; ; attempt++ {
+			if _, err = s.cfg.Vault.WriteCAS(rctx, path, released, v); err == nil || errors.Is(err, vault.ErrCASConflict) {
+				return
+			}
+			if attempt == releaseAttempts || rctx.Err() != nil {
+				break
+			}
+			select {
+			case <-rctx.Done():
+			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+			}
+		}
+		s.log.WarnContext(ctx, "release tenant lock; it blocks changes until it expires", "tenant_id", tenantID, "error", err)
 	}, nil
 }
+
+// releaseAttempts bounds the tries to release a tenant lock.
+const releaseAttempts = 3

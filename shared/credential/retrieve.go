@@ -30,6 +30,9 @@ func (v View) String() string {
 	return fmt.Sprintf("credential{tenant_id=%s username=%s password=[redacted]}", v.TenantID, v.Username)
 }
 
+// GoString keeps the password out of %#v, which does not use String.
+func (v View) GoString() string { return v.String() }
+
 // Retrieve decrypts a tenant's current credential for a member of staff.
 // The access is written to the audit trail first; if that fails, no
 // password is returned. While a change is in flight the current password is

@@ -1,0 +1,247 @@
+package app_test
+
+import (
+	"context"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"smtp-vault/shared/api"
+	"smtp-vault/shared/app"
+)
+
+var configVars = []string{
+	"VAULT_ADDR", "VAULT_AUTH_METHOD", "VAULT_TOKEN", "VAULT_AUTH_MOUNT",
+	"VAULT_ROLE_ID", "VAULT_SECRET_ID", "VAULT_AWS_ROLE", "VAULT_AWS_SERVER_ID",
+	"VAULT_KV_MOUNT", "VAULT_TRANSIT_MOUNT", "VAULT_TRANSIT_KEY",
+	"VAULT_TIMEOUT", "SMTP_TIMEOUT", "MAILU_TIMEOUT",
+	"ROLES_CLAIM", "AWS_REGION", "LOG_LEVEL",
+}
+
+// clearEnv blanks every variable FromEnv reads, so the developer's shell
+// cannot change what a test sees. t.Setenv restores them afterwards.
+func clearEnv(t *testing.T) {
+	t.Helper()
+	for _, k := range configVars {
+		t.Setenv(k, "")
+	}
+}
+
+func TestFromEnvDefaults(t *testing.T) {
+	clearEnv(t)
+	c, err := app.FromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := app.Config{
+		VaultAddr:       "http://127.0.0.1:8200",
+		VaultAuthMethod: "approle",
+		KVMount:         "smtp",
+		TransitMount:    "transit",
+		TransitKey:      "smtp-credentials",
+		VaultTimeout:    5 * time.Second,
+		SMTPTimeout:     10 * time.Second,
+		MailUTimeout:    10 * time.Second,
+		RolesClaim:      "roles",
+		AWSRegion:       "eu-central-1",
+		LogLevel:        "info",
+	}
+	if c != want {
+		t.Fatalf("defaults:\n got %+v\nwant %+v", c, want)
+	}
+}
+
+func TestFromEnvOverrides(t *testing.T) {
+	clearEnv(t)
+	env := map[string]string{
+		"VAULT_ADDR":          "https://vault.internal:8200",
+		"VAULT_AUTH_METHOD":   "aws",
+		"VAULT_TOKEN":         "tok",
+		"VAULT_AUTH_MOUNT":    "aws-lambda",
+		"VAULT_ROLE_ID":       "role-id",
+		"VAULT_SECRET_ID":     "secret-id",
+		"VAULT_AWS_ROLE":      "smtp-vault-fn",
+		"VAULT_AWS_SERVER_ID": "vault.internal",
+		"VAULT_KV_MOUNT":      "kv-smtp",
+		"VAULT_TRANSIT_MOUNT": "transit-2",
+		"VAULT_TRANSIT_KEY":   "other-key",
+		"VAULT_TIMEOUT":       "3s",
+		"SMTP_TIMEOUT":        "4",
+		"MAILU_TIMEOUT":       "1500ms",
+		"ROLES_CLAIM":         "cognito:groups",
+		"AWS_REGION":          "us-east-1",
+		"LOG_LEVEL":           "debug",
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	c, err := app.FromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := app.Config{
+		VaultAddr:        "https://vault.internal:8200",
+		VaultAuthMethod:  "aws",
+		VaultToken:       "tok",
+		VaultAuthMount:   "aws-lambda",
+		VaultRoleID:      "role-id",
+		VaultSecretID:    "secret-id",
+		VaultAWSRole:     "smtp-vault-fn",
+		VaultAWSServerID: "vault.internal",
+		KVMount:          "kv-smtp",
+		TransitMount:     "transit-2",
+		TransitKey:       "other-key",
+		VaultTimeout:     3 * time.Second,
+		SMTPTimeout:      4 * time.Second,
+		MailUTimeout:     1500 * time.Millisecond,
+		RolesClaim:       "cognito:groups",
+		AWSRegion:        "us-east-1",
+		LogLevel:         "debug",
+	}
+	if c != want {
+		t.Fatalf("overrides:\n got %+v\nwant %+v", c, want)
+	}
+}
+
+func TestFromEnvDurations(t *testing.T) {
+	vars := []struct {
+		name string
+		get  func(app.Config) time.Duration
+	}{
+		{"VAULT_TIMEOUT", func(c app.Config) time.Duration { return c.VaultTimeout }},
+		{"SMTP_TIMEOUT", func(c app.Config) time.Duration { return c.SMTPTimeout }},
+		{"MAILU_TIMEOUT", func(c app.Config) time.Duration { return c.MailUTimeout }},
+	}
+	cases := []struct {
+		value string
+		want  time.Duration // 0: rejected
+	}{
+		{"7s", 7 * time.Second},
+		{"7", 7 * time.Second},
+		{"250ms", 250 * time.Millisecond},
+		{"1m30s", 90 * time.Second},
+		{"-1", 0},
+		{"-5s", 0},
+		{"abc", 0},
+		{"0", 0},
+		{"0s", 0},
+		{"7 s", 0},
+		{"1.5", 0},
+	}
+	for _, v := range vars {
+		for _, c := range cases {
+			t.Run(v.name+"="+c.value, func(t *testing.T) {
+				clearEnv(t)
+				t.Setenv(v.name, c.value)
+				cfg, err := app.FromEnv()
+				if c.want == 0 {
+					if err == nil {
+						t.Fatalf("%s=%q accepted as %v", v.name, c.value, v.get(cfg))
+					}
+					if !strings.Contains(err.Error(), v.name) {
+						t.Fatalf("error %q does not name %s", err, v.name)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("%s=%q: %v", v.name, c.value, err)
+				}
+				if got := v.get(cfg); got != c.want {
+					t.Fatalf("%s=%q gives %v, want %v", v.name, c.value, got, c.want)
+				}
+			})
+		}
+	}
+}
+
+func quiet() app.Options { return app.Options{AuditOut: io.Discard, LogOut: io.Discard} }
+
+func TestNewChecksAuth(t *testing.T) {
+	base := func() app.Config {
+		clearEnv(t)
+		c, err := app.FromEnv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	cases := []struct {
+		name   string
+		change func(*app.Config)
+		ok     bool
+	}{
+		{"unknown method", func(c *app.Config) { c.VaultAuthMethod = "ldap" }, false},
+		{"approle without anything", func(c *app.Config) {}, false},
+		{"approle without secret id", func(c *app.Config) { c.VaultRoleID = "r" }, false},
+		{"approle without role id", func(c *app.Config) { c.VaultSecretID = "s" }, false},
+		{"approle complete", func(c *app.Config) { c.VaultRoleID, c.VaultSecretID = "r", "s" }, true},
+		{"token without token", func(c *app.Config) { c.VaultAuthMethod = "token" }, false},
+		{"token", func(c *app.Config) { c.VaultAuthMethod, c.VaultToken = "token", "t" }, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := base()
+			c.change(&cfg)
+			a, err := app.New(context.Background(), cfg, quiet())
+			if c.ok {
+				if err != nil || a == nil || a.Vault == nil || a.API.Credentials == nil {
+					t.Fatalf("New: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("New accepted auth method %q with role %q secret %q token %q", cfg.VaultAuthMethod, cfg.VaultRoleID, cfg.VaultSecretID, cfg.VaultToken)
+			}
+		})
+	}
+}
+
+// TestHandlersMatchFunctionFolders keeps app.Handlers, functions/<name>/
+// and the API routes in step: a function without a folder is never
+// deployed, a folder without a handler would not run locally.
+func TestHandlersMatchFunctionFolders(t *testing.T) {
+	entries, err := os.ReadDir("../../functions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var folders []string
+	for _, e := range entries {
+		if e.IsDir() {
+			folders = append(folders, e.Name())
+		}
+	}
+	if len(folders) == 0 {
+		t.Fatal("no function folders found")
+	}
+	clearEnv(t)
+	cfg, err := app.FromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.VaultAuthMethod, cfg.VaultToken = "token", "t"
+	a, err := app.New(context.Background(), cfg, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := a.Handlers()
+	var names []string
+	for name, h := range hs {
+		if h == nil {
+			t.Errorf("handler %s is nil", name)
+		}
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	slices.Sort(folders)
+	if !slices.Equal(names, folders) {
+		t.Fatalf("Handlers() has %v, functions/ has %v", names, folders)
+	}
+	for _, r := range api.Routes {
+		if _, ok := hs[r.Function]; !ok {
+			t.Errorf("route %s %s names function %q, which has no handler", r.Method, r.Path, r.Function)
+		}
+	}
+}
