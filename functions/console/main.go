@@ -1,13 +1,11 @@
-// Command console serves the admin console. Its issue has not landed yet: it answers 501 Not
-// Implemented (an error for non-HTTP invocations) and fakes nothing.
+// Command console serves the admin console. Its issue has not
+// landed yet: an HTTP request passes the access checks of its route
+// (bearer token, role, re-auth; see api.Routes) and then gets 501 Not
+// Implemented; other invocations get an error. It fakes nothing.
 package main
 
-import (
-	"github.com/aws/aws-lambda-go/lambda"
-
-	"smtp-vault/shared/api"
-)
+import "smtp-vault/shared/app"
 
 func main() {
-	lambda.Start(api.NotImplemented("console"))
+	app.Main("console", func(a *app.App) any { return a.API.GuardedNotImplemented("console") })
 }

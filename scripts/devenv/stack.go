@@ -40,10 +40,14 @@ type DemoTenant struct {
 	MailU MailUInstance `json:"-"`
 }
 
-// DemoUser is a demo admin of the local issuer.
+// DemoUser is a demo admin of the local issuer and, with the same name,
+// a Vault userpass user with login MFA, to re-authenticate as. Password and
+// TOTPSecret are local secrets kept in the stack's folder only (mode 0600).
 type DemoUser struct {
-	Name  string      `json:"name"`
-	Roles []auth.Role `json:"roles"`
+	Name       string      `json:"name"`
+	Roles      []auth.Role `json:"roles"`
+	Password   string      `json:"password,omitempty"`
+	TOTPSecret string      `json:"totp_secret,omitempty"`
 }
 
 type demoState struct {
@@ -76,6 +80,8 @@ type Stack struct {
 	APIURL  string
 	Tenants []DemoTenant
 	Users   []DemoUser
+	// ConsoleOrigin is the only origin CORS allows.
+	ConsoleOrigin string
 
 	server *http.Server
 }
@@ -105,8 +111,12 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 	if s.Vault, err = StartVault(ctx, filepath.Join(o.Dir, "vault"), o.VaultAddr); err != nil {
 		return s, err
 	}
-	st, err := loadDemo(filepath.Join(o.Dir, "demo.json"), o.Tenants)
+	demoPath := filepath.Join(o.Dir, "demo.json")
+	st, err := loadDemo(demoPath, o.Tenants)
 	if err != nil {
+		return s, err
+	}
+	if err := s.ensureAdmins(ctx, &st, demoPath); err != nil {
 		return s, err
 	}
 	s.Users = st.Users
@@ -127,6 +137,11 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 	jwks := s.Issuer.JWKS()
 	verifier := auth.NewVerifier(auth.VerifierConfig{Issuer: s.APIURL, Audience: Audience, JWKS: &jwks, RolesClaim: cfg.RolesClaim, Now: o.Now})
 	s.Gateway = localgw.New(api.Routes, s.App.Handlers(), verifier, s.App.Log)
+	s.ConsoleOrigin = cfg.ConsoleOrigin
+	if s.ConsoleOrigin == "" {
+		s.ConsoleOrigin = s.APIURL
+	}
+	s.Gateway.SetCORS(localgw.ConsoleCORS(s.ConsoleOrigin))
 	s.Gateway.Handle("/.well-known/jwks.json", s.Issuer.JWKSHandler())
 
 	for _, t := range st.Tenants {
@@ -146,6 +161,42 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 	s.server = &http.Server{Handler: s.Gateway, ReadHeaderTimeout: 10 * time.Second}
 	go s.server.Serve(ln)
 	return s, nil
+}
+
+// ensureAdmins makes every demo user able to re-authenticate in Vault,
+// generating a password the first time, and keeps what Vault holds in the
+// state file so that restarts keep it.
+func (s *Stack) ensureAdmins(ctx context.Context, st *demoState, path string) error {
+	changed := false
+	for i := range st.Users {
+		u := &st.Users[i]
+		if u.Password == "" {
+			u.Password = rand.Text()
+			changed = true
+		}
+		secret, err := s.Vault.EnsureAdmin(ctx, u.Name, u.Password, u.TOTPSecret)
+		if err != nil {
+			return fmt.Errorf("devenv: demo admin %s: %w", u.Name, err)
+		}
+		if secret != u.TOTPSecret {
+			u.TOTPSecret = secret
+			changed = true
+		}
+	}
+	if changed {
+		return writeJSON(path, st)
+	}
+	return nil
+}
+
+// User returns the demo user called name.
+func (s *Stack) User(name string) (DemoUser, bool) {
+	for _, u := range s.Users {
+		if u.Name == name {
+			return u, true
+		}
+	}
+	return DemoUser{}, false
 }
 
 // StoreEvent is the provisioning event that seeds a demo tenant.
@@ -204,6 +255,8 @@ func (s *Stack) DevEnv() map[string]string {
 		smtp = append(smtp, t.MailU.SMTPAddr)
 		domains = append(domains, t.Domain)
 	}
+	admin, _ := s.User(s.UserWithRole(auth.RolePlatformAdmin))
+	support, _ := s.User(s.UserWithRole(auth.RoleSupport))
 	return map[string]string{
 		"API_URL":         s.APIURL,
 		"JWKS_URL":        s.APIURL + "/.well-known/jwks.json",
@@ -212,12 +265,19 @@ func (s *Stack) DevEnv() map[string]string {
 		"DEMO_TENANT_IDS": strings.Join(ids, ","),
 		"DEMO_SMTP_ADDRS": strings.Join(smtp, ","),
 		"DEMO_DOMAINS":    strings.Join(domains, ","),
-		"ADMIN_USER":      s.UserWithRole(auth.RolePlatformAdmin),
-		"SUPPORT_USER":    s.UserWithRole(auth.RoleSupport),
+		"ADMIN_USER":      admin.Name,
+		"SUPPORT_USER":    support.Name,
+		// To re-authenticate as them: the password, and the TOTP secret
+		// that `go run ./scripts/totp <secret>` turns into the current code.
+		"ADMIN_PASSWORD":      admin.Password,
+		"ADMIN_TOTP_SECRET":   admin.TOTPSecret,
+		"SUPPORT_PASSWORD":    support.Password,
+		"SUPPORT_TOTP_SECRET": support.TOTPSecret,
 	}
 }
 
-// WriteDevEnv writes DevEnv to path (mode 0600: it holds a Vault token).
+// WriteDevEnv writes DevEnv to path (mode 0600: it holds a Vault token and
+// the demo admins' passwords and TOTP secrets).
 func (s *Stack) WriteDevEnv(path string) error {
 	env := s.DevEnv()
 	keys := make([]string, 0, len(env))

@@ -3,11 +3,19 @@ package devenv
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
 
 	"smtp-vault/shared/audit"
-	"time"
+	"smtp-vault/shared/auth"
 )
 
 // SyncBuffer is a bytes.Buffer safe for concurrent writers, for capturing
@@ -30,12 +38,38 @@ func (b *SyncBuffer) String() string {
 	return b.buf.String()
 }
 
+// Clock is the functions' clock in a test stack: real time plus an offset
+// the test can move, to age tokens without waiting.
+type Clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+// Now is the current time as the functions see it.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+// Shift moves the functions' clock by d (negative goes back).
+func (c *Clock) Shift(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
 // TestStack is a stack for integration tests, with what it wrote captured.
 type TestStack struct {
 	*Stack
 	MailUHost *InProcessMailU
 	AuditLog  *SyncBuffer
 	Log       *SyncBuffer
+	// Clock is the functions' clock (audit, tokens, JWT checks).
+	Clock *Clock
+
+	codesMu   sync.Mutex
+	usedCodes map[string]map[int64]bool // user -> TOTP time steps used
 }
 
 // StartTestStack starts Vault, in-process MailU stand-ins and the gateway
@@ -47,12 +81,96 @@ func StartTestStack(t testing.TB, tenants int, sinks ...audit.Sink) *TestStack {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	m := NewInProcessMailU()
-	ts := &TestStack{MailUHost: m, AuditLog: &SyncBuffer{}, Log: &SyncBuffer{}}
-	s, err := StartStack(ctx, StackOptions{Dir: t.TempDir(), MailU: m, Tenants: tenants, Sinks: sinks, AuditOut: ts.AuditLog, LogOut: ts.Log})
+	ts := &TestStack{MailUHost: m, AuditLog: &SyncBuffer{}, Log: &SyncBuffer{}, Clock: &Clock{}, usedCodes: map[string]map[int64]bool{}}
+	s, err := StartStack(ctx, StackOptions{Dir: t.TempDir(), MailU: m, Tenants: tenants, Sinks: sinks, AuditOut: ts.AuditLog, LogOut: ts.Log, Now: ts.Clock.Now})
 	if err != nil {
 		t.Fatalf("start test stack: %v", err)
 	}
 	ts.Stack = s
 	t.Cleanup(s.Close)
 	return ts
+}
+
+// totpPeriod is the time step of the stack's TOTP method.
+const totpPeriod = 30 * time.Second
+
+// TOTPCode returns a TOTP code of user that this stack's Vault has not
+// seen yet. Vault accepts each code once and the codes of the time steps
+// next to the current one (skew 1), so up to three codes are available at
+// once; when they are used up, it waits for the next time step.
+func (s *TestStack) TOTPCode(user string) (string, error) {
+	u, ok := s.User(user)
+	if !ok || u.TOTPSecret == "" {
+		return "", fmt.Errorf("no demo user %q with a TOTP secret", user)
+	}
+	s.codesMu.Lock()
+	defer s.codesMu.Unlock()
+	used := s.usedCodes[user]
+	if used == nil {
+		used = map[int64]bool{}
+		s.usedCodes[user] = used
+	}
+	for {
+		now := time.Now() // Vault's clock, not the shifted one
+		step := now.Unix() / int64(totpPeriod/time.Second)
+		into := now.Sub(time.Unix(step*int64(totpPeriod/time.Second), 0))
+		candidates := []int64{step, step + 1}
+		if into < totpPeriod-3*time.Second {
+			// The previous step stays valid for the rest of this one.
+			candidates = append(candidates, step-1)
+		}
+		for _, c := range candidates {
+			if used[c] {
+				continue
+			}
+			code, err := totp.GenerateCode(u.TOTPSecret, time.Unix(c*int64(totpPeriod/time.Second), 0))
+			if err != nil {
+				return "", err
+			}
+			used[c] = true
+			return code, nil
+		}
+		time.Sleep(totpPeriod - into + 100*time.Millisecond)
+	}
+}
+
+// Reauth re-authenticates a demo user through the gateway, as the console
+// would, and returns their bearer token and re-auth token.
+func (s *TestStack) Reauth(user string) (bearer, reauthToken string, err error) {
+	u, ok := s.User(user)
+	if !ok {
+		return "", "", fmt.Errorf("no demo user %q", user)
+	}
+	if bearer, err = s.Token(user); err != nil {
+		return "", "", err
+	}
+	code, err := s.TOTPCode(user)
+	if err != nil {
+		return "", "", err
+	}
+	body, _ := json.Marshal(map[string]string{"password": u.Password, "totp_code": code})
+	req, err := http.NewRequest(http.MethodPost, s.APIURL+"/api/v1/platform-admin/reauth", bytes.NewReader(body))
+	if err != nil {
+		return "", "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+bearer)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", "", err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out struct {
+		ReauthToken string `json:"reauth_token"`
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(raw, &out) != nil || out.ReauthToken == "" {
+		return "", "", fmt.Errorf("re-authenticate %s: %d %s", user, resp.StatusCode, strings.TrimSpace(string(raw)))
+	}
+	return bearer, out.ReauthToken, nil
+}
+
+// ReauthAs is Reauth for the first demo user holding role.
+func (s *TestStack) ReauthAs(role auth.Role) (bearer, reauthToken string, err error) {
+	return s.Reauth(s.UserWithRole(role))
 }

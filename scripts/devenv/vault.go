@@ -25,6 +25,13 @@ const (
 	OperatorPolicy  = "smtp-vault-operator"
 	RekeyPolicy     = "smtp-vault-rekey"
 	AppRoleName     = "smtp-vault-functions"
+
+	// Re-authentication of staff (the functions' defaults match these).
+	AccessMount    = "smtp-access"       // KV v2: failed re-auth attempts per user
+	ReauthKey      = "reauth-signing"    // Transit ed25519 key that signs re-auth tokens
+	UserpassMount  = "userpass"          // the staff's passwords
+	TOTPMethodName = "smtp-vault-totp"   // login MFA method
+	MFAEnforcement = "smtp-vault-reauth" // login MFA enforcement on userpass
 )
 
 // Vault is a running local Vault server with persistent raft storage.
@@ -41,6 +48,8 @@ type Vault struct {
 	SecretID string
 	// OperatorToken is a token with the operator policy, for inspection.
 	OperatorToken string
+	// TOTPMethodID is the login MFA method staff complete logins with.
+	TOTPMethodID string
 }
 
 type initState struct {
@@ -245,6 +254,22 @@ func (v *Vault) configure(ctx context.Context) error {
 			return fmt.Errorf("create transit key: %w", err)
 		}
 	}
+	// The records of failed re-authentications: a mount of their own, as
+	// the top level of smtp/ is tenant ids only. Every write is
+	// check-and-set; a short history is enough.
+	if _, ok := mounts[AccessMount+"/"]; !ok {
+		if err := c.Sys().MountWithContext(ctx, AccessMount, &vaultapi.MountInput{Type: "kv", Options: map[string]string{"version": "2"}, Description: "failed re-authentication attempts of staff"}); err != nil {
+			return fmt.Errorf("mount %s: %w", AccessMount, err)
+		}
+	}
+	if _, err := c.Logical().WriteWithContext(ctx, AccessMount+"/config", map[string]any{"cas_required": true, "max_versions": 10}); err != nil {
+		return fmt.Errorf("configure %s: %w", AccessMount, err)
+	}
+	if s, err := c.Logical().ReadWithContext(ctx, TransitMount+"/keys/"+ReauthKey); err != nil || s == nil {
+		if _, err := c.Logical().WriteWithContext(ctx, TransitMount+"/keys/"+ReauthKey, map[string]any{"type": "ed25519"}); err != nil {
+			return fmt.Errorf("create transit key %s: %w", ReauthKey, err)
+		}
+	}
 	root, err := RepoRoot()
 	if err != nil {
 		return err
@@ -325,7 +350,10 @@ func (v *Vault) configureAuth(ctx context.Context) error {
 		st.OperatorToken = t.Auth.ClientToken
 	}
 	v.SecretID, v.OperatorToken = st.SecretID, st.OperatorToken
-	return writeJSON(statePath, st)
+	if err := writeJSON(statePath, st); err != nil {
+		return err
+	}
+	return v.configureLoginMFA(ctx)
 }
 
 func (v *Vault) secretIDValid(ctx context.Context, id string) bool {

@@ -142,11 +142,16 @@ func printBanner(s *devenv.Stack, dir string) {
 	for _, t := range s.Tenants {
 		fmt.Fprintf(&b, "    %s  %s  smtp %s\n", t.TenantID, t.Domain, t.MailU.SMTPAddr)
 	}
-	fmt.Fprintf(&b, "  demo admins  %s (platform-admin), %s (support-team)\n", s.UserWithRole(auth.RolePlatformAdmin), s.UserWithRole(auth.RoleSupport))
-	fmt.Fprintf(&b, "\n  TOKEN=$(make -s token USER=%s)\n", s.UserWithRole(auth.RolePlatformAdmin))
+	fmt.Fprintf(&b, "  demo admins  %s (platform-admin), %s (support-team); passwords and TOTP secrets in %s\n", s.UserWithRole(auth.RolePlatformAdmin), s.UserWithRole(auth.RoleSupport), filepath.Join(dir, "dev.env"))
+	fmt.Fprintf(&b, "  re-auth      tokens live %v (REAUTH_TTL)\n", s.App.API.Reauthenticator.TTL())
+	fmt.Fprintf(&b, "\n  source %s\n", filepath.Join(dir, "dev.env"))
+	fmt.Fprintf(&b, "  TOKEN=$(make -s token USER=$ADMIN_USER)\n")
+	fmt.Fprintf(&b, "  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\\n")
+	fmt.Fprintf(&b, "    -d \"{\\\"password\\\":\\\"$ADMIN_PASSWORD\\\",\\\"totp_code\\\":\\\"$(go run ./scripts/totp $ADMIN_TOTP_SECRET)\\\"}\" %s/api/v1/platform-admin/reauth\n", s.APIURL)
 	if len(s.Tenants) > 0 {
-		fmt.Fprintf(&b, "  curl -s -H \"Authorization: Bearer $TOKEN\" %s/api/v1/platform-admin/tenants/%s/smtp-credentials\n", s.APIURL, s.Tenants[0].TenantID)
+		fmt.Fprintf(&b, "  curl -s -H \"Authorization: Bearer $TOKEN\" -H \"X-Reauth-Token: <reauth_token>\" %s/api/v1/platform-admin/tenants/%s/smtp-credentials\n", s.APIURL, s.Tenants[0].TenantID)
 	}
+	fmt.Fprintf(&b, "  (scripts/access-demo.sh does all of it)\n")
 	fmt.Fprintf(&b, "\n  Ctrl-C stops everything; data stays in %s\n\n", dir)
 	fmt.Fprint(os.Stderr, b.String())
 }

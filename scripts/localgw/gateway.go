@@ -13,6 +13,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -37,6 +39,59 @@ type Gateway struct {
 	auth      Authorizer
 	log       *slog.Logger
 	extra     *http.ServeMux // non-API paths (JWKS)
+	cors      *CORS
+}
+
+// CORS is an HTTP API's CorsConfiguration (template.yaml), which API
+// Gateway applies before any route or authorizer: it answers preflight
+// requests itself, and adds Access-Control-Allow-Origin to responses for
+// an allowed origin only, replacing whatever CORS headers a function sets.
+type CORS struct {
+	AllowOrigins  []string
+	AllowMethods  []string
+	AllowHeaders  []string // lower case
+	ExposeHeaders []string // lower case
+	MaxAge        int      // seconds
+}
+
+// ConsoleCORS is the CORS configuration of template.yaml's HttpApi, with
+// the console's origin as the only allowed one (a test keeps the two in
+// step).
+func ConsoleCORS(origin string) CORS {
+	return CORS{
+		AllowOrigins:  []string{origin},
+		AllowMethods:  []string{"GET", "POST"},
+		AllowHeaders:  []string{"authorization", "content-type", "x-reauth-token"},
+		ExposeHeaders: []string{"retry-after"},
+		MaxAge:        600,
+	}
+}
+
+// SetCORS makes the gateway apply c, as API Gateway applies an HTTP API's
+// CorsConfiguration. Without it no CORS header is ever sent.
+func (g *Gateway) SetCORS(c CORS) { g.cors = &c }
+
+func (c *CORS) allows(origin string) bool {
+	return c != nil && origin != "" && slices.Contains(c.AllowOrigins, origin)
+}
+
+// preflight answers an OPTIONS request with Origin and
+// Access-Control-Request-Method as API Gateway does: 204, with the allowed
+// methods and headers for an allowed origin, and no CORS header (so the
+// browser refuses) for any other.
+func (g *Gateway) preflight(w http.ResponseWriter, r *http.Request) {
+	origin := r.Header.Get("Origin")
+	for k, v := range api.SecurityHeaders() {
+		w.Header().Set(k, v)
+	}
+	w.Header().Set("Vary", "Origin")
+	if g.cors.allows(origin) {
+		w.Header().Set("Access-Control-Allow-Origin", origin)
+		w.Header().Set("Access-Control-Allow-Methods", strings.Join(g.cors.AllowMethods, ","))
+		w.Header().Set("Access-Control-Allow-Headers", strings.Join(g.cors.AllowHeaders, ","))
+		w.Header().Set("Access-Control-Max-Age", strconv.Itoa(g.cors.MaxAge))
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // New returns a gateway for the routes, with the handlers by function name
@@ -62,6 +117,19 @@ func (g *Gateway) Invoke(ctx context.Context, function string, event []byte) ([]
 }
 
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.cors != nil {
+		if r.Method == http.MethodOptions && r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "" {
+			g.preflight(w, r)
+			return
+		}
+		w.Header().Set("Vary", "Origin")
+		if origin := r.Header.Get("Origin"); g.cors.allows(origin) {
+			w.Header().Set("Access-Control-Allow-Origin", origin)
+			if len(g.cors.ExposeHeaders) > 0 {
+				w.Header().Set("Access-Control-Expose-Headers", strings.Join(g.cors.ExposeHeaders, ","))
+			}
+		}
+	}
 	route, params, ok := g.match(r.Method, r.URL.Path)
 	if !ok {
 		if h, pattern := g.extra.Handler(r); pattern != "" {
@@ -108,9 +176,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for k, v := range resp.Headers {
-		w.Header().Set(k, v)
+		if g.cors == nil || !isCORSHeader(k) {
+			w.Header().Set(k, v)
+		}
 	}
 	for k, vs := range resp.MultiValueHeaders {
+		if g.cors != nil && isCORSHeader(k) {
+			continue
+		}
 		for _, v := range vs {
 			w.Header().Add(k, v)
 		}
@@ -235,9 +308,19 @@ func toEvent(r *http.Request, rt api.Route, params map[string]string, body []byt
 	return ev
 }
 
+// isCORSHeader: API Gateway replaces a function's CORS headers with its
+// own when the API has a CORS configuration.
+func isCORSHeader(name string) bool {
+	return strings.HasPrefix(strings.ToLower(name), "access-control-")
+}
+
+// writeError answers for the gateway itself (no route, authorizer refusal)
+// with the project's error body and the headers every API response has.
 func writeError(w http.ResponseWriter, status int, code, msg string) {
+	for k, v := range api.SecurityHeaders() {
+		w.Header().Set(k, v)
+	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
 }

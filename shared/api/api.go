@@ -5,13 +5,17 @@ package api
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net/http"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/auth"
 	"smtp-vault/shared/credential"
+	"smtp-vault/shared/reauth"
 )
 
 // Handler serves one route. It always returns a response; the error is
@@ -20,53 +24,102 @@ type Handler func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGa
 
 // Deps are what the handlers need.
 type Deps struct {
-	Credentials *credential.Service
-	Audit       credential.Recorder
-	Log         *slog.Logger
-	RolesClaim  string
+	Credentials     *credential.Service
+	Reauthenticator *reauth.Service
+	Audit           credential.Recorder
+	Log             *slog.Logger
+	RolesClaim      string
+}
+
+// caller is who made a request, once the guard has let it through.
+type caller struct {
+	auth.Principal // zero on Public routes
+	// Reauth is the verified re-auth token, on Reauth routes.
+	Reauth reauth.Claims
 }
 
 // serveFunc is the route-specific part of a handler, called once the
 // caller is known and allowed.
-type serveFunc func(ctx context.Context, req events.APIGatewayV2HTTPRequest, p auth.Principal) (events.APIGatewayV2HTTPResponse, error)
+type serveFunc func(ctx context.Context, req events.APIGatewayV2HTTPRequest, c caller) (events.APIGatewayV2HTTPResponse, error)
 
-// guard authenticates and authorises the caller, runs serve, and audits
-// every refusal and failure (successes are audited by the domain).
-func (d Deps) guard(action string, allowed []auth.Role, serve serveFunc) Handler {
+// guard applies the route's line of the access table (Routes) before serve
+// runs: the bearer token's subject, one of the route's roles, then on
+// Reauth routes the caller's own valid re-auth token. It audits every
+// refusal and failure (successes are audited by the domain).
+func (d Deps) guard(function string, serve serveFunc) Handler {
 	return func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-		tenantID := req.PathParameters["tenant_id"]
-		p, err := principal(req, d.RolesClaim)
-		if err != nil {
-			d.auditRefusal(ctx, req, audit.AuthenticationFailed, "", tenantID, action, err)
+		var c caller
+		refuse := func(err error) (events.APIGatewayV2HTTPResponse, error) {
+			d.auditRefusal(ctx, req, c.Subject, function, err)
 			return respondError(ctx, d.Log, err), nil
 		}
-		if err := auth.Require(p, allowed...); err != nil {
-			d.auditRefusal(ctx, req, audit.AuthorizationDenied, p.Subject, tenantID, action, err)
-			return respondError(ctx, d.Log, err), nil
+		route, ok := routeFor(req.RouteKey)
+		if !ok || route.Function != function {
+			// Only a misrouted event gets here: refuse what the table
+			// does not list.
+			return refuse(&Error{http.StatusNotFound, "not_found", "no such route"})
 		}
-		resp, err := serve(ctx, req, p)
-		if err != nil {
-			event := audit.RequestRejected
-			if toError(err).Status >= 500 {
-				event = audit.ActionFailed
+		if !route.Public {
+			p, err := principal(req, d.RolesClaim)
+			if err != nil {
+				return refuse(err)
 			}
-			d.auditRefusal(ctx, req, event, p.Subject, tenantID, action, err)
-			return respondError(ctx, d.Log, err), nil
+			c.Principal = p
+			if !route.Roles.Allows(p) {
+				return refuse(fmt.Errorf("%w: %s requires one of the roles [%v]", auth.ErrForbidden, route.Key(), route.Roles))
+			}
+			if route.Reauth {
+				if d.Reauthenticator == nil {
+					return refuse(errors.New("re-authentication is not wired"))
+				}
+				claims, err := d.Reauthenticator.Verify(ctx, header(req, "x-reauth-token"), p.Subject)
+				if err != nil {
+					return refuse(err)
+				}
+				c.Reauth = claims
+			}
+		}
+		resp, err := serve(ctx, req, c)
+		if err != nil {
+			return refuse(err)
 		}
 		return resp, nil
 	}
 }
 
+// refusalEvent names the audit event of a refused or failed request.
+func refusalEvent(err error) (string, audit.Severity) {
+	switch {
+	case toError(err).Status >= 500:
+		return audit.ActionFailed, audit.Critical
+	case errors.Is(err, auth.ErrUnauthenticated), errors.Is(err, reauth.ErrRequired), errors.Is(err, reauth.ErrFailed):
+		return audit.AuthenticationFailed, audit.Warning
+	case errors.Is(err, auth.ErrForbidden):
+		return audit.AuthorizationDenied, audit.Warning
+	default:
+		return audit.RequestRejected, audit.Warning
+	}
+}
+
 // auditRefusal records a denied or failed request. Recording it is best
 // effort: the request already failed, and a second failure is only logged.
-func (d Deps) auditRefusal(ctx context.Context, req events.APIGatewayV2HTTPRequest, event, user, tenantID, action string, cause error) {
+func (d Deps) auditRefusal(ctx context.Context, req events.APIGatewayV2HTTPRequest, user, action string, cause error) {
 	e := toError(cause)
-	sev := audit.Warning
-	if event == audit.ActionFailed {
-		sev = audit.Critical
-	}
+	event, sev := refusalEvent(cause)
+	tenantID := req.PathParameters["tenant_id"]
 	if credential.ValidateTenantID(tenantID) != nil {
 		tenantID = "" // never put an unvalidated string into the trail's keys
+	}
+	details := map[string]any{"action": action, "status": e.Status, "code": e.Code, "route": req.RouteKey}
+	var re *reauth.Error
+	if errors.As(cause, &re) {
+		details["reason"] = re.Reason
+		if re.Failures > 0 {
+			details["failures"] = re.Failures
+		}
+		if re.RetryAfter > 0 {
+			details["retry_after_seconds"] = retryAfterSeconds(re.RetryAfter)
+		}
 	}
 	err := d.Audit.Record(ctx, audit.Event{
 		Event:     event,
@@ -75,7 +128,7 @@ func (d Deps) auditRefusal(ctx context.Context, req events.APIGatewayV2HTTPReque
 		IP:        req.RequestContext.HTTP.SourceIP,
 		UserAgent: req.RequestContext.HTTP.UserAgent,
 		Severity:  sev,
-		Details:   map[string]any{"action": action, "status": e.Status, "code": e.Code, "route": req.RouteKey},
+		Details:   details,
 	})
 	if err != nil {
 		d.Log.ErrorContext(ctx, "audit refusal", "event", event, "error", err)

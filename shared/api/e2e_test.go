@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -53,6 +54,9 @@ func do(t *testing.T, s *devenv.TestStack, method, path, token string, body stri
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
+	if rt, ok := reauthOf.Load(token); ok && req.Header.Get("X-Reauth-Token") == "" {
+		req.Header.Set("X-Reauth-Token", rt.(string))
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -64,13 +68,29 @@ func do(t *testing.T, s *devenv.TestStack, method, path, token string, body stri
 	return r
 }
 
+// Sessions of re-authenticated demo users: token returns the bearer token
+// of the demo user holding role, after re-authenticating them once per
+// stack, and do sends their re-auth token along with that bearer token,
+// as the console would. Tests of the access rules themselves send headers
+// explicitly (access_test.go).
+var (
+	sessionOf sync.Map // "<stack>/<role>" -> bearer token
+	reauthOf  sync.Map // bearer token -> re-auth token
+)
+
 func token(t *testing.T, s *devenv.TestStack, role auth.Role) string {
 	t.Helper()
-	tok, err := s.Token(s.UserWithRole(role))
+	key := fmt.Sprintf("%p/%s", s, role)
+	if b, ok := sessionOf.Load(key); ok {
+		return b.(string)
+	}
+	bearer, rt, err := s.ReauthAs(role)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tok
+	reauthOf.Store(bearer, rt)
+	sessionOf.Store(key, bearer)
+	return bearer
 }
 
 func credPath(tenant string) string {
@@ -127,6 +147,9 @@ func TestRetrieveReturnsAPasswordThatLogsIn(t *testing.T) {
 			}
 			if r.Header.Get("Cache-Control") != "no-store" {
 				t.Fatal("a credential response may be cached")
+			}
+			if exp, err := time.Parse(time.RFC3339, r.Body["expires_at"].(string)); err != nil || time.Until(exp) <= 0 || time.Until(exp) > 15*time.Minute {
+				t.Fatalf("expires_at %v is not when the re-auth token runs out", r.Body["expires_at"])
 			}
 			if err := mailu.VerifyLogin(ctx, tn.MailU.SMTPAddr, "admin@"+tn.Domain, pw, nil); err != nil {
 				t.Fatalf("SMTP AUTH with the retrieved password: %v", err)

@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"smtp-vault/shared/auth"
 	"smtp-vault/shared/credential"
+	"smtp-vault/shared/reauth"
 )
 
 // Error is an HTTP error with a machine-readable code and a message safe
@@ -43,6 +47,16 @@ func toError(err error) *Error {
 		return &Error{http.StatusUnauthorized, "unauthenticated", "a valid bearer token is required"}
 	case errors.Is(err, auth.ErrForbidden):
 		return &Error{http.StatusForbidden, "forbidden", "your role may not do this"}
+	case errors.Is(err, reauth.ErrLocked):
+		return &Error{http.StatusTooManyRequests, "rate_limited", "too many failed re-authentications; try again after Retry-After seconds"}
+	case errors.Is(err, reauth.ErrFailed):
+		return &Error{http.StatusUnauthorized, "reauth_failed", "the password or the TOTP code is wrong"}
+	case errors.Is(err, reauth.ErrRequired):
+		return &Error{http.StatusUnauthorized, "reauth_required", "re-authenticate (POST /api/v1/platform-admin/reauth) and send the token in X-Reauth-Token"}
+	case errors.Is(err, reauth.ErrAudit):
+		return &Error{http.StatusServiceUnavailable, "audit_unavailable", "the audit trail cannot be written, so nothing was done; try again later"}
+	case errors.Is(err, reauth.ErrUnavailable):
+		return &Error{http.StatusServiceUnavailable, "upstream_unavailable", "Vault is unavailable; nothing was decided, try again later"}
 	case errors.Is(err, credential.ErrInvalidInput):
 		return &Error{http.StatusBadRequest, "invalid_request", publicMessage(err)}
 	case errors.Is(err, credential.ErrNotFound):
@@ -70,11 +84,44 @@ func publicMessage(err error) string {
 func respondError(ctx context.Context, log *slog.Logger, err error) events.APIGatewayV2HTTPResponse {
 	e := toError(err)
 	log.Log(ctx, levelFor(e.Status), "request failed", "status", e.Status, "code", e.Code, "error", err)
+	return renderError(err)
+}
+
+// renderError renders the error body, with Retry-After on a 429.
+func renderError(err error) events.APIGatewayV2HTTPResponse {
+	e := toError(err)
 	var body errorBody
 	body.Error.Code = e.Code
 	body.Error.Message = e.Message
-	return respondJSON(e.Status, body)
+	resp := respondJSON(e.Status, body)
+	var re *reauth.Error
+	if e.Status == http.StatusTooManyRequests && errors.As(err, &re) && re.RetryAfter > 0 {
+		resp.Headers["Retry-After"] = strconv.Itoa(retryAfterSeconds(re.RetryAfter))
+	}
+	return resp
 }
+
+// retryAfterSeconds rounds up, so a client that waits that long is let in.
+func retryAfterSeconds(d time.Duration) int {
+	return int((d + time.Second - 1) / time.Second)
+}
+
+// securityHeaders are on every API response: nothing is cached or
+// sniffed, nothing is framed or leaks a referrer, and a response rendered
+// as a page may load nothing.
+var securityHeaders = map[string]string{
+	"Cache-Control":             "no-store",
+	"Pragma":                    "no-cache",
+	"X-Content-Type-Options":    "nosniff",
+	"Strict-Transport-Security": "max-age=63072000; includeSubDomains",
+	"X-Frame-Options":           "DENY",
+	"Referrer-Policy":           "no-referrer",
+	"Content-Security-Policy":   "default-src 'none'; frame-ancestors 'none'",
+}
+
+// SecurityHeaders returns the headers every API response carries; the
+// local gateway puts them on its own answers too.
+func SecurityHeaders() map[string]string { return maps.Clone(securityHeaders) }
 
 // respondJSON renders v with the headers every API response carries.
 func respondJSON(status int, v any) events.APIGatewayV2HTTPResponse {
@@ -83,15 +130,9 @@ func respondJSON(status int, v any) events.APIGatewayV2HTTPResponse {
 		status = http.StatusInternalServerError
 		b = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
 	}
-	return events.APIGatewayV2HTTPResponse{
-		StatusCode: status,
-		Headers: map[string]string{
-			"Content-Type":           "application/json",
-			"Cache-Control":          "no-store",
-			"X-Content-Type-Options": "nosniff",
-		},
-		Body: string(b),
-	}
+	headers := SecurityHeaders()
+	headers["Content-Type"] = "application/json"
+	return events.APIGatewayV2HTTPResponse{StatusCode: status, Headers: headers, Body: string(b)}
 }
 
 func levelFor(status int) slog.Level {

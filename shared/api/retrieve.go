@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-
-	"smtp-vault/shared/auth"
 )
 
 // retrieveResponse is the body of GET .../smtp-credentials.
@@ -18,12 +16,14 @@ type retrieveResponse struct {
 	WebmailURL   string    `json:"webmail_url"`
 	LastRotated  time.Time `json:"last_rotated"`
 	NextRotation time.Time `json:"next_rotation"`
+	// ExpiresAt is when the re-auth token runs out: the view must close.
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// Retrieve serves the retrieve route: support-team and platform-admin.
+// Retrieve serves the retrieve route (access: Routes).
 func (d Deps) Retrieve() Handler {
-	return d.guard("retrieve", []auth.Role{auth.RoleSupport, auth.RolePlatformAdmin}, func(ctx context.Context, req events.APIGatewayV2HTTPRequest, p auth.Principal) (events.APIGatewayV2HTTPResponse, error) {
-		v, err := d.Credentials.Retrieve(ctx, req.PathParameters["tenant_id"], actor(req, p))
+	return d.guard("retrieve", func(ctx context.Context, req events.APIGatewayV2HTTPRequest, c caller) (events.APIGatewayV2HTTPResponse, error) {
+		v, err := d.Credentials.Retrieve(ctx, req.PathParameters["tenant_id"], actor(req, c.Principal))
 		if err != nil {
 			return events.APIGatewayV2HTTPResponse{}, err
 		}
@@ -34,6 +34,7 @@ func (d Deps) Retrieve() Handler {
 			WebmailURL:   v.WebmailURL,
 			LastRotated:  v.LastRotated,
 			NextRotation: v.NextRotation,
+			ExpiresAt:    c.Reauth.Expiry(),
 		}), nil
 	})
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"smtp-vault/shared/auth"
 	"smtp-vault/shared/credential"
 )
 
@@ -29,9 +28,10 @@ type StoreEvent struct {
 	RequestedBy string `json:"requested_by,omitempty"`
 }
 
-// Store serves the store route: platform-admin only.
+// Store serves the store route (access: Routes). The provisioning flow's
+// direct invocation (StoreFunction) does not pass through the guard.
 func (d Deps) Store() Handler {
-	return d.guard("store", []auth.Role{auth.RolePlatformAdmin}, func(ctx context.Context, req events.APIGatewayV2HTTPRequest, p auth.Principal) (events.APIGatewayV2HTTPResponse, error) {
+	return d.guard("store", func(ctx context.Context, req events.APIGatewayV2HTTPRequest, c caller) (events.APIGatewayV2HTTPResponse, error) {
 		tenantID := req.PathParameters["tenant_id"]
 		if err := credential.ValidateTenantID(tenantID); err != nil {
 			return events.APIGatewayV2HTTPResponse{}, err
@@ -47,7 +47,7 @@ func (d Deps) Store() Handler {
 			MailUAPIURL:   b.MailUAPIURL,
 			SMTPAddr:      b.SMTPAddr,
 			MailUAPIToken: b.MailUAPIToken,
-		}, actor(req, p))
+		}, actor(req, c.Principal))
 		if err != nil {
 			return events.APIGatewayV2HTTPResponse{}, err
 		}

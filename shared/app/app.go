@@ -21,6 +21,7 @@ import (
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/mailu"
+	"smtp-vault/shared/reauth"
 	"smtp-vault/shared/tracing"
 	"smtp-vault/shared/vault"
 )
@@ -95,12 +96,25 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 		Now:         opts.Now,
 		Log:         log,
 	})
+	ra, err := reauth.New(reauth.Config{
+		Vault:         vcl,
+		UserpassMount: cfg.UserpassMount,
+		AttemptsMount: cfg.AccessMount,
+		SigningKey:    cfg.ReauthKey,
+		TTL:           cfg.ReauthTTL,
+		Audit:         rec,
+		Now:           opts.Now,
+		Log:           log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
 	return &App{
 		Config: cfg,
 		Vault:  vcl,
 		Audit:  rec,
 		Log:    log,
-		API:    api.Deps{Credentials: svc, Audit: rec, Log: log, RolesClaim: cfg.RolesClaim},
+		API:    api.Deps{Credentials: svc, Reauthenticator: ra, Audit: rec, Log: log, RolesClaim: cfg.RolesClaim},
 	}, nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"smtp-vault/shared/reauth"
 )
 
 // Config is every setting of the functions, read once from the
@@ -28,6 +30,14 @@ type Config struct {
 	RolesClaim       string        // ROLES_CLAIM: the JWT claim holding roles
 	AWSRegion        string        // AWS_REGION
 	LogLevel         string        // LOG_LEVEL: debug, info, warn, error
+
+	// Re-authentication. Empty means the default, applied where the
+	// setting is used (reauth.New, the local stack).
+	ReauthTTL     time.Duration // REAUTH_TTL: re-auth token lifetime; 15m, at most 15m
+	UserpassMount string        // VAULT_USERPASS_MOUNT: the staff's userpass mount; userpass
+	AccessMount   string        // VAULT_ACCESS_MOUNT: KV v2 mount of the failed-attempt records; smtp-access
+	ReauthKey     string        // VAULT_REAUTH_KEY: Transit key that signs re-auth tokens; reauth-signing
+	ConsoleOrigin string        // CONSOLE_ORIGIN: the only origin CORS allows; the local gateway's own
 }
 
 // FromEnv reads the configuration; a malformed value is an error.
@@ -58,6 +68,16 @@ func FromEnv() (Config, error) {
 	if c.MailUTimeout, err = duration("MAILU_TIMEOUT", 10*time.Second); err != nil {
 		return Config{}, err
 	}
+	if c.ReauthTTL, err = duration("REAUTH_TTL", 0); err != nil {
+		return Config{}, err
+	}
+	if c.ReauthTTL > reauth.MaxTTL {
+		return Config{}, fmt.Errorf("config: REAUTH_TTL=%v is longer than the %v a re-auth token may live", c.ReauthTTL, reauth.MaxTTL)
+	}
+	c.UserpassMount = os.Getenv("VAULT_USERPASS_MOUNT")
+	c.AccessMount = os.Getenv("VAULT_ACCESS_MOUNT")
+	c.ReauthKey = os.Getenv("VAULT_REAUTH_KEY")
+	c.ConsoleOrigin = os.Getenv("CONSOLE_ORIGIN")
 	return c, nil
 }
 

@@ -9,12 +9,13 @@ func (a *App) Handlers() map[string]any {
 	return map[string]any{
 		"store":           a.API.StoreFunction(),
 		"retrieve":        a.API.Retrieve(),
-		"rotate":          api.NotImplemented("rotate"),
+		"reauth":          a.API.Reauth(),
+		"rotate":          a.API.GuardedNotImplemented("rotate"),
 		"rotate-sweep":    api.NotImplemented("rotate-sweep"),
-		"emergency-reset": api.NotImplemented("emergency-reset"),
-		"audit":           api.NotImplemented("audit"),
+		"emergency-reset": a.API.GuardedNotImplemented("emergency-reset"),
+		"audit":           a.API.GuardedNotImplemented("audit"),
 		"backup":          api.NotImplemented("backup"),
 		"recover":         api.NotImplemented("recover"),
-		"console":         api.NotImplemented("console"),
+		"console":         a.API.GuardedNotImplemented("console"),
 	}
 }

@@ -27,10 +27,16 @@ const (
 	CompromiseResponse        = "credential_compromise_response"
 	VaultRestoredFromBackup   = "vault_restored_from_backup"
 	CredentialsRewrapped      = "smtp_credentials_rewrapped"
-	AuthenticationFailed      = "authentication_failed"
-	AuthorizationDenied       = "authorization_denied"
-	RequestRejected           = "request_rejected"
-	ActionFailed              = "action_failed"
+	// AdminReauthenticated: a member of staff proved password and TOTP
+	// again and received a re-auth token.
+	AdminReauthenticated = "admin_reauthenticated"
+	// ReauthLocked: too many failed re-authentications locked a user's
+	// re-authentication. Critical: it is the alert.
+	ReauthLocked         = "reauth_locked"
+	AuthenticationFailed = "authentication_failed"
+	AuthorizationDenied  = "authorization_denied"
+	RequestRejected      = "request_rejected"
+	ActionFailed         = "action_failed"
 )
 
 // Severity of an event.

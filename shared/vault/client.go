@@ -1,5 +1,6 @@
 // Package vault is the project's thin adapter over HashiCorp Vault: KV v2
-// reads and check-and-set writes, Transit data keys, and server health. It
+// reads and check-and-set writes, Transit data keys and signatures, an
+// admin's userpass login with login MFA, and server health. It
 // mirrors Vault's paths one to one, returns plain data and typed errors, and
 // holds no business rules.
 package vault
@@ -46,7 +47,10 @@ type Config struct {
 
 // Client talks to one Vault server.
 type Client struct {
-	api     *vaultapi.Client
+	api *vaultapi.Client
+	// anon carries requests made on someone else's behalf (an admin's
+	// login, MFA validation): it never sends the functions' own token.
+	anon    *vaultapi.Client
 	cfg     Config
 	loginMu sync.Mutex
 }
@@ -86,6 +90,11 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("vault: new client: %w", err)
 	}
 	api.ClearToken()
+	anon, err := api.Clone()
+	if err != nil {
+		return nil, fmt.Errorf("vault: new client: %w", err)
+	}
+	anon.ClearToken() // Clone reads VAULT_TOKEN from the environment
 	switch cfg.AuthMethod {
 	case AuthToken:
 		if cfg.Token == "" {
@@ -103,7 +112,7 @@ func New(cfg Config) (*Client, error) {
 	default:
 		return nil, fmt.Errorf("vault: unknown auth method %q", cfg.AuthMethod)
 	}
-	return &Client{api: api, cfg: cfg}, nil
+	return &Client{api: api, anon: anon, cfg: cfg}, nil
 }
 
 // KVMount is the KV v2 mount this client reads and writes.

@@ -22,6 +22,10 @@ var (
 	ErrForbidden   = errors.New("vault: permission denied")
 	ErrUnavailable = errors.New("vault: unavailable")
 	ErrBadRequest  = errors.New("vault: request rejected")
+	// ErrInvalidCredentials: a login or an MFA validation refused what it
+	// was given (wrong username or password, a user Vault has locked out,
+	// a wrong or reused one-time code).
+	ErrInvalidCredentials = errors.New("vault: invalid credentials")
 )
 
 // classify turns an error from the vault/api client into one of the

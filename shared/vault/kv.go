@@ -30,9 +30,14 @@ type Metadata struct {
 // Read returns the current version of the secret at path (relative to the
 // KV mount). A missing or deleted current version is ErrNotFound.
 func (c *Client) Read(ctx context.Context, path string) (*Secret, error) {
+	return c.ReadKV(ctx, c.cfg.KVMount, path)
+}
+
+// ReadKV is Read on another KV v2 mount.
+func (c *Client) ReadKV(ctx context.Context, mount, path string) (*Secret, error) {
 	var s *vaultapi.KVSecret
-	err := c.call(ctx, "read "+path, func() (err error) {
-		s, err = c.api.KVv2(c.cfg.KVMount).Get(ctx, path)
+	err := c.call(ctx, "read "+mount+"/"+path, func() (err error) {
+		s, err = c.api.KVv2(mount).Get(ctx, path)
 		return err
 	})
 	if err != nil {
@@ -58,20 +63,25 @@ func (c *Client) ReadVersion(ctx context.Context, path string, version int) (*Se
 // current version is cas (0: only if the secret does not exist yet). It
 // returns the new version; a lost race is ErrCASConflict.
 func (c *Client) WriteCAS(ctx context.Context, path string, data map[string]string, cas int) (int, error) {
+	return c.WriteKVCAS(ctx, c.cfg.KVMount, path, data, cas)
+}
+
+// WriteKVCAS is WriteCAS on another KV v2 mount.
+func (c *Client) WriteKVCAS(ctx context.Context, mount, path string, data map[string]string, cas int) (int, error) {
 	body := make(map[string]any, len(data))
 	for k, v := range data {
 		body[k] = v
 	}
 	var s *vaultapi.KVSecret
-	err := c.call(ctx, "write "+path, func() (err error) {
-		s, err = c.api.KVv2(c.cfg.KVMount).Put(ctx, path, body, vaultapi.WithCheckAndSet(cas))
+	err := c.call(ctx, "write "+mount+"/"+path, func() (err error) {
+		s, err = c.api.KVv2(mount).Put(ctx, path, body, vaultapi.WithCheckAndSet(cas))
 		return err
 	})
 	if err != nil {
 		return 0, err
 	}
 	if s == nil || s.VersionMetadata == nil {
-		return 0, fmt.Errorf("vault: write %s: %w: no version in response", path, ErrUnavailable)
+		return 0, fmt.Errorf("vault: write %s/%s: %w: no version in response", mount, path, ErrUnavailable)
 	}
 	return s.VersionMetadata.Version, nil
 }

@@ -2,6 +2,11 @@
 # credentials with check-and-set, patch custom_metadata, and use the derived
 # Transit key for data keys. They can never delete or destroy a version, nor
 # export or read the Transit key.
+#
+# Re-authentication of staff needs no path for the staff's own login
+# (auth/userpass/login/* and sys/mfa/validate are unauthenticated, and the
+# token they yield revokes itself under Vault's default policy); it needs
+# the attempt records and the signing key, which it can use but not read.
 
 path "smtp/data/*" {
   capabilities = ["create", "read", "update"]
@@ -24,5 +29,17 @@ path "transit/decrypt/smtp-credentials" {
 }
 
 path "transit/rewrap/smtp-credentials" {
+  capabilities = ["update"]
+}
+
+path "smtp-access/data/reauth/*" {
+  capabilities = ["create", "read", "update"]
+}
+
+path "transit/sign/reauth-signing" {
+  capabilities = ["update"]
+}
+
+path "transit/verify/reauth-signing" {
   capabilities = ["update"]
 }

@@ -26,6 +26,19 @@ path "transit/rewrap/smtp-credentials" {
   capabilities = ["update"]
 }
 
+# Who is locked out of re-authentication, and since when.
+path "smtp-access/data/reauth/*" {
+  capabilities = ["read"]
+}
+
+path "smtp-access/metadata/reauth/*" {
+  capabilities = ["read", "list"]
+}
+
+path "smtp-access/metadata/reauth/" {
+  capabilities = ["list"]
+}
+
 path "sys/health" {
   capabilities = ["read"]
 }

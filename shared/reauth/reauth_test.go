@@ -1,0 +1,468 @@
+package reauth
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"smtp-vault/shared/audit"
+	"smtp-vault/shared/vault"
+)
+
+// fakeVault stands in for Vault where the rules live in this package: a
+// KV v2 mount with check-and-set, an ed25519 signing key, and a userpass
+// login with TOTP login MFA whose answers the test decides. The real
+// Vault is exercised end to end in shared/api.
+type fakeVault struct {
+	mu      sync.Mutex
+	kv      map[string]*vault.Secret
+	key     ed25519.PrivateKey
+	version int // key version in signatures
+
+	password, code string
+	logins         atomic.Int32 // userpass logins that reached "Vault"
+	revoked        atomic.Int32
+	loginDelay     time.Duration
+	down           bool
+}
+
+func newFakeVault() *fakeVault {
+	_, k, _ := ed25519.GenerateKey(rand.Reader)
+	return &fakeVault{kv: map[string]*vault.Secret{}, key: k, version: 1, password: "right-password", code: "123456"}
+}
+
+func (f *fakeVault) LoginUserpass(ctx context.Context, mount, user, password string) (*vault.UserpassLogin, error) {
+	f.logins.Add(1)
+	time.Sleep(f.loginDelay)
+	if f.down {
+		return nil, fmt.Errorf("login: %w", vault.ErrUnavailable)
+	}
+	if user != "alice" || password != f.password {
+		return nil, fmt.Errorf("login: %w", vault.ErrInvalidCredentials)
+	}
+	return &vault.UserpassLogin{MFARequestID: "req-1", MFAConstraints: map[string][]vault.MFAMethod{
+		"enforce": {{ID: "totp-1", Type: "totp", UsesPasscode: true}},
+	}}, nil
+}
+
+func (f *fakeVault) ValidateMFA(ctx context.Context, requestID string, passcodes map[string]string) (string, error) {
+	if requestID != "req-1" || passcodes["totp-1"] != f.code {
+		return "", fmt.Errorf("mfa: %w", vault.ErrInvalidCredentials)
+	}
+	return "hvs.proof", nil
+}
+
+func (f *fakeVault) RevokeSelf(ctx context.Context, token string) error {
+	f.revoked.Add(1)
+	return nil
+}
+
+func (f *fakeVault) Sign(ctx context.Context, key string, input []byte) (string, error) {
+	return fmt.Sprintf("vault:v%d:%s", f.version, base64.StdEncoding.EncodeToString(ed25519.Sign(f.key, input))), nil
+}
+
+func (f *fakeVault) Verify(ctx context.Context, key string, input []byte, signature string) (bool, error) {
+	if f.down {
+		return false, fmt.Errorf("verify: %w", vault.ErrUnavailable)
+	}
+	prefix := fmt.Sprintf("vault:v%d:", f.version)
+	if !strings.HasPrefix(signature, prefix) {
+		return false, fmt.Errorf("verify: %w", vault.ErrBadRequest)
+	}
+	sig, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(signature, prefix))
+	if err != nil {
+		return false, fmt.Errorf("verify: %w", vault.ErrBadRequest)
+	}
+	return ed25519.Verify(f.key.Public().(ed25519.PublicKey), input, sig), nil
+}
+
+func (f *fakeVault) ReadKV(ctx context.Context, mount, path string) (*vault.Secret, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.kv[mount+"/"+path]
+	if !ok {
+		return nil, vault.ErrNotFound
+	}
+	cp := *s
+	return &cp, nil
+}
+
+func (f *fakeVault) WriteKVCAS(ctx context.Context, mount, path string, data map[string]string, cas int) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cur := 0
+	if s, ok := f.kv[mount+"/"+path]; ok {
+		cur = s.Version
+	}
+	if cas != cur {
+		return 0, vault.ErrCASConflict
+	}
+	f.kv[mount+"/"+path] = &vault.Secret{Data: data, Version: cur + 1}
+	return cur + 1, nil
+}
+
+// memAudit keeps the events recorded.
+type memAudit struct {
+	mu     sync.Mutex
+	events []audit.Event
+	fail   bool
+}
+
+func (m *memAudit) Record(_ context.Context, e audit.Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail {
+		return errors.New("audit store down")
+	}
+	m.events = append(m.events, e)
+	return nil
+}
+
+func (m *memAudit) count(event string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, e := range m.events {
+		if e.Event == event {
+			n++
+		}
+	}
+	return n
+}
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+func newClock() *clock               { return &clock{now: time.Date(2026, 3, 12, 9, 0, 0, 0, time.UTC)} }
+func quietLog() *slog.Logger         { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func alice() Actor                   { return Actor{UserID: "alice", IP: "192.0.2.1", UserAgent: "test"} }
+func newService(t *testing.T, f *fakeVault, a *memAudit, c *clock, ttl time.Duration) *Service {
+	t.Helper()
+	s, err := New(Config{Vault: f, Audit: a, Now: c.Now, Log: quietLog(), TTL: ttl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func kindOf(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ErrLocked):
+		return "locked"
+	case errors.Is(err, ErrFailed):
+		return "failed"
+	case errors.Is(err, ErrRequired):
+		return "required"
+	case errors.Is(err, ErrUnavailable):
+		return "unavailable"
+	case errors.Is(err, ErrAudit):
+		return "audit"
+	}
+	return "other: " + err.Error()
+}
+
+func TestAuthenticateIssuesATokenBoundToTheSubject(t *testing.T) {
+	f, a, c := newFakeVault(), &memAudit{}, newClock()
+	s := newService(t, f, a, c, 0)
+	got, err := s.Authenticate(context.Background(), alice(), "right-password", "123456")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Claims.Subject != "alice" || got.Claims.Expiry() != c.Now().Add(15*time.Minute) || got.Claims.ID == "" {
+		t.Fatalf("claims %+v", got.Claims)
+	}
+	if f.revoked.Load() != 1 {
+		t.Fatal("the Vault token of the proof was not revoked")
+	}
+	if a.count(audit.AdminReauthenticated) != 1 {
+		t.Fatal("success not audited")
+	}
+	if _, err := s.Verify(context.Background(), got.Token, "alice"); err != nil {
+		t.Fatalf("own token refused: %v", err)
+	}
+	if _, err := s.Verify(context.Background(), got.Token, "sam"); kindOf(err) != "required" {
+		t.Fatalf("another subject's token: %v", err)
+	}
+	c.add(15*time.Minute - time.Second)
+	if _, err := s.Verify(context.Background(), got.Token, "alice"); err != nil {
+		t.Fatalf("token refused a second before it expires: %v", err)
+	}
+	c.add(time.Second)
+	if _, err := s.Verify(context.Background(), got.Token, "alice"); kindOf(err) != "required" || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("expired token: %v", err)
+	}
+}
+
+func TestAuthenticateFailsClosedWithoutAudit(t *testing.T) {
+	f, a, c := newFakeVault(), &memAudit{fail: true}, newClock()
+	s := newService(t, f, a, c, 0)
+	got, err := s.Authenticate(context.Background(), alice(), "right-password", "123456")
+	if kindOf(err) != "audit" || got.Token != "" {
+		t.Fatalf("got %q, %v; want no token and ErrAudit", got.Token, err)
+	}
+}
+
+func TestLockout(t *testing.T) {
+	f, a, c := newFakeVault(), &memAudit{}, newClock()
+	s := newService(t, f, a, c, 0)
+	ctx := context.Background()
+	try := func(pw, code string) error {
+		_, err := s.Authenticate(ctx, alice(), pw, code)
+		return err
+	}
+	// Three failures are answered as failures, spread over the window.
+	for i, in := range [][2]string{{"wrong", "123456"}, {"right-password", "000000"}, {"right-password", "999999"}} {
+		if err := try(in[0], in[1]); kindOf(err) != "failed" {
+			t.Fatalf("failure %d: %v", i+1, err)
+		}
+		c.add(time.Minute)
+	}
+	// The fourth within five minutes locks, and says for how long.
+	err := try("right-password", "111111")
+	var re *Error
+	if kindOf(err) != "locked" || !errors.As(err, &re) || re.RetryAfter != LockDuration || !errors.Is(err, ErrFailed) || re.Reason != "wrong_totp_code" {
+		t.Fatalf("fourth failure: %v", err)
+	}
+	if a.count(audit.ReauthLocked) != 1 {
+		t.Fatal("no reauth_locked event")
+	}
+	// While locked, even the right password and code are refused, without
+	// asking Vault.
+	logins := f.logins.Load()
+	c.add(10 * time.Minute)
+	err = try("right-password", "123456")
+	if kindOf(err) != "locked" || !errors.As(err, &re) || re.RetryAfter != 5*time.Minute || errors.Is(err, ErrFailed) {
+		t.Fatalf("right credentials while locked: %v", err)
+	}
+	if f.logins.Load() != logins {
+		t.Fatal("Vault was asked while the user is locked")
+	}
+	if a.count(audit.ReauthLocked) != 1 {
+		t.Fatal("the lock was alerted twice")
+	}
+	// Once the lock ends, the right credentials work and clear the count.
+	c.add(5 * time.Minute)
+	if err := try("right-password", "123456"); err != nil {
+		t.Fatalf("after the lock: %v", err)
+	}
+	for i := range MaxFailures {
+		if err := try("wrong", "123456"); kindOf(err) != "failed" {
+			t.Fatalf("failure %d after a success: %v", i+1, err)
+		}
+	}
+}
+
+func TestFailuresOutsideTheWindowDoNotCount(t *testing.T) {
+	f, a, c := newFakeVault(), &memAudit{}, newClock()
+	s := newService(t, f, a, c, 0)
+	for i := range 10 {
+		if _, err := s.Authenticate(context.Background(), alice(), "wrong", "123456"); kindOf(err) != "failed" {
+			t.Fatalf("attempt %d: %v", i+1, err)
+		}
+		c.add(FailureWindow/MaxFailures + time.Second) // never more than 3 within 5 minutes
+	}
+}
+
+// TestParallelAttemptsGetNoMoreGuesses fires many wrong attempts at once:
+// attempts in flight count, so at most MaxFailures+1 reach Vault.
+func TestParallelAttemptsGetNoMoreGuesses(t *testing.T) {
+	f, a, c := newFakeVault(), &memAudit{}, newClock()
+	f.loginDelay = 50 * time.Millisecond
+	s := newService(t, f, a, c, 0)
+	var wg sync.WaitGroup
+	kinds := make([]string, 20)
+	for i := range kinds {
+		wg.Go(func() {
+			_, err := s.Authenticate(context.Background(), alice(), "wrong", "123456")
+			kinds[i] = kindOf(err)
+		})
+	}
+	wg.Wait()
+	if n := f.logins.Load(); n > MaxFailures+1 {
+		t.Fatalf("%d guesses reached Vault, want at most %d", n, MaxFailures+1)
+	}
+	for _, k := range kinds {
+		if k != "failed" && k != "locked" {
+			t.Fatalf("attempt answered %s", k)
+		}
+	}
+	if _, err := s.Authenticate(context.Background(), alice(), "right-password", "123456"); kindOf(err) != "locked" {
+		t.Fatalf("after the burst: %v", err)
+	}
+}
+
+func TestVaultDownIsNotAFailure(t *testing.T) {
+	f, a, c := newFakeVault(), &memAudit{}, newClock()
+	s := newService(t, f, a, c, 0)
+	f.down = true
+	for range 6 {
+		if _, err := s.Authenticate(context.Background(), alice(), "right-password", "123456"); kindOf(err) != "unavailable" {
+			t.Fatalf("Vault down: %v", err)
+		}
+	}
+	f.down = false
+	if _, err := s.Authenticate(context.Background(), alice(), "right-password", "123456"); err != nil {
+		t.Fatalf("Vault back: %v (attempts Vault never judged were counted)", err)
+	}
+}
+
+func TestSubjectsThatCannotNameAVaultUser(t *testing.T) {
+	f, a, c := newFakeVault(), &memAudit{}, newClock()
+	s := newService(t, f, a, c, 0)
+	for _, sub := range []string{"", "../sys/seal", "a/b", "a..b", "-x", "with space", strings.Repeat("a", 129)} {
+		_, err := s.Authenticate(context.Background(), Actor{UserID: sub}, "right-password", "123456")
+		if kindOf(err) != "failed" {
+			t.Errorf("subject %q: %v", sub, err)
+		}
+	}
+	if f.logins.Load() != 0 {
+		t.Fatal("Vault was asked about an unusable subject")
+	}
+}
+
+func TestVerifyRefusesTamperedTokens(t *testing.T) {
+	f, a, c := newFakeVault(), &memAudit{}, newClock()
+	s := newService(t, f, a, c, 0)
+	ctx := context.Background()
+	good, err := s.Authenticate(ctx, alice(), "right-password", "123456")
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, tail, _ := strings.Cut(good.Token, ".")
+	reencode := func(edit func(map[string]any)) string {
+		raw, _ := base64.RawURLEncoding.DecodeString(head)
+		var m map[string]any
+		_ = json.Unmarshal(raw, &m)
+		edit(m)
+		b, _ := json.Marshal(m)
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	sign := func(h string) string {
+		sig, _ := f.Sign(ctx, "", []byte(h))
+		return h + "." + base64.RawURLEncoding.EncodeToString([]byte(sig))
+	}
+	sigV2 := base64.RawURLEncoding.EncodeToString([]byte(strings.Replace(mustDecode(t, tail), "vault:v1:", "vault:v2:", 1)))
+	cases := map[string]struct{ token, reason string }{
+		"empty":                 {"", "missing"},
+		"garbage":               {"not-a-token", "malformed"},
+		"three parts":           {good.Token + ".x", "malformed"},
+		"bad base64":            {head + ".***", "malformed"},
+		"signature not Vault's": {head + "." + base64.RawURLEncoding.EncodeToString([]byte("abc")), "malformed"},
+		"too long":              {strings.Repeat("a", 3000), "malformed"},
+		"other subject":         {reencode(func(m map[string]any) { m["sub"] = "mallory" }) + "." + tail, "bad_signature"},
+		"longer life":           {reencode(func(m map[string]any) { m["exp"] = m["exp"].(float64) + 3600 }) + "." + tail, "bad_signature"},
+		"unknown key version":   {head + "." + sigV2, "bad_signature"},
+		"signed, too long":      {sign(reencode(func(m map[string]any) { m["exp"] = m["iat"].(float64) + 3600 })), "invalid_lifetime"},
+		"signed, no otp":        {sign(reencode(func(m map[string]any) { m["amr"] = []string{"pwd"} })), "insufficient_proof"},
+		"signed, extra field":   {sign(reencode(func(m map[string]any) { m["admin"] = true })), "malformed"},
+		"signed, future iat":    {sign(reencode(func(m map[string]any) { m["iat"] = m["iat"].(float64) + 120; m["exp"] = m["iat"].(float64) + 60 })), "invalid_lifetime"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := s.Verify(ctx, tc.token, "alice")
+			var re *Error
+			if !errors.As(err, &re) || re.Kind != ErrRequired || re.Reason != tc.reason {
+				t.Fatalf("got %v, want ErrRequired (%s)", err, tc.reason)
+			}
+		})
+	}
+	f.down = true
+	if _, err := s.Verify(ctx, good.Token, "alice"); kindOf(err) != "unavailable" {
+		t.Fatalf("Vault down: %v", err)
+	}
+}
+
+func TestTTLBounds(t *testing.T) {
+	for _, ttl := range []time.Duration{-time.Second, MaxTTL + time.Second} {
+		if _, err := New(Config{Vault: newFakeVault(), TTL: ttl}); err == nil {
+			t.Errorf("TTL %v accepted", ttl)
+		}
+	}
+	f, a, c := newFakeVault(), &memAudit{}, newClock()
+	s := newService(t, f, a, c, 20*time.Second)
+	got, err := s.Authenticate(context.Background(), alice(), "right-password", "123456")
+	if err != nil || got.Claims.ExpiresAt-got.Claims.IssuedAt != 20 {
+		t.Fatalf("REAUTH_TTL=20s: %+v %v", got.Claims, err)
+	}
+}
+
+func mustDecode(t *testing.T, s string) string {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestOnlyRealFailuresLock replays two attempts that overlap after two
+// failures: one succeeds, one fails. Three failures in all: no lock.
+func TestOnlyRealFailuresLock(t *testing.T) {
+	f, c := newFakeVault(), newClock()
+	a := attempts{vault: f, mount: "smtp-access"}
+	ctx := context.Background()
+	for range 2 {
+		st, _, err := a.begin(ctx, "alice", c.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, _, err := a.fail(ctx, "alice", st, c.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, _, err1 := a.begin(ctx, "alice", c.Now())
+	second, _, err2 := a.begin(ctx, "alice", c.Now())
+	if err1 != nil || err2 != nil {
+		t.Fatalf("two attempts within the limit: %v %v", err1, err2)
+	}
+	// A third one in flight would make five possible failures: refused,
+	// but not locked.
+	_, lockedNow, err := a.begin(ctx, "alice", c.Now())
+	var re *Error
+	if !errors.As(err, &re) || re.Kind != ErrLocked || re.Reason != "attempts_in_flight" || lockedNow || re.RetryAfter > 5*time.Second {
+		t.Fatalf("attempt beyond the limit in flight: %v (locked now %v)", err, lockedNow)
+	}
+	if err := a.succeed(ctx, "alice", second, c.Now()); err != nil {
+		t.Fatal(err)
+	}
+	n, lockedFor, _, err := a.fail(ctx, "alice", first, c.Now())
+	if err != nil || n != 1 || lockedFor != 0 {
+		t.Fatalf("after a success and a failure: %d failures, locked for %v, %v", n, lockedFor, err)
+	}
+}
+
+// TestUnfinishedAttemptsCountAsFailed: an instance that crashed between
+// asking Vault and recording the outcome leaves a pending attempt, which
+// counts as failed once it is older than any function may run.
+func TestUnfinishedAttemptsCountAsFailed(t *testing.T) {
+	f, c := newFakeVault(), newClock()
+	a := attempts{vault: f, mount: "smtp-access"}
+	ctx := context.Background()
+	for range MaxFailures + 1 {
+		if _, _, err := a.begin(ctx, "alice", c.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.add(pendingTimeout + time.Second)
+	_, lockedNow, err := a.begin(ctx, "alice", c.Now())
+	if !errors.Is(err, ErrLocked) || !lockedNow {
+		t.Fatalf("four abandoned attempts: %v, locked now %v", err, lockedNow)
+	}
+}
