@@ -24,6 +24,7 @@ import (
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/auth"
 	"smtp-vault/shared/credential"
+	"smtp-vault/shared/notify"
 	"smtp-vault/shared/vault"
 )
 
@@ -66,6 +67,9 @@ type StackOptions struct {
 	LogOut    io.Writer // function logs (default os.Stderr)
 	Now       func() time.Time
 	Sinks     []audit.Sink // extra audit sinks (tests inject faults here)
+	// Notifier receives what SNS would in AWS (rotation notices, alerts);
+	// default: JSON lines appended to <Dir>/notifications.jsonl.
+	Notifier notify.Notifier
 }
 
 // Stack is everything `make run` runs: Vault, MailU stand-ins, the
@@ -82,8 +86,11 @@ type Stack struct {
 	Users   []DemoUser
 	// ConsoleOrigin is the only origin CORS allows.
 	ConsoleOrigin string
+	// NotificationsFile is the local SNS sink, when the stack opened it.
+	NotificationsFile string
 
-	server *http.Server
+	server  *http.Server
+	closers []io.Closer
 }
 
 // StartStack starts and seeds a stack. On error everything it started is
@@ -131,7 +138,16 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 	cfg.VaultAuthMethod = vault.AuthAppRole
 	cfg.VaultRoleID, cfg.VaultSecretID = s.Vault.RoleID, s.Vault.SecretID
 	cfg.VaultToken = ""
-	if s.App, err = app.New(ctx, cfg, app.Options{AuditOut: o.AuditOut, LogOut: o.LogOut, Now: o.Now, Sinks: o.Sinks}); err != nil {
+	if o.Notifier == nil {
+		s.NotificationsFile = filepath.Join(o.Dir, "notifications.jsonl")
+		lines, f, err := notify.OpenFile(s.NotificationsFile, o.Now)
+		if err != nil {
+			return s, err
+		}
+		s.closers = append(s.closers, f)
+		o.Notifier = lines
+	}
+	if s.App, err = app.New(ctx, cfg, app.Options{AuditOut: o.AuditOut, LogOut: o.LogOut, Now: o.Now, Sinks: o.Sinks, Notifier: o.Notifier}); err != nil {
 		return s, err
 	}
 	jwks := s.Issuer.JWKS()
@@ -273,6 +289,8 @@ func (s *Stack) DevEnv() map[string]string {
 		"ADMIN_TOTP_SECRET":   admin.TOTPSecret,
 		"SUPPORT_PASSWORD":    support.Password,
 		"SUPPORT_TOTP_SECRET": support.TOTPSecret,
+		// What SNS would receive in AWS: rotation notices and alerts.
+		"NOTIFICATIONS_FILE": s.NotificationsFile,
 	}
 }
 
@@ -309,6 +327,9 @@ func (s *Stack) Close() {
 	}
 	if s.Vault != nil {
 		_ = s.Vault.Stop()
+	}
+	for _, c := range s.closers {
+		_ = c.Close()
 	}
 }
 

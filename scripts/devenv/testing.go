@@ -16,6 +16,7 @@ import (
 
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/auth"
+	"smtp-vault/shared/notify"
 )
 
 // SyncBuffer is a bytes.Buffer safe for concurrent writers, for capturing
@@ -67,6 +68,8 @@ type TestStack struct {
 	Log       *SyncBuffer
 	// Clock is the functions' clock (audit, tokens, JWT checks).
 	Clock *Clock
+	// Notifications holds what SNS would have received.
+	Notifications *notify.Memory
 
 	codesMu   sync.Mutex
 	usedCodes map[string]map[int64]bool // user -> TOTP time steps used
@@ -81,8 +84,8 @@ func StartTestStack(t testing.TB, tenants int, sinks ...audit.Sink) *TestStack {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	m := NewInProcessMailU()
-	ts := &TestStack{MailUHost: m, AuditLog: &SyncBuffer{}, Log: &SyncBuffer{}, Clock: &Clock{}, usedCodes: map[string]map[int64]bool{}}
-	s, err := StartStack(ctx, StackOptions{Dir: t.TempDir(), MailU: m, Tenants: tenants, Sinks: sinks, AuditOut: ts.AuditLog, LogOut: ts.Log, Now: ts.Clock.Now})
+	ts := &TestStack{MailUHost: m, AuditLog: &SyncBuffer{}, Log: &SyncBuffer{}, Clock: &Clock{}, Notifications: &notify.Memory{}, usedCodes: map[string]map[int64]bool{}}
+	s, err := StartStack(ctx, StackOptions{Dir: t.TempDir(), MailU: m, Tenants: tenants, Sinks: sinks, AuditOut: ts.AuditLog, LogOut: ts.Log, Now: ts.Clock.Now, Notifier: ts.Notifications})
 	if err != nil {
 		t.Fatalf("start test stack: %v", err)
 	}

@@ -15,12 +15,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"smtp-vault/shared/api"
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/mailu"
+	"smtp-vault/shared/notify"
 	"smtp-vault/shared/reauth"
 	"smtp-vault/shared/tracing"
 	"smtp-vault/shared/vault"
@@ -33,6 +36,8 @@ type App struct {
 	Audit  *audit.Recorder
 	Log    *slog.Logger
 	API    api.Deps
+	// Notifier delivers rotation notices and security alerts.
+	Notifier notify.Notifier
 }
 
 // Options changes where an App writes; the zero value is right for Lambda.
@@ -41,6 +46,7 @@ type Options struct {
 	LogOut   io.Writer        // default os.Stderr
 	Now      func() time.Time // default time.Now
 	Sinks    []audit.Sink     // extra audit sinks, after the stream
+	Notifier notify.Notifier  // default: SNS when NOTIFY_TOPIC_ARN is set, else JSON lines on LogOut
 }
 
 // New wires an App. It contacts AWS only for Vault's aws auth method, and
@@ -53,6 +59,19 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 		opts.LogOut = os.Stderr
 	}
 	log := slog.New(slog.NewJSONHandler(opts.LogOut, &slog.HandlerOptions{Level: parseLevel(cfg.LogLevel)}))
+
+	var awsCfg *aws.Config
+	loadAWS := func() (aws.Config, error) {
+		if awsCfg == nil {
+			c, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(cfg.AWSRegion))
+			if err != nil {
+				return aws.Config{}, fmt.Errorf("app: load AWS config: %w", err)
+			}
+			tracing.InstrumentAWS(&c)
+			awsCfg = &c
+		}
+		return *awsCfg, nil
+	}
 
 	vc := vault.Config{
 		Address:      cfg.VaultAddr,
@@ -69,11 +88,11 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 		HTTPClient:   tracing.HTTPClient(&http.Client{}),
 	}
 	if cfg.VaultAuthMethod == vault.AuthAWS {
-		awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(cfg.AWSRegion))
+		c, err := loadAWS()
 		if err != nil {
-			return nil, fmt.Errorf("app: load AWS config: %w", err)
+			return nil, err
 		}
-		vc.AWSLogin = vault.AWSIAMLogin(awsCfg.Credentials, cfg.AWSRegion)
+		vc.AWSLogin = vault.AWSIAMLogin(c.Credentials, cfg.AWSRegion)
 	}
 	vcl, err := vault.New(vc)
 	if err != nil {
@@ -109,12 +128,25 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
+	notifier := opts.Notifier
+	switch {
+	case notifier != nil:
+	case cfg.NotifyTopicARN != "":
+		c, err := loadAWS()
+		if err != nil {
+			return nil, err
+		}
+		notifier = notify.SNS{Client: sns.NewFromConfig(c), TopicARN: cfg.NotifyTopicARN}
+	default:
+		notifier = notify.NewLines(opts.LogOut, opts.Now)
+	}
 	return &App{
-		Config: cfg,
-		Vault:  vcl,
-		Audit:  rec,
-		Log:    log,
-		API:    api.Deps{Credentials: svc, Reauthenticator: ra, Audit: rec, Log: log, RolesClaim: cfg.RolesClaim},
+		Notifier: notifier,
+		Config:   cfg,
+		Vault:    vcl,
+		Audit:    rec,
+		Log:      log,
+		API:      api.Deps{Credentials: svc, Reauthenticator: ra, Audit: rec, Log: log, RolesClaim: cfg.RolesClaim},
 	}, nil
 }
 

@@ -38,6 +38,11 @@ type Config struct {
 	AccessMount   string        // VAULT_ACCESS_MOUNT: KV v2 mount of the failed-attempt records; smtp-access
 	ReauthKey     string        // VAULT_REAUTH_KEY: Transit key that signs re-auth tokens; reauth-signing
 	ConsoleOrigin string        // CONSOLE_ORIGIN: the only origin CORS allows; the local gateway's own
+
+	// NotifyTopicARN (NOTIFY_TOPIC_ARN) is the SNS topic of rotation
+	// notices and security alerts; empty: JSON lines on stderr (locally
+	// the stack passes its own sink).
+	NotifyTopicARN string
 }
 
 // FromEnv reads the configuration; a malformed value is an error.
@@ -78,6 +83,7 @@ func FromEnv() (Config, error) {
 	c.AccessMount = os.Getenv("VAULT_ACCESS_MOUNT")
 	c.ReauthKey = os.Getenv("VAULT_REAUTH_KEY")
 	c.ConsoleOrigin = os.Getenv("CONSOLE_ORIGIN")
+	c.NotifyTopicARN = os.Getenv("NOTIFY_TOPIC_ARN")
 	return c, nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"smtp-vault/shared/api"
 	"smtp-vault/shared/app"
+	"smtp-vault/shared/notify"
 )
 
 var configVars = []string{
@@ -18,7 +19,8 @@ var configVars = []string{
 	"VAULT_ROLE_ID", "VAULT_SECRET_ID", "VAULT_AWS_ROLE", "VAULT_AWS_SERVER_ID",
 	"VAULT_KV_MOUNT", "VAULT_TRANSIT_MOUNT", "VAULT_TRANSIT_KEY",
 	"VAULT_TIMEOUT", "SMTP_TIMEOUT", "MAILU_TIMEOUT",
-	"ROLES_CLAIM", "AWS_REGION", "LOG_LEVEL",
+	"ROLES_CLAIM", "AWS_REGION", "LOG_LEVEL", "NOTIFY_TOPIC_ARN",
+	"REAUTH_TTL", "VAULT_USERPASS_MOUNT", "VAULT_ACCESS_MOUNT", "VAULT_REAUTH_KEY", "CONSOLE_ORIGIN",
 }
 
 // clearEnv blanks every variable FromEnv reads, so the developer's shell
@@ -243,5 +245,49 @@ func TestHandlersMatchFunctionFolders(t *testing.T) {
 		if _, ok := hs[r.Function]; !ok {
 			t.Errorf("route %s %s names function %q, which has no handler", r.Method, r.Path, r.Function)
 		}
+	}
+}
+
+// TestNotifierChoice: an injected notifier wins; with NOTIFY_TOPIC_ARN the
+// functions publish to SNS; without it, JSON lines go to the log stream.
+func TestNotifierChoice(t *testing.T) {
+	clearEnv(t)
+	cfg, err := app.FromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.VaultAuthMethod, cfg.VaultToken = "token", "t"
+	ctx := context.Background()
+	msg := notify.Message{Kind: notify.KindSecurityAlert, Subject: "test"}
+
+	var logs strings.Builder
+	a, err := app.New(ctx, cfg, app.Options{AuditOut: io.Discard, LogOut: &logs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Notifier.Notify(ctx, msg); err != nil || !strings.Contains(logs.String(), `"kind":"security_alert"`) {
+		t.Fatalf("default notifier: %v, log %q", err, logs.String())
+	}
+
+	mem := &notify.Memory{}
+	a, err = app.New(ctx, cfg, app.Options{AuditOut: io.Discard, LogOut: io.Discard, Notifier: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Notifier.Notify(ctx, msg); err != nil || len(mem.Messages()) != 1 {
+		t.Fatalf("injected notifier: %v, %d messages", err, len(mem.Messages()))
+	}
+
+	t.Setenv("NOTIFY_TOPIC_ARN", "arn:aws:sns:eu-west-1:123456789012:smtp-vault")
+	t.Setenv("AWS_REGION", "eu-west-1")
+	if cfg, err = app.FromEnv(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.VaultAuthMethod, cfg.VaultToken = "token", "t"
+	if a, err = app.New(ctx, cfg, quiet()); err != nil {
+		t.Fatal(err)
+	}
+	if s, ok := a.Notifier.(notify.SNS); !ok || s.TopicARN != cfg.NotifyTopicARN {
+		t.Fatalf("with NOTIFY_TOPIC_ARN the notifier is %T", a.Notifier)
 	}
 }
