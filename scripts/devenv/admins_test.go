@@ -1,26 +1,12 @@
 package devenv
 
-import (
-	"context"
-	"testing"
-	"time"
-)
+import "testing"
 
 // TestAdminsSurviveARestart: the demo admins' TOTP secrets stay what the
 // state file says across restarts, and a secret the state file lost is
 // replaced rather than left unknown.
 func TestAdminsSurviveARestart(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	dir := t.TempDir()
-	addr, err := FreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := StartVault(ctx, dir, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, v, dir, addr := startRestartableVault(t)
 	first, err := v.EnsureAdmin(ctx, "alice", "pw-1", "")
 	if err != nil || first == "" {
 		t.Fatalf("first: %q %v", first, err)

@@ -10,17 +10,7 @@ import (
 // functions' AppRole, restarts the server on the same folder and reads the
 // data back: `make run` relies on this.
 func TestVaultRestartKeepsData(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	dir := t.TempDir()
-	addr, err := FreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := StartVault(ctx, dir, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, v, dir, addr := startRestartableVault(t)
 	if _, err := v.Root().Logical().WriteWithContext(ctx, "smtp/data/x/admin", map[string]any{"data": map[string]any{"k": "v"}, "options": map[string]any{"cas": 0}}); err != nil {
 		t.Fatalf("write: %v", err)
 	}
@@ -45,4 +35,22 @@ func TestVaultRestartKeepsData(t *testing.T) {
 	if got := s.Data["data"].(map[string]any)["k"]; got != "v" {
 		t.Fatalf("read after restart: got %v", got)
 	}
+}
+
+// startRestartableVault starts a Vault in a temporary folder for a test
+// that stops and restarts it there, on the same address. The context
+// bounds the whole test.
+func startRestartableVault(t *testing.T) (ctx context.Context, v *Vault, dir, addr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	dir = t.TempDir()
+	addr, err := FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err = StartVault(ctx, dir, addr); err != nil {
+		t.Fatal(err)
+	}
+	return ctx, v, dir, addr
 }
