@@ -19,6 +19,7 @@ import (
 	"smtp-vault/shared/api"
 	"smtp-vault/shared/app"
 	"smtp-vault/shared/auth"
+	"smtp-vault/shared/notify"
 )
 
 // These tests check who may do what, through the local gateway (JWT
@@ -413,11 +414,22 @@ func TestReauthLockout(t *testing.T) {
 	if strings.Count(trail, `"reason":"wrong_password"`) != 2 || strings.Count(trail, `"reason":"wrong_totp_code"`) != 2 {
 		t.Fatalf("failed attempts not audited with their reasons:\n%s", trail)
 	}
+	// The security alert, once, to the user's name; what SNS would get.
+	var alerts []notify.Message
+	for _, m := range s.Notifications.Messages() {
+		if m.Kind == notify.KindSecurityAlert && m.Attrs["rule"] == "reauth_locked" {
+			alerts = append(alerts, m)
+		}
+	}
+	if len(alerts) != 1 || alerts[0].Attrs["user_id"] != admin {
+		t.Fatalf("lockout alerts %+v, want one for %s", alerts, admin)
+	}
 	var pws seen
 	pws.add(u.Password)
 	pws.add(`"` + wrongCode + `"`)
 	pws.assertAbsent(t, "the audit stream", trail)
 	pws.assertAbsent(t, "the function logs", s.Log.String())
+	pws.assertAbsent(t, "the alert", fmt.Sprintf("%+v", alerts))
 
 	// Fifteen minutes later (the functions' clock) the lock is over.
 	s.Clock.Shift(15*time.Minute + time.Second)

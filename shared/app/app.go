@@ -115,19 +115,6 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 		Now:         opts.Now,
 		Log:         log,
 	})
-	ra, err := reauth.New(reauth.Config{
-		Vault:         vcl,
-		UserpassMount: cfg.UserpassMount,
-		AttemptsMount: cfg.AccessMount,
-		SigningKey:    cfg.ReauthKey,
-		TTL:           cfg.ReauthTTL,
-		Audit:         rec,
-		Now:           opts.Now,
-		Log:           log,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("app: %w", err)
-	}
 	notifier := opts.Notifier
 	switch {
 	case notifier != nil:
@@ -139,6 +126,20 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 		notifier = notify.SNS{Client: sns.NewFromConfig(c), TopicARN: cfg.NotifyTopicARN}
 	default:
 		notifier = notify.NewLines(opts.LogOut, opts.Now)
+	}
+	ra, err := reauth.New(reauth.Config{
+		Vault:         vcl,
+		UserpassMount: cfg.UserpassMount,
+		AttemptsMount: cfg.AccessMount,
+		SigningKey:    cfg.ReauthKey,
+		TTL:           cfg.ReauthTTL,
+		Audit:         rec,
+		Alerts:        notifier,
+		Now:           opts.Now,
+		Log:           log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
 	}
 	return &App{
 		Notifier: notifier,

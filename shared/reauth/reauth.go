@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"smtp-vault/shared/audit"
+	"smtp-vault/shared/notify"
 	"smtp-vault/shared/vault"
 )
 
@@ -47,6 +48,7 @@ type Config struct {
 	SigningKey    string        // Transit key that signs tokens; "reauth-signing"
 	TTL           time.Duration // token lifetime; MaxTTL
 	Audit         Recorder
+	Alerts        notify.Notifier // gets the lockout alert; nil: audit event only
 	Now           func() time.Time
 	Log           *slog.Logger
 }
@@ -248,9 +250,23 @@ func (s *Service) countFailure(ctx context.Context, who Actor, user string, stam
 	return &Error{Kind: ErrLocked, Reason: fe.Reason, RetryAfter: lockedFor, Failures: n, attemptFailed: true}
 }
 
-// recordLocked writes the reauth_locked event, the alert of a locked
-// user. The lock holds whether or not the event is written.
+// recordLocked writes the reauth_locked event and sends the security
+// alert of a locked user. The lock holds whether or not either gets out;
+// a failure is logged.
 func (s *Service) recordLocked(ctx context.Context, who Actor, failures int, lockedFor time.Duration) {
+	until := s.now().Add(lockedFor).UTC().Format(time.RFC3339)
+	if s.cfg.Alerts != nil {
+		err := s.cfg.Alerts.Notify(ctx, notify.Message{
+			Kind:    notify.KindSecurityAlert,
+			Subject: "smtp-vault: re-authentication locked for " + who.UserID,
+			Body: fmt.Sprintf("%d failed re-authentications of %s within %v (from %s); their re-authentication is locked until %s.",
+				failures, who.UserID, FailureWindow, who.IP, until),
+			Attrs: map[string]string{"rule": audit.ReauthLocked, "user_id": who.UserID},
+		})
+		if err != nil {
+			s.cfg.Log.ErrorContext(ctx, "reauth: send the lockout alert", "user", who.UserID, "error", err)
+		}
+	}
 	err := s.cfg.Audit.Record(ctx, audit.Event{
 		Event:     audit.ReauthLocked,
 		UserID:    who.UserID,
@@ -260,7 +276,7 @@ func (s *Service) recordLocked(ctx context.Context, who Actor, failures int, loc
 		Details: map[string]any{
 			"failures":     failures,
 			"window":       FailureWindow.String(),
-			"locked_until": s.now().Add(lockedFor).UTC().Format(time.RFC3339),
+			"locked_until": until,
 		},
 	})
 	if err != nil {
