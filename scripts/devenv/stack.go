@@ -140,6 +140,7 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 	if s.Issuer, err = auth.LoadOrCreateDevIssuer(filepath.Join(o.Dir, "jwt-issuer.jwk"), s.APIURL, Audience); err != nil {
 		return s, err
 	}
+	s.Issuer.SetClock(o.Now)
 	cfg, err := app.FromEnv()
 	if err != nil {
 		return s, err

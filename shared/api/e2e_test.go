@@ -124,6 +124,9 @@ func TestRetrieveReturnsAPasswordThatLogsIn(t *testing.T) {
 		pws.assertAbsent(t, "the audit stream", s.AuditLog.String())
 		pws.assertAbsent(t, "the function logs", s.Log.String())
 		pws.assertAbsent(t, "the Vault audit log", readFile(t, filepath.Join(s.Vault.Dir, "vault-audit.log")))
+		pws.assertAbsent(t, "the audit bucket", s.S3.BucketText(t, devenv.AuditBucket))
+		notes, _ := json.Marshal(s.Notifications.Messages())
+		pws.assertAbsent(t, "the notifications", string(notes))
 	}()
 	ctx := context.Background()
 	for _, role := range []auth.Role{auth.RoleSupport, auth.RolePlatformAdmin} {
