@@ -21,10 +21,11 @@ run: vault versitygw tools
 test: vault versitygw lint
 	go test -count=1 -timeout 40m $(GO_TEST_FLAGS) ./...
 
-## bench: function binary sizes and cold init, crypto benchmarks
+## bench: function binary sizes and cold init, crypto benchmarks, retrieve beside its bare I/O
 bench: vault versitygw
 	go run ./scripts/bench
 	go test -run '^$$' -bench . -benchmem ./shared/crypto/
+	go test -run '^$$' -bench RetrieveVersusBareIO -benchtime 300x ./shared/api/
 
 ## token: print a bearer token for a demo admin: make token USER=<name>
 token: tools

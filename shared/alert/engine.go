@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"smtp-vault/shared/audit"
@@ -41,6 +43,18 @@ type Engine struct {
 	notifier notify.Notifier
 	log      *slog.Logger
 	timeout  time.Duration
+
+	// seen caches the last version of each state record this instance
+	// read or wrote. A write names that version (check-and-set), so a
+	// stale entry costs one conflict and a fresh read, never a lost
+	// update; while one instance is busy with a user, it saves a read.
+	mu   sync.Mutex
+	seen map[string]cached
+}
+
+type cached struct {
+	data    map[string]string
+	version int
 }
 
 // casRetries bounds the read-modify-write rounds on one state record.
@@ -48,7 +62,7 @@ const casRetries = 8
 
 // New returns an engine keeping its state in the KV v2 mount.
 func New(v Vault, mount string, n notify.Notifier, log *slog.Logger) *Engine {
-	return &Engine{vault: v, mount: mount, notifier: n, log: log, timeout: 5 * time.Second}
+	return &Engine{vault: v, mount: mount, notifier: n, log: log, timeout: 5 * time.Second, seen: map[string]cached{}}
 }
 
 // Write implements audit.Sink. It evaluates the rules on e and delivers
@@ -188,26 +202,39 @@ func (g *Engine) rearm(ctx context.Context, a Alert) error {
 // update reads a state record, lets change edit it and writes it back
 // with check-and-set; a lost race starts over.
 func (g *Engine) update(ctx context.Context, path string, change func(map[string]string) (write bool)) error {
-	for range casRetries {
+	for attempt := range casRetries {
 		data, version := map[string]string{}, 0
-		s, err := g.vault.ReadKV(ctx, g.mount, path)
-		switch {
-		case errors.Is(err, vault.ErrNotFound):
-		case err != nil:
-			return err
-		default:
-			for k, v := range s.Data {
-				data[k] = v
+		g.mu.Lock()
+		c, ok := g.seen[path]
+		g.mu.Unlock()
+		if ok && attempt == 0 {
+			maps.Copy(data, c.data)
+			version = c.version
+		} else {
+			s, err := g.vault.ReadKV(ctx, g.mount, path)
+			switch {
+			case errors.Is(err, vault.ErrNotFound):
+			case err != nil:
+				return err
+			default:
+				maps.Copy(data, s.Data)
+				version = s.Version
 			}
-			version = s.Version
 		}
 		if !change(data) {
 			return nil
 		}
-		_, err = g.vault.WriteKVCAS(ctx, g.mount, path, data, version)
+		v, err := g.vault.WriteKVCAS(ctx, g.mount, path, data, version)
 		if errors.Is(err, vault.ErrCASConflict) {
 			continue
 		}
+		g.mu.Lock()
+		if err == nil {
+			g.seen[path] = cached{data, v}
+		} else {
+			delete(g.seen, path)
+		}
+		g.mu.Unlock()
 		return err
 	}
 	return fmt.Errorf("alert state %s: %w: still changing after %d tries", path, vault.ErrCASConflict, casRetries)
