@@ -189,6 +189,15 @@ func TestRetrieveFailsClosedWithTheS3ServerStopped(t *testing.T) {
 	if err := json.Unmarshal(out, &rep); err != nil || !rep.Intact {
 		t.Fatalf("verify after the outage: %s (%v)", out, err)
 	}
+	// The S3 errors were logged; the keys that sign S3 requests were not.
+	if !strings.Contains(s.Log.String(), "audit_unavailable") {
+		t.Error("the refused retrieve was not logged")
+	}
+	for where, text := range map[string]string{"the function logs": s.Log.String(), "the audit stream": s.AuditLog.String(), "the audit bucket": s.S3.BucketText(t, devenv.AuditBucket)} {
+		if strings.Contains(text, s.S3.SecretKey) || strings.Contains(text, pw) {
+			t.Errorf("a secret (S3 secret key or password) is in %s", where)
+		}
+	}
 }
 
 func TestAuditQueryRoute(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -80,7 +79,9 @@ var (
 
 func token(t *testing.T, s *devenv.TestStack, role auth.Role) string {
 	t.Helper()
-	key := fmt.Sprintf("%p/%s", s, role)
+	// Keyed by the stack's own folder: a pointer could be reused by a
+	// later test's stack, whose issuer would not know the cached token.
+	key := s.Dir + "/" + string(role)
 	if b, ok := sessionOf.Load(key); ok {
 		return b.(string)
 	}
