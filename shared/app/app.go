@@ -49,7 +49,7 @@ type Options struct {
 	AuditOut io.Writer        // default os.Stdout (CloudWatch Logs)
 	LogOut   io.Writer        // default os.Stderr
 	Now      func() time.Time // default time.Now
-	Sinks    []audit.Sink     // extra audit sinks, after the stream
+	Sinks    []audit.Sink     // extra audit sinks, after the stream and the bucket
 	Notifier notify.Notifier  // default: SNS when NOTIFY_TOPIC_ARN is set, else JSON lines on LogOut
 }
 

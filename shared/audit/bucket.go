@@ -60,6 +60,9 @@ func (b *Bucket) Write(ctx context.Context, e Event) error {
 		if err != nil {
 			return err
 		}
+		if h.seq >= MaxSeq {
+			return fmt.Errorf("audit chain %s is full (head %d): run audit-verify", chain, h.seq)
+		}
 		body, err := EncodeRecord(Record{Seq: h.seq + 1, PrevHash: h.hash, Event: e})
 		if err != nil {
 			return err
