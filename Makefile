@@ -8,21 +8,24 @@ export SMTP_VAULT_CACHE := $(CACHE)
 BIN := $(CACHE)/bin
 VAULT_KEY = $(shell cat scripts/vault/go.mod scripts/vault/go.sum scripts/vault/main.go | sha256sum | cut -c1-16)
 GO_TEST_FLAGS ?=
+# The S3-compatible server with Object Lock that keeps the audit bucket locally.
+VERSITYGW_VERSION := v1.8.0
 
-.PHONY: run test bench token vault tools functions lint clean
+.PHONY: run test bench token vault versitygw tools functions lint clean
 
 ## run: build, start Vault + MailU stand-in + local gateway in the foreground
-run: vault tools
+run: vault versitygw tools
 	$(BIN)/gateway run
 
 ## test: every test, including those against the real local Vault and MailU stand-in
-test: vault lint
+test: vault versitygw lint
 	go test -count=1 -timeout 40m $(GO_TEST_FLAGS) ./...
 
-## bench: function binary sizes and cold init, crypto benchmarks
-bench: vault
+## bench: function binary sizes and cold init, crypto benchmarks, retrieve beside its bare I/O
+bench: vault versitygw
 	go run ./scripts/bench
 	go test -run '^$$' -bench . -benchmem ./shared/crypto/
+	go test -run '^$$' -bench RetrieveVersusBareIO -benchtime 300x ./shared/api/
 
 ## token: print a bearer token for a demo admin: make token USER=<name>
 token: tools
@@ -37,6 +40,17 @@ vault:
 	  mv "$(BIN)/vault-$(VAULT_KEY).tmp" "$(BIN)/vault-$(VAULT_KEY)"; \
 	fi
 	@ln -sfn "vault-$(VAULT_KEY)" "$(BIN)/vault"
+
+## versitygw: build the S3 server once per pin (about 2 minutes)
+versitygw:
+	@mkdir -p $(BIN)
+	@if [ ! -x "$(BIN)/versitygw-$(VERSITYGW_VERSION)" ]; then \
+	  echo "building versitygw $(VERSITYGW_VERSION) (about 2 minutes)..."; \
+	  tmp=$$(mktemp -d); \
+	  GOBIN=$$tmp go install -trimpath -ldflags='-s -w' github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION); \
+	  mv "$$tmp/versitygw" "$(BIN)/versitygw-$(VERSITYGW_VERSION)"; rmdir "$$tmp"; \
+	fi
+	@ln -sfn "versitygw-$(VERSITYGW_VERSION)" "$(BIN)/versitygw"
 
 ## tools: the local gateway and the MailU stand-in
 tools:

@@ -1,11 +1,10 @@
-// Command audit queries and verifies the audit trail. Its issue has not
-// landed yet: an HTTP request passes the access checks of its route
-// (bearer token, role, re-auth; see api.Routes) and then gets 501 Not
-// Implemented; other invocations get an error. It fakes nothing.
+// Command audit is the audit function: the query route of a tenant's
+// audit trail (GET .../smtp-credentials/audit) and the verify invocation
+// that walks a chain ({"action":"verify","tenant_id":"..."}).
 package main
 
 import "smtp-vault/shared/app"
 
 func main() {
-	app.Main("audit", func(a *app.App) any { return a.API.GuardedNotImplemented("audit") })
+	app.Main("audit", func(a *app.App) any { return a.API.AuditFunction() })
 }

@@ -60,6 +60,7 @@ type demoState struct {
 type StackOptions struct {
 	Dir       string    // state folder: .local for make run, a temp dir in tests
 	VaultAddr string    // host:port; "" picks a free loopback port
+	S3Addr    string    // host:port of the S3 server; "" picks a free loopback port
 	APIAddr   string    // host:port of the gateway; "" picks a free port
 	MailU     MailUHost // where tenants' MailU stand-ins run
 	Tenants   int       // demo tenants to seed (default 3)
@@ -77,6 +78,7 @@ type StackOptions struct {
 type Stack struct {
 	Dir     string
 	Vault   *Vault
+	S3      *S3 // the audit bucket's server
 	MailU   MailUHost
 	Issuer  *auth.DevIssuer
 	App     *app.App
@@ -118,6 +120,14 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 	if s.Vault, err = StartVault(ctx, filepath.Join(o.Dir, "vault"), o.VaultAddr); err != nil {
 		return s, err
 	}
+	if o.S3Addr == "" {
+		if o.S3Addr, err = FreeAddr(); err != nil {
+			return s, err
+		}
+	}
+	if s.S3, err = StartS3(ctx, filepath.Join(o.Dir, "s3"), o.S3Addr); err != nil {
+		return s, err
+	}
 	demoPath := filepath.Join(o.Dir, "demo.json")
 	st, err := loadDemo(demoPath, o.Tenants)
 	if err != nil {
@@ -130,6 +140,7 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 	if s.Issuer, err = auth.LoadOrCreateDevIssuer(filepath.Join(o.Dir, "jwt-issuer.jwk"), s.APIURL, Audience); err != nil {
 		return s, err
 	}
+	s.Issuer.SetClock(o.Now)
 	cfg, err := app.FromEnv()
 	if err != nil {
 		return s, err
@@ -138,6 +149,8 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 	cfg.VaultAuthMethod = vault.AuthAppRole
 	cfg.VaultRoleID, cfg.VaultSecretID = s.Vault.RoleID, s.Vault.SecretID
 	cfg.VaultToken = ""
+	cfg.AuditBucket, cfg.S3Endpoint, cfg.S3Region = AuditBucket, s.S3.Endpoint, S3Region
+	cfg.S3AccessKey, cfg.S3SecretKey = s.S3.AccessKey, s.S3.SecretKey
 	if o.Notifier == nil {
 		s.NotificationsFile = filepath.Join(o.Dir, "notifications.jsonl")
 		lines, f, err := notify.OpenFile(s.NotificationsFile, o.Now)
@@ -291,6 +304,12 @@ func (s *Stack) DevEnv() map[string]string {
 		"SUPPORT_TOTP_SECRET": support.TOTPSecret,
 		// What SNS would receive in AWS: rotation notices and alerts.
 		"NOTIFICATIONS_FILE": s.NotificationsFile,
+		// The audit bucket, for any S3 client (path-style).
+		"S3_ENDPOINT":   s.S3.Endpoint,
+		"S3_REGION":     S3Region,
+		"S3_ACCESS_KEY": s.S3.AccessKey,
+		"S3_SECRET_KEY": s.S3.SecretKey,
+		"AUDIT_BUCKET":  AuditBucket,
 	}
 }
 
@@ -327,6 +346,9 @@ func (s *Stack) Close() {
 	}
 	if s.Vault != nil {
 		_ = s.Vault.Stop()
+	}
+	if s.S3 != nil {
+		_ = s.S3.Close()
 	}
 	for _, c := range s.closers {
 		_ = c.Close()

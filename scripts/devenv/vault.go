@@ -28,6 +28,7 @@ const (
 
 	// Re-authentication of staff (the functions' defaults match these).
 	AccessMount    = "smtp-access"       // KV v2: failed re-auth attempts per user
+	AlertsMount    = "smtp-alerts"       // KV v2: state of the alert rules
 	ReauthKey      = "reauth-signing"    // Transit ed25519 key that signs re-auth tokens
 	UserpassMount  = "userpass"          // the staff's passwords
 	TOTPMethodName = "smtp-vault-totp"   // login MFA method
@@ -264,6 +265,16 @@ func (v *Vault) configure(ctx context.Context) error {
 	}
 	if _, err := c.Logical().WriteWithContext(ctx, AccessMount+"/config", map[string]any{"cas_required": true, "max_versions": 10}); err != nil {
 		return fmt.Errorf("configure %s: %w", AccessMount, err)
+	}
+	// The alert rules' counters and burst flags, written with
+	// check-and-set by every function instance.
+	if _, ok := mounts[AlertsMount+"/"]; !ok {
+		if err := c.Sys().MountWithContext(ctx, AlertsMount, &vaultapi.MountInput{Type: "kv", Options: map[string]string{"version": "2"}, Description: "state of the security alert rules"}); err != nil {
+			return fmt.Errorf("mount %s: %w", AlertsMount, err)
+		}
+	}
+	if _, err := c.Logical().WriteWithContext(ctx, AlertsMount+"/config", map[string]any{"cas_required": true, "max_versions": 5}); err != nil {
+		return fmt.Errorf("configure %s: %w", AlertsMount, err)
 	}
 	if s, err := c.Logical().ReadWithContext(ctx, TransitMount+"/keys/"+ReauthKey); err != nil || s == nil {
 		if _, err := c.Logical().WriteWithContext(ctx, TransitMount+"/keys/"+ReauthKey, map[string]any{"type": "ed25519"}); err != nil {

@@ -81,6 +81,7 @@ func run(log *slog.Logger, args []string) error {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
 	port := fs.String("port", envOr("PORT", "8080"), "gateway port on 127.0.0.1")
 	vaultPort := fs.String("vault-port", envOr("VAULT_PORT", "8200"), "Vault port on 127.0.0.1")
+	s3Port := fs.String("s3-port", envOr("S3_PORT", "7070"), "S3 server (audit bucket) port on 127.0.0.1")
 	controlPort := fs.String("mailu-control-port", envOr("MAILU_CONTROL_PORT", "8025"), "MailU stand-in control port on 127.0.0.1")
 	fs.Parse(args)
 
@@ -105,6 +106,7 @@ func run(log *slog.Logger, args []string) error {
 	stack, err := devenv.StartStack(ctx, devenv.StackOptions{
 		Dir:       dir,
 		VaultAddr: "127.0.0.1:" + *vaultPort,
+		S3Addr:    "127.0.0.1:" + *s3Port,
 		APIAddr:   "127.0.0.1:" + *port,
 		MailU:     mailu,
 	})
@@ -122,7 +124,7 @@ func run(log *slog.Logger, args []string) error {
 	printBanner(stack, dir)
 	go schedule(ctx, log, stack)
 	<-ctx.Done()
-	fmt.Fprintln(os.Stderr, "stopping: gateway, MailU stand-ins, Vault")
+	fmt.Fprintln(os.Stderr, "stopping: gateway, MailU stand-ins, Vault, S3")
 	return nil
 }
 
@@ -130,6 +132,7 @@ func run(log *slog.Logger, args []string) error {
 // AppRole), so `gateway invoke` runs a function as the stack does.
 func writeFunctionsEnv(path string, s *devenv.Stack) error {
 	body := fmt.Sprintf("VAULT_ADDR=%s\nVAULT_AUTH_METHOD=approle\nVAULT_ROLE_ID=%s\nVAULT_SECRET_ID=%s\n", s.Vault.Addr, s.Vault.RoleID, s.Vault.SecretID)
+	body += fmt.Sprintf("AUDIT_BUCKET=%s\nS3_ENDPOINT=%s\nS3_REGION=%s\nS3_ACCESS_KEY=%s\nS3_SECRET_KEY=%s\n", devenv.AuditBucket, s.S3.Endpoint, devenv.S3Region, s.S3.AccessKey, s.S3.SecretKey)
 	return os.WriteFile(path, []byte(body), 0o600)
 }
 
@@ -138,6 +141,7 @@ func printBanner(s *devenv.Stack, dir string) {
 	fmt.Fprintf(&b, "\nsmtp-vault is running\n")
 	fmt.Fprintf(&b, "  API          %s\n", s.APIURL)
 	fmt.Fprintf(&b, "  Vault        %s (operator token in %s)\n", s.Vault.Addr, filepath.Join(dir, "dev.env"))
+	fmt.Fprintf(&b, "  audit bucket %s/%s (Object Lock; S3 keys in dev.env)\n", s.S3.Endpoint, devenv.AuditBucket)
 	fmt.Fprintf(&b, "  demo tenants\n")
 	for _, t := range s.Tenants {
 		fmt.Fprintf(&b, "    %s  %s  smtp %s\n", t.TenantID, t.Domain, t.MailU.SMTPAddr)

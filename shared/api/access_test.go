@@ -180,7 +180,7 @@ func TestAccessMatrix(t *testing.T) {
 		{"POST /api/v1/platform-admin/tenants/{tenant_id}/smtp-credentials/emergency-reset", creds + "/emergency-reset", `{"incident_id":"INC-1","reason":"matrix"}`,
 			[columns]cell{unauth, unauth, unauth, denied, reauthed, reauthed, reauthed, notYet}},
 		{"GET /api/v1/platform-admin/tenants/{tenant_id}/smtp-credentials/audit", creds + "/audit", "",
-			[columns]cell{unauth, unauth, unauth, denied, notYet, notYet, notYet, notYet}},
+			[columns]cell{unauth, unauth, unauth, denied, ok200, ok200, ok200, ok200}},
 		{"POST /api/v1/platform-admin/smtp-credentials/rotate-overdue", "/api/v1/platform-admin/smtp-credentials/rotate-overdue", `{}`,
 			[columns]cell{unauth, unauth, unauth, denied, reauthed, reauthed, reauthed, notYet}},
 		{"GET /api/v1/platform-admin/smtp-credentials", "/api/v1/platform-admin/smtp-credentials", "",

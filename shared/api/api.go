@@ -29,6 +29,8 @@ type Deps struct {
 	Audit           credential.Recorder
 	Log             *slog.Logger
 	RolesClaim      string
+	// Trail is the audit trail in the Object Lock bucket (audit function).
+	Trail *audit.Bucket
 }
 
 // caller is who made a request, once the guard has let it through.

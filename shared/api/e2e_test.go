@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -80,7 +79,9 @@ var (
 
 func token(t *testing.T, s *devenv.TestStack, role auth.Role) string {
 	t.Helper()
-	key := fmt.Sprintf("%p/%s", s, role)
+	// Keyed by the stack's own folder: a pointer could be reused by a
+	// later test's stack, whose issuer would not know the cached token.
+	key := s.Dir + "/" + string(role)
 	if b, ok := sessionOf.Load(key); ok {
 		return b.(string)
 	}
@@ -124,6 +125,9 @@ func TestRetrieveReturnsAPasswordThatLogsIn(t *testing.T) {
 		pws.assertAbsent(t, "the audit stream", s.AuditLog.String())
 		pws.assertAbsent(t, "the function logs", s.Log.String())
 		pws.assertAbsent(t, "the Vault audit log", readFile(t, filepath.Join(s.Vault.Dir, "vault-audit.log")))
+		pws.assertAbsent(t, "the audit bucket", s.S3.BucketText(t, devenv.AuditBucket))
+		notes, _ := json.Marshal(s.Notifications.Messages())
+		pws.assertAbsent(t, "the notifications", string(notes))
 	}()
 	ctx := context.Background()
 	for _, role := range []auth.Role{auth.RoleSupport, auth.RolePlatformAdmin} {

@@ -19,6 +19,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
+	"smtp-vault/shared/alert"
 	"smtp-vault/shared/api"
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/credential"
@@ -38,6 +39,9 @@ type App struct {
 	API    api.Deps
 	// Notifier delivers rotation notices and security alerts.
 	Notifier notify.Notifier
+	// Trail is the audit trail in the Object Lock bucket (nil without
+	// AUDIT_BUCKET).
+	Trail *audit.Bucket
 }
 
 // Options changes where an App writes; the zero value is right for Lambda.
@@ -45,7 +49,7 @@ type Options struct {
 	AuditOut io.Writer        // default os.Stdout (CloudWatch Logs)
 	LogOut   io.Writer        // default os.Stderr
 	Now      func() time.Time // default time.Now
-	Sinks    []audit.Sink     // extra audit sinks, after the stream
+	Sinks    []audit.Sink     // extra audit sinks, after the stream and the bucket
 	Notifier notify.Notifier  // default: SNS when NOTIFY_TOPIC_ARN is set, else JSON lines on LogOut
 }
 
@@ -99,7 +103,31 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 		return nil, fmt.Errorf("app: %w", err)
 	}
 
-	sinks := append([]audit.Sink{audit.NewStreamSink(opts.AuditOut)}, opts.Sinks...)
+	notifier := opts.Notifier
+	switch {
+	case notifier != nil:
+	case cfg.NotifyTopicARN != "":
+		c, err := loadAWS()
+		if err != nil {
+			return nil, err
+		}
+		notifier = notify.SNS{Client: sns.NewFromConfig(c), TopicARN: cfg.NotifyTopicARN}
+	default:
+		notifier = notify.NewLines(opts.LogOut, opts.Now)
+	}
+	// Sinks in order: CloudWatch (stdout), the Object Lock bucket, any
+	// extra ones, and last the alert rules, which see only what was
+	// recorded.
+	trail, err := auditBucket(ctx, cfg, loadAWS)
+	if err != nil {
+		return nil, err
+	}
+	sinks := []audit.Sink{audit.NewStreamSink(opts.AuditOut)}
+	if trail != nil {
+		sinks = append(sinks, trail)
+	}
+	sinks = append(sinks, opts.Sinks...)
+	sinks = append(sinks, alert.New(vcl, cfg.AlertsMount, notifier, log))
 	rec := audit.NewRecorder(opts.Now, sinks...)
 
 	mailuHTTP := tracing.HTTPClient(&http.Client{Timeout: cfg.MailUTimeout})
@@ -115,18 +143,6 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 		Now:         opts.Now,
 		Log:         log,
 	})
-	notifier := opts.Notifier
-	switch {
-	case notifier != nil:
-	case cfg.NotifyTopicARN != "":
-		c, err := loadAWS()
-		if err != nil {
-			return nil, err
-		}
-		notifier = notify.SNS{Client: sns.NewFromConfig(c), TopicARN: cfg.NotifyTopicARN}
-	default:
-		notifier = notify.NewLines(opts.LogOut, opts.Now)
-	}
 	ra, err := reauth.New(reauth.Config{
 		Vault:         vcl,
 		UserpassMount: cfg.UserpassMount,
@@ -143,11 +159,12 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 	}
 	return &App{
 		Notifier: notifier,
+		Trail:    trail,
 		Config:   cfg,
 		Vault:    vcl,
 		Audit:    rec,
 		Log:      log,
-		API:      api.Deps{Credentials: svc, Reauthenticator: ra, Audit: rec, Log: log, RolesClaim: cfg.RolesClaim},
+		API:      api.Deps{Credentials: svc, Reauthenticator: ra, Audit: rec, Log: log, RolesClaim: cfg.RolesClaim, Trail: trail},
 	}, nil
 }
 

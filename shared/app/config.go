@@ -43,6 +43,18 @@ type Config struct {
 	// notices and security alerts; empty: JSON lines on stderr (locally
 	// the stack passes its own sink).
 	NotifyTopicARN string
+
+	// The audit bucket (S3 with Object Lock). S3Endpoint and the keys are
+	// for S3-compatible servers (the local stack); in AWS they are empty
+	// and the function's role signs the requests.
+	AuditBucket         string        // AUDIT_BUCKET; required by the functions
+	AuditRetentionYears int           // AUDIT_RETENTION_YEARS: COMPLIANCE retention of each record; 7
+	S3Endpoint          string        // S3_ENDPOINT: e.g. http://127.0.0.1:7070 (path-style)
+	S3Region            string        // S3_REGION: the bucket's region; AWS_REGION
+	S3AccessKey         string        // S3_ACCESS_KEY
+	S3SecretKey         string        // S3_SECRET_KEY
+	S3Timeout           time.Duration // S3_TIMEOUT: one S3 request; 10s
+	AlertsMount         string        // VAULT_ALERTS_MOUNT: KV v2 mount of the alert rules' state; smtp-alerts
 }
 
 // FromEnv reads the configuration; a malformed value is an error.
@@ -84,6 +96,9 @@ func FromEnv() (Config, error) {
 	c.ReauthKey = os.Getenv("VAULT_REAUTH_KEY")
 	c.ConsoleOrigin = os.Getenv("CONSOLE_ORIGIN")
 	c.NotifyTopicARN = os.Getenv("NOTIFY_TOPIC_ARN")
+	if err := c.auditFromEnv(); err != nil {
+		return Config{}, err
+	}
 	return c, nil
 }
 
@@ -113,6 +128,9 @@ func FromEnvironment(ctx context.Context) (*App, error) {
 	cfg, err := FromEnv()
 	if err != nil {
 		return nil, err
+	}
+	if cfg.AuditBucket == "" {
+		return nil, fmt.Errorf("config: AUDIT_BUCKET is required: every audit record must reach the Object Lock bucket")
 	}
 	return New(ctx, cfg, Options{})
 }

@@ -21,6 +21,8 @@ var configVars = []string{
 	"VAULT_TIMEOUT", "SMTP_TIMEOUT", "MAILU_TIMEOUT",
 	"ROLES_CLAIM", "AWS_REGION", "LOG_LEVEL", "NOTIFY_TOPIC_ARN",
 	"REAUTH_TTL", "VAULT_USERPASS_MOUNT", "VAULT_ACCESS_MOUNT", "VAULT_REAUTH_KEY", "CONSOLE_ORIGIN",
+	"AUDIT_BUCKET", "AUDIT_RETENTION_YEARS", "S3_ENDPOINT", "S3_REGION", "S3_ACCESS_KEY", "S3_SECRET_KEY",
+	"S3_TIMEOUT", "VAULT_ALERTS_MOUNT",
 }
 
 // clearEnv blanks every variable FromEnv reads, so the developer's shell
@@ -50,6 +52,12 @@ func TestFromEnvDefaults(t *testing.T) {
 		RolesClaim:      "roles",
 		AWSRegion:       "eu-central-1",
 		LogLevel:        "info",
+		// The audit trail: 7 years of COMPLIANCE lock, the bucket in the
+		// functions' region, alert state in smtp-alerts.
+		AuditRetentionYears: 7,
+		S3Region:            "eu-central-1",
+		S3Timeout:           10 * time.Second,
+		AlertsMount:         "smtp-alerts",
 	}
 	if c != want {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", c, want)
@@ -59,23 +67,31 @@ func TestFromEnvDefaults(t *testing.T) {
 func TestFromEnvOverrides(t *testing.T) {
 	clearEnv(t)
 	env := map[string]string{
-		"VAULT_ADDR":          "https://vault.internal:8200",
-		"VAULT_AUTH_METHOD":   "aws",
-		"VAULT_TOKEN":         "tok",
-		"VAULT_AUTH_MOUNT":    "aws-lambda",
-		"VAULT_ROLE_ID":       "role-id",
-		"VAULT_SECRET_ID":     "secret-id",
-		"VAULT_AWS_ROLE":      "smtp-vault-fn",
-		"VAULT_AWS_SERVER_ID": "vault.internal",
-		"VAULT_KV_MOUNT":      "kv-smtp",
-		"VAULT_TRANSIT_MOUNT": "transit-2",
-		"VAULT_TRANSIT_KEY":   "other-key",
-		"VAULT_TIMEOUT":       "3s",
-		"SMTP_TIMEOUT":        "4",
-		"MAILU_TIMEOUT":       "1500ms",
-		"ROLES_CLAIM":         "cognito:groups",
-		"AWS_REGION":          "us-east-1",
-		"LOG_LEVEL":           "debug",
+		"VAULT_ADDR":            "https://vault.internal:8200",
+		"VAULT_AUTH_METHOD":     "aws",
+		"VAULT_TOKEN":           "tok",
+		"VAULT_AUTH_MOUNT":      "aws-lambda",
+		"VAULT_ROLE_ID":         "role-id",
+		"VAULT_SECRET_ID":       "secret-id",
+		"VAULT_AWS_ROLE":        "smtp-vault-fn",
+		"VAULT_AWS_SERVER_ID":   "vault.internal",
+		"VAULT_KV_MOUNT":        "kv-smtp",
+		"VAULT_TRANSIT_MOUNT":   "transit-2",
+		"VAULT_TRANSIT_KEY":     "other-key",
+		"VAULT_TIMEOUT":         "3s",
+		"SMTP_TIMEOUT":          "4",
+		"MAILU_TIMEOUT":         "1500ms",
+		"ROLES_CLAIM":           "cognito:groups",
+		"AWS_REGION":            "us-east-1",
+		"LOG_LEVEL":             "debug",
+		"AUDIT_BUCKET":          "audit-bucket",
+		"AUDIT_RETENTION_YEARS": "10",
+		"S3_ENDPOINT":           "http://127.0.0.1:7070",
+		"S3_REGION":             "local-1",
+		"S3_ACCESS_KEY":         "ak",
+		"S3_SECRET_KEY":         "sk",
+		"S3_TIMEOUT":            "2s",
+		"VAULT_ALERTS_MOUNT":    "alerts-2",
 	}
 	for k, v := range env {
 		t.Setenv(k, v)
@@ -102,6 +118,15 @@ func TestFromEnvOverrides(t *testing.T) {
 		RolesClaim:       "cognito:groups",
 		AWSRegion:        "us-east-1",
 		LogLevel:         "debug",
+
+		AuditBucket:         "audit-bucket",
+		AuditRetentionYears: 10,
+		S3Endpoint:          "http://127.0.0.1:7070",
+		S3Region:            "local-1",
+		S3AccessKey:         "ak",
+		S3SecretKey:         "sk",
+		S3Timeout:           2 * time.Second,
+		AlertsMount:         "alerts-2",
 	}
 	if c != want {
 		t.Fatalf("overrides:\n got %+v\nwant %+v", c, want)
@@ -289,5 +314,29 @@ func TestNotifierChoice(t *testing.T) {
 	}
 	if s, ok := a.Notifier.(notify.SNS); !ok || s.TopicARN != cfg.NotifyTopicARN {
 		t.Fatalf("with NOTIFY_TOPIC_ARN the notifier is %T", a.Notifier)
+	}
+}
+
+func TestAuditSettingsAreChecked(t *testing.T) {
+	for _, c := range []struct{ key, value string }{
+		{"AUDIT_RETENTION_YEARS", "0"},
+		{"AUDIT_RETENTION_YEARS", "seven"},
+		{"AUDIT_RETENTION_YEARS", "101"},
+		{"S3_ACCESS_KEY", "only-half-of-a-key-pair"},
+		{"S3_TIMEOUT", "-1s"},
+	} {
+		clearEnv(t)
+		t.Setenv(c.key, c.value)
+		if _, err := app.FromEnv(); err == nil {
+			t.Errorf("%s=%q accepted", c.key, c.value)
+		}
+	}
+	// A function without an audit bucket does not start: it could not
+	// record anything, so it must not serve anything.
+	clearEnv(t)
+	t.Setenv("VAULT_AUTH_METHOD", "token")
+	t.Setenv("VAULT_TOKEN", "t")
+	if _, err := app.FromEnvironment(context.Background()); err == nil || !strings.Contains(err.Error(), "AUDIT_BUCKET") {
+		t.Fatalf("FromEnvironment without AUDIT_BUCKET: %v", err)
 	}
 }

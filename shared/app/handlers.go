@@ -13,7 +13,7 @@ func (a *App) Handlers() map[string]any {
 		"rotate":          a.API.GuardedNotImplemented("rotate"),
 		"rotate-sweep":    api.NotImplemented("rotate-sweep"),
 		"emergency-reset": a.API.GuardedNotImplemented("emergency-reset"),
-		"audit":           a.API.GuardedNotImplemented("audit"),
+		"audit":           a.API.AuditFunction(),
 		"backup":          api.NotImplemented("backup"),
 		"recover":         api.NotImplemented("recover"),
 		"console":         a.API.GuardedNotImplemented("console"),

@@ -43,3 +43,9 @@ path "transit/sign/reauth-signing" {
 path "transit/verify/reauth-signing" {
   capabilities = ["update"]
 }
+
+# State of the security alert rules (shared/alert): per-user counters and
+# burst flags, written with check-and-set.
+path "smtp-alerts/data/*" {
+  capabilities = ["create", "read", "update"]
+}
