@@ -18,4 +18,3 @@ func ValidateTenantID(id string) error {
 
 // AdminPath is the KV path of a tenant's admin credential.
 func AdminPath(tenantID string) string { return tenantID + "/admin" }
-
