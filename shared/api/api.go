@@ -16,6 +16,7 @@ import (
 	"smtp-vault/shared/auth"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/reauth"
+	"smtp-vault/shared/rotation"
 )
 
 // Handler serves one route. It always returns a response; the error is
@@ -29,6 +30,10 @@ type Deps struct {
 	Audit           credential.Recorder
 	Log             *slog.Logger
 	RolesClaim      string
+	// Queue takes bulk rotations for the rotate worker; nil rotates them
+	// in the request. Sweeper is the rotate-sweep function's.
+	Queue   rotation.Queue
+	Sweeper *rotation.Sweeper
 }
 
 // caller is who made a request, once the guard has let it through.

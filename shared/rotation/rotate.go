@@ -48,7 +48,10 @@ type Result struct {
 }
 
 // CooldownError is ErrCooldown with the time the next rotation may start.
-type CooldownError struct{ Until time.Time }
+type CooldownError struct {
+	Until time.Time
+	Wait  time.Duration // from now, on the engine's clock
+}
 
 func (e *CooldownError) Error() string {
 	return fmt.Sprintf("%v: the next rotation of this tenant may start at %s", ErrCooldown, e.Until.Format(time.RFC3339))
@@ -112,7 +115,7 @@ func (e *Engine) Rotate(ctx context.Context, req Request) (res Result, err error
 	}
 	// last_rotated has whole seconds: add one so the cool-down is never short.
 	if until := last.Add(e.Cooldown() + time.Second); e.Cooldown() > 0 && now.Before(until) {
-		return Result{}, &CooldownError{Until: until}
+		return Result{}, &CooldownError{Until: until, Wait: until.Sub(now)}
 	}
 	admin, err := e.MailUAdmin(ctx, req.TenantID)
 	if err != nil {
