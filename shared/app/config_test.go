@@ -21,6 +21,7 @@ var configVars = []string{
 	"VAULT_TIMEOUT", "SMTP_TIMEOUT", "MAILU_TIMEOUT",
 	"ROLES_CLAIM", "AWS_REGION", "LOG_LEVEL", "NOTIFY_TOPIC_ARN",
 	"REAUTH_TTL", "VAULT_USERPASS_MOUNT", "VAULT_ACCESS_MOUNT", "VAULT_REAUTH_KEY", "CONSOLE_ORIGIN",
+	"ROTATE_QUEUE_URL", "ROTATE_INLINE_MAX", "ROTATION_COOLDOWN",
 }
 
 // clearEnv blanks every variable FromEnv reads, so the developer's shell
@@ -50,6 +51,10 @@ func TestFromEnvDefaults(t *testing.T) {
 		RolesClaim:      "roles",
 		AWSRegion:       "eu-central-1",
 		LogLevel:        "info",
+		// Rotation: jobs beyond 25 go to the queue; 10 minutes between
+		// two rotations of a tenant.
+		RotateInline:     25,
+		RotationCooldown: 10 * time.Minute,
 	}
 	if c != want {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", c, want)
@@ -76,6 +81,9 @@ func TestFromEnvOverrides(t *testing.T) {
 		"ROLES_CLAIM":         "cognito:groups",
 		"AWS_REGION":          "us-east-1",
 		"LOG_LEVEL":           "debug",
+		"ROTATE_QUEUE_URL":    "https://sqs.us-east-1.amazonaws.com/123456789012/rotate",
+		"ROTATE_INLINE_MAX":   "0",
+		"ROTATION_COOLDOWN":   "1h",
 	}
 	for k, v := range env {
 		t.Setenv(k, v)
@@ -102,6 +110,9 @@ func TestFromEnvOverrides(t *testing.T) {
 		RolesClaim:       "cognito:groups",
 		AWSRegion:        "us-east-1",
 		LogLevel:         "debug",
+		RotateQueueURL:   "https://sqs.us-east-1.amazonaws.com/123456789012/rotate",
+		RotateInline:     0,
+		RotationCooldown: time.Hour,
 	}
 	if c != want {
 		t.Fatalf("overrides:\n got %+v\nwant %+v", c, want)
