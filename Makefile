@@ -19,10 +19,11 @@ run: vault tools
 test: vault lint
 	go test -count=1 -timeout 40m $(GO_TEST_FLAGS) ./...
 
-## bench: function binary sizes and cold init, crypto benchmarks
+## bench: function binary sizes and cold init, crypto benchmarks, the sweep over 10,000 tenants
 bench: vault
 	go run ./scripts/bench
 	go test -run '^$$' -bench . -benchmem ./shared/crypto/
+	go test -run '^$$' -bench BenchmarkSweep -benchtime 3x -timeout 30m ./shared/rotation/
 
 ## token: print a bearer token for a demo admin: make token USER=<name>
 token: tools

@@ -105,7 +105,7 @@ func (d Deps) RotateOverdue() Handler {
 		var jobs []rotation.Job
 		for _, st := range statuses {
 			if st.Err == nil && !st.LastRotated.IsZero() && !now.Before(st.Due()) {
-				jobs = append(jobs, rotation.Job{TenantID: st.TenantID, Reason: rotation.JobBulk, RequestedBy: c.Subject})
+				jobs = append(jobs, rotation.Job{TenantID: st.TenantID, Reason: rotation.JobBulk, RequestedBy: c.Subject, Note: reason})
 				out.TenantIDs = append(out.TenantIDs, st.TenantID)
 			}
 		}
@@ -118,7 +118,7 @@ func (d Deps) RotateOverdue() Handler {
 		} else {
 			for _, j := range jobs {
 				r := j.Request()
-				r.Actor, r.Reason = actor(req, c.Principal), reason
+				r.Actor = actor(req, c.Principal)
 				if res, err := eng.Rotate(ctx, r); err != nil {
 					out.Failed++
 					d.Log.WarnContext(ctx, "bulk rotation", "tenant_id", j.TenantID, "error", err)

@@ -204,6 +204,9 @@ func TestOverviewAndRotateOverdue(t *testing.T) {
 			t.Fatalf("after rotate-overdue the password of %s does not log in: %v", tn.TenantID, err)
 		}
 	}
+	if c := strings.Count(s.AuditLog.String(), `"reason":"catch up"`); c != 3 {
+		t.Fatalf("%d rotations carry the bulk request's reason, want 3", c)
+	}
 	if c := strings.Count(s.AuditLog.String(), `"trigger":"bulk"`); c != 3 {
 		t.Fatalf("%d bulk rotations audited, want 3", c)
 	}
@@ -258,6 +261,9 @@ func TestRotateQueueMessages(t *testing.T) {
 	}
 	if f := batch(`not json`, job); len(f) != 1 || f[0] != "1" {
 		t.Fatalf("failures %v, want only the job whose MailU is down", f)
+	}
+	if !strings.Contains(s.AuditLog.String(), `"event":"action_failed"`) || !strings.Contains(s.AuditLog.String(), `"trigger":"schedule"`) {
+		t.Fatal("the failed scheduled rotation is not audited")
 	}
 	if err := s.MailU.SetFaults(ctx, tn.Domain, standinUp()); err != nil {
 		t.Fatal(err)

@@ -18,8 +18,10 @@ import (
 type Job struct {
 	TenantID string `json:"tenant_id"`
 	Reason   string `json:"reason"` // JobScheduled, JobResume or JobBulk
-	// RequestedBy is the member of staff behind a bulk rotation.
+	// RequestedBy and Note are the member of staff behind a bulk rotation
+	// and the reason they gave, for the audit trail.
 	RequestedBy string `json:"requested_by,omitempty"`
+	Note        string `json:"note,omitempty"`
 }
 
 // Reasons of a Job.
@@ -37,6 +39,9 @@ func (j Job) Request() Request {
 		Actor: Actor{UserID: "system:rotate-sweep"}}
 	if j.Reason == JobBulk {
 		r.Trigger, r.Actor.UserID = TriggerBulk, j.RequestedBy
+		if j.Note != "" {
+			r.Reason = j.Note
+		}
 	}
 	return r
 }

@@ -68,6 +68,11 @@ func (e *Engine) Rotate(ctx context.Context, req Request) (res Result, err error
 	if err := ValidateTenantID(req.TenantID); err != nil {
 		return Result{}, err
 	}
+	if req.Trigger != TriggerManual {
+		// The HTTP guard audits a failed manual rotation; the sweep's and
+		// the queue's failures are audited here.
+		defer func() { e.auditFailure(ctx, req, err) }()
+	}
 	release, err := e.Lock(ctx, req.TenantID, PurposeRotate)
 	if err != nil {
 		return Result{}, err
@@ -137,5 +142,35 @@ func (e *Engine) result(tenantID string, rec *Record, outcome string, rolledBack
 		LastRotated:  last,
 		NextRotation: last.Add(RotationInterval),
 		RolledBack:   rolledBack,
+	}
+}
+
+// auditFailure records a failed scheduled or bulk rotation (best effort:
+// the run already failed). The error's class is recorded, not its text.
+func (e *Engine) auditFailure(ctx context.Context, req Request, err error) {
+	if err == nil || errors.Is(err, ErrAbandon) {
+		return
+	}
+	class := "unavailable"
+	for _, c := range []struct {
+		err  error
+		name string
+	}{{ErrConflict, "conflict"}, {ErrNotFound, "not_found"}, {ErrRejected, "mailu_rejected"}, {ErrAudit, "audit_unavailable"}, {ErrInvalidInput, "invalid_request"}} {
+		if errors.Is(err, c.err) {
+			class = c.name
+			break
+		}
+	}
+	if class == "conflict" {
+		return // another run holds the tenant: nothing failed, it is retried
+	}
+	if aerr := e.cfg.Audit.Record(ctx, audit.Event{
+		Event:    audit.ActionFailed,
+		TenantID: req.TenantID,
+		UserID:   req.Actor.UserID,
+		Severity: audit.Warning,
+		Details:  map[string]any{"action": "rotate", "trigger": req.Trigger, "reason": req.Reason, "code": class},
+	}); aerr != nil {
+		e.log.WarnContext(ctx, "audit a failed rotation", "tenant_id", req.TenantID, "error", aerr)
 	}
 }
