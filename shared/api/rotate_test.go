@@ -161,7 +161,7 @@ func TestOverviewAndRotateOverdue(t *testing.T) {
 		t.Fatalf("overview page 1: %d %s", r.Status, r.Raw)
 	}
 	first := items[0].(map[string]any)
-	if first["status"] != "ok" || first["rotation_state"] != "current" || first["days_until_due"].(float64) != 179 ||
+	if first["status"] != "ok" || first["rotation_state"] != "current" || first["days_until_due"].(float64) != 180 ||
 		!strings.HasPrefix(first["username"].(string), "admin@") || !strings.HasPrefix(first["webmail_url"].(string), "https://mail.") {
 		t.Fatalf("overview item: %v", first)
 	}

@@ -61,13 +61,13 @@ type Status struct {
 // Due is when the credential must be rotated.
 func (s Status) Due() time.Time { return s.LastRotated.Add(RotationInterval) }
 
-// DaysUntilDue counts whole days from now to the due date, rounded down;
-// zero or less means overdue.
+// DaysUntilDue counts the days from now to the due date, a started day
+// counting as one: zero or less exactly when the credential is overdue.
 func (s Status) DaysUntilDue(now time.Time) int {
 	d := s.Due().Sub(now)
 	days := int(d / (24 * time.Hour))
-	if d < 0 && d%(24*time.Hour) != 0 {
-		days--
+	if d > 0 && d%(24*time.Hour) != 0 {
+		days++
 	}
 	return days
 }

@@ -23,12 +23,12 @@ func TestStatusClassAndDaysUntilDue(t *testing.T) {
 	}{
 		{"fresh", 0, false, rotation.ClassOK, 180},
 		{"day 172", 172 * day, false, rotation.ClassOK, 8},
-		{"a second before day 173", 173*day - time.Second, false, rotation.ClassOK, 7},
+		{"a second before day 173", 173*day - time.Second, false, rotation.ClassOK, 8},
 		{"day 173", 173 * day, false, rotation.ClassDueSoon, 7},
 		{"day 179", 179 * day, false, rotation.ClassDueSoon, 1},
-		{"a second before day 180", 180*day - time.Second, false, rotation.ClassDueSoon, 0},
+		{"a second before day 180", 180*day - time.Second, false, rotation.ClassDueSoon, 1},
 		{"day 180", 180 * day, false, rotation.ClassOverdue, 0},
-		{"day 181 and a bit", 181*day + time.Hour, false, rotation.ClassOverdue, -2},
+		{"day 181 and a bit", 181*day + time.Hour, false, rotation.ClassOverdue, -1},
 		{"compromised wins", 10 * day, true, rotation.ClassCompromised, 170},
 	}
 	for _, c := range cases {
