@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"smtp-vault/scripts/devenv"
+	"smtp-vault/shared/mailu/standin"
 	"smtp-vault/shared/rotation"
 )
 
@@ -94,5 +95,49 @@ func TestCooldownRefusesASecondRotation(t *testing.T) {
 	e.clock.Advance(time.Minute + time.Second)
 	if _, err := e.eng.Rotate(ctx, req); err != nil {
 		t.Fatalf("rotation after the cool-down: %v", err)
+	}
+}
+
+// TestResumeNeverDropsAPasswordMailUHas leaves a rotation crashed after
+// setSecret, then lets the next run meet a MailU whose SMTP refuses every
+// login: it cannot tell which password MailU holds, so it must change
+// nothing (not drop the pending password MailU already has). Once SMTP
+// answers again, the run after finishes the rotation.
+func TestResumeNeverDropsAPasswordMailUHas(t *testing.T) {
+	s := devenv.StartTestStack(t, 1)
+	tn := s.Tenants[0]
+	e := newEnv(t, s, -1)
+	ctx := context.Background()
+	req := rotation.Request{TenantID: tn.TenantID, Trigger: rotation.TriggerSchedule, OnlyIfDue: true}
+	e.setHook(tn.TenantID, func(_ context.Context, _ string, at rotation.Boundary) error {
+		if at == rotation.AfterSet {
+			return rotation.ErrAbandon
+		}
+		return nil
+	})
+	if _, err := e.eng.Rotate(ctx, rotation.Request{TenantID: tn.TenantID, Trigger: rotation.TriggerManual, Reason: "crash"}); !errors.Is(err, rotation.ErrAbandon) {
+		t.Fatalf("crashing rotation: %v", err)
+	}
+	e.setHook(tn.TenantID, nil)
+	e.clock.Advance(5*time.Minute + time.Second)
+	if err := s.MailU.SetFaults(ctx, tn.Domain, standin.Faults{RejectSMTP: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.eng.Rotate(ctx, req); err == nil {
+		t.Fatal("a run that could not verify any password succeeded")
+	}
+	if r, err := e.eng.ReadRecord(ctx, tn.TenantID); err != nil || !r.Pending() {
+		t.Fatalf("the pending password MailU has was dropped (%v)", err)
+	}
+	if err := s.MailU.SetFaults(ctx, tn.Domain, standin.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.eng.Rotate(ctx, req)
+	if err != nil || res.Outcome != rotation.OutcomeResumed {
+		t.Fatalf("run after SMTP recovered: %+v %v", res, err)
+	}
+	user, pw, _ := e.current(t, tn.TenantID)
+	if err := verifyLogin(ctx, tn.MailU.SMTPAddr, user, pw); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -143,65 +143,19 @@ func oneFaultRun(t *testing.T, e *env, rng *rand.Rand, tn devenv.DemoTenant, pws
 	_, before, _ := e.current(t, id)
 	pws.add(before)
 
-	kind := faultKinds[rng.IntN(len(faultKinds))]
-	boundary := rotation.Boundaries[rng.IntN(len(rotation.Boundaries))]
-	kinds[kind]++
-	var mailuFault standin.Faults
-	switch kind {
-	case "mailu down":
-		mailuFault.Down = true
-	case "mailu rejects api":
-		mailuFault.RejectAPI = true
-	case "mailu rejects smtp":
-		mailuFault.RejectSMTP = true
-	case "mailu fails next write":
-		mailuFault.FailNextWrites = 1
-	case "mailu drops next response":
-		mailuFault.DropNextWriteResponses = 1
-	case "mailu slow":
-		mailuFault.Delay = 20 * time.Millisecond
-	}
-	switch {
-	case kind == "crash" || kind == "step error" || strings.HasPrefix(kind, "mailu"):
-		at[boundary]++
-		e.setHook(id, func(ctx context.Context, _ string, b rotation.Boundary) error {
-			if b != boundary {
-				return nil
-			}
-			switch kind {
-			case "crash":
-				return fmt.Errorf("injected crash: %w", rotation.ErrAbandon)
-			case "step error":
-				return errors.New("injected step failure")
-			}
-			// A MailU fault from this boundary on: during the next step.
-			return e.stack.MailU.SetFaults(ctx, tn.Domain, mailuFault)
-		})
-	case kind == "vault fault" || kind == "vault lost response":
-		e.vault.arm(id, 1+rng.IntN(16))
-		if kind == "vault lost response" {
-			e.vault.loseResponse(id)
-		}
-	case kind == "audit down":
-		e.audit.set(id, true)
-	}
-
-	_, runErr := e.eng.Rotate(ctx, rotation.Request{TenantID: id, Trigger: rotation.TriggerManual, Reason: "fault test"})
-
-	e.setHook(id, nil)
-	e.vault.disarm(id)
-	e.audit.set(id, false)
-	if err := e.stack.MailU.SetFaults(ctx, tn.Domain, standin.Faults{}); err != nil {
-		return err
+	kind, boundary, runErr := faultedRun(e, rng, tn, kinds, at)
+	if rng.IntN(2) == 0 {
+		// Half the time the next run is faulted too: it must resume the
+		// first one's leftovers under faults without making things worse.
+		k2, b2, err2 := faultedRun(e, rng, tn, kinds, at)
+		kind, boundary = kind+" then "+k2, boundary+" then "+b2
+		runErr = errors.Join(runErr, err2)
 	}
 	if runErr != nil {
 		*failed++
 		if strings.Contains(runErr.Error(), before) {
 			return errors.New("an error shows a password")
 		}
-	}
-	if errors.Is(runErr, rotation.ErrAbandon) {
-		e.clock.Advance(5*time.Minute + time.Second) // the crashed run's lock expires
 	}
 
 	// The next run (a sweep's or the queue's) resumes or repairs.
@@ -245,4 +199,82 @@ func oneFaultRun(t *testing.T, e *env, rng *rand.Rand, tn devenv.DemoTenant, pws
 		return fmt.Errorf("fault %q at %s: the replaced password still logs in (%v)", kind, boundary, err)
 	}
 	return nil
+}
+
+// faultedRun picks a fault, runs one manual rotation of tn under it and
+// clears it again. A run abandoned as a crash leaves its lock, which the
+// clock then moves past.
+func faultedRun(e *env, rng *rand.Rand, tn devenv.DemoTenant, kinds map[string]int, at map[rotation.Boundary]int) (string, rotation.Boundary, error) {
+	ctx := context.Background()
+	id := tn.TenantID
+	kind := faultKinds[rng.IntN(len(faultKinds))]
+	boundary := rotation.Boundaries[rng.IntN(len(rotation.Boundaries))]
+	kinds[kind]++
+	var mailuFault standin.Faults
+	switch kind {
+	case "mailu down":
+		mailuFault.Down = true
+	case "mailu rejects api":
+		mailuFault.RejectAPI = true
+	case "mailu rejects smtp":
+		mailuFault.RejectSMTP = true
+	case "mailu fails next write":
+		mailuFault.FailNextWrites = 1
+	case "mailu drops next response":
+		mailuFault.DropNextWriteResponses = 1
+	case "mailu slow":
+		mailuFault.Delay = 20 * time.Millisecond
+	}
+	switch {
+	case kind == "crash" || kind == "step error" || strings.HasPrefix(kind, "mailu"):
+		at[boundary]++
+		e.setHook(id, func(ctx context.Context, _ string, b rotation.Boundary) error {
+			if b != boundary {
+				return nil
+			}
+			switch kind {
+			case "crash":
+				return fmt.Errorf("injected crash: %w", rotation.ErrAbandon)
+			case "step error":
+				return errors.New("injected step failure")
+			}
+			// A MailU fault from this boundary on: during the next step.
+			return e.stack.MailU.SetFaults(ctx, tn.Domain, mailuFault)
+		})
+		if strings.HasPrefix(kind, "mailu") && (boundary == rotation.BeforeCreate || rng.IntN(3) == 0) {
+			// From the start: also during the resumption of an earlier
+			// run's change, which comes before the first boundary.
+			kinds[kind+" from the start"]++
+			if err := e.stack.MailU.SetFaults(ctx, tn.Domain, mailuFault); err != nil {
+				return kind, boundary, err
+			}
+		}
+	case kind == "vault fault" || kind == "vault lost response":
+		e.vault.arm(id, 1+rng.IntN(16))
+		if kind == "vault lost response" {
+			e.vault.loseResponse(id)
+		}
+	case kind == "audit down":
+		e.audit.set(id, true)
+	}
+
+	req := rotation.Request{TenantID: id, Trigger: rotation.TriggerManual, Reason: "fault test"}
+	if rng.IntN(3) == 0 {
+		// A run of the sweep or the queue for a tenant not due: it only
+		// resumes what an earlier run left.
+		req = rotation.Request{TenantID: id, Trigger: rotation.TriggerSchedule, OnlyIfDue: true}
+		kinds["resume-only run"]++
+	}
+	_, runErr := e.eng.Rotate(ctx, req)
+
+	e.setHook(id, nil)
+	e.vault.disarm(id)
+	e.audit.set(id, false)
+	if err := e.stack.MailU.SetFaults(ctx, tn.Domain, standin.Faults{}); err != nil {
+		return kind, boundary, err
+	}
+	if errors.Is(runErr, rotation.ErrAbandon) {
+		e.clock.Advance(5*time.Minute + time.Second) // the crashed run's lock expires
+	}
+	return kind, boundary, runErr
 }
