@@ -16,9 +16,9 @@ const MailUTokenField = "api_token"
 // never lives in a function's environment).
 func MailUPath(tenantID string) string { return tenantID + "/mailu" }
 
-// MailUAdmin returns a client for the tenant's MailU admin API, from the
+// mailuAdmin returns a client for the tenant's MailU admin API, from the
 // connection stored in Vault.
-func (e *Engine) MailUAdmin(ctx context.Context, tenantID string) (MailU, error) {
+func (e *Engine) mailuAdmin(ctx context.Context, tenantID string) (MailU, error) {
 	conn, err := e.cfg.Vault.Read(ctx, MailUPath(tenantID))
 	if errors.Is(err, vault.ErrNotFound) {
 		return nil, fmt.Errorf("%w: no MailU connection stored for tenant %s", ErrNotFound, tenantID)

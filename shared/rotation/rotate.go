@@ -119,10 +119,10 @@ func (e *Engine) Rotate(ctx context.Context, req Request) (res Result, err error
 		return e.result(req.TenantID, rec, OutcomeNotDue, res.RolledBack), nil
 	}
 	// last_rotated has whole seconds: add one so the cool-down is never short.
-	if until := last.Add(e.Cooldown() + time.Second); e.Cooldown() > 0 && now.Before(until) {
+	if until := last.Add(e.cooldown() + time.Second); e.cooldown() > 0 && now.Before(until) {
 		return Result{}, &CooldownError{Until: until, Wait: until.Sub(now)}
 	}
-	admin, err := e.MailUAdmin(ctx, req.TenantID)
+	admin, err := e.mailuAdmin(ctx, req.TenantID)
 	if err != nil {
 		return Result{}, err
 	}

@@ -124,20 +124,9 @@ type Actor struct {
 // Now is the engine's clock, in UTC.
 func (e *Engine) Now() time.Time { return e.cfg.Now().UTC() }
 
-// Cooldown is the configured least time between two rotations of a tenant.
-func (e *Engine) Cooldown() time.Duration { return max(e.cfg.Cooldown, 0) }
-
-// KVMount is the KV mount the records live on.
-func (e *Engine) KVMount() string { return e.cfg.KVMount }
-
-// Audit is the engine's recorder.
-func (e *Engine) Audit() Recorder { return e.cfg.Audit }
-
-// Vault is the engine's Vault.
-func (e *Engine) Vault() Vault { return e.cfg.Vault }
-
-// DialMailU returns a client for a tenant's MailU admin API.
-func (e *Engine) DialMailU(apiURL, token string) MailU { return e.cfg.DialMailU(apiURL, token) }
+// cooldown is the configured least time between two rotations of a
+// tenant; zero when disabled.
+func (e *Engine) cooldown() time.Duration { return max(e.cfg.Cooldown, 0) }
 
 // VerifyLogin proves a password with an SMTP AUTH login.
 func (e *Engine) VerifyLogin(ctx context.Context, addr, username, password string) error {

@@ -264,7 +264,7 @@ func (e *Engine) Resume(ctx context.Context, tenantID string, rec *Record, ev *a
 	}
 	// MailU accepts neither: the pending password may be half set, or the
 	// admin was lost. Roll forward with the recorded password.
-	admin, err := e.MailUAdmin(ctx, tenantID)
+	admin, err := e.mailuAdmin(ctx, tenantID)
 	if err != nil {
 		return "", err
 	}

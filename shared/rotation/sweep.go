@@ -166,7 +166,7 @@ func (s *Sweeper) notice(ctx context.Context, st Status) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Engine.Vault().PatchCustomMetadata(ctx, AdminPath(st.TenantID), map[string]string{MetaNoticeFor: FormatTime(st.LastRotated)}); err != nil {
+	if err := s.Engine.cfg.Vault.PatchCustomMetadata(ctx, AdminPath(st.TenantID), map[string]string{MetaNoticeFor: FormatTime(st.LastRotated)}); err != nil {
 		return Upstream("mark the notice sent", err)
 	}
 	return nil
