@@ -111,10 +111,14 @@ func (d Deps) RotateOverdue() Handler {
 		}
 		out.Overdue = len(jobs)
 		if d.Queue != nil {
-			if err := d.Queue.Send(ctx, jobs); err != nil {
+			sent, err := d.Queue.Send(ctx, jobs)
+			if err != nil && sent == 0 && len(jobs) > 0 {
 				return events.APIGatewayV2HTTPResponse{}, fmt.Errorf("%w: %w", credential.ErrUnavailable, err)
 			}
-			out.Queued = len(jobs)
+			if err != nil {
+				d.Log.WarnContext(ctx, "rotate overdue: queue jobs", "jobs", len(jobs), "sent", sent, "error", err)
+			}
+			out.Queued, out.Failed = sent, len(jobs)-sent
 		} else {
 			for _, j := range jobs {
 				r := j.Request()

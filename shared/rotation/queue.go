@@ -3,6 +3,7 @@ package rotation
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -47,8 +48,9 @@ func (j Job) Request() Request {
 }
 
 // Queue takes jobs for the rotate worker: SQS in AWS, LocalQueue locally.
+// Send returns how many jobs it accepted, and an error when not all.
 type Queue interface {
-	Send(ctx context.Context, jobs []Job) error
+	Send(ctx context.Context, jobs []Job) (int, error)
 }
 
 // SQSAPI is the part of the SQS client a queue needs.
@@ -62,28 +64,33 @@ type SQS struct {
 	QueueURL string
 }
 
-// Send implements Queue. Entries SQS refuses make it fail; the sweep
-// counts them and the next day's sweep finds those tenants again.
-func (q SQS) Send(ctx context.Context, jobs []Job) error {
+// Send implements Queue. It sends every batch even when one fails; the
+// jobs SQS refused are counted out, and the next day's sweep finds those
+// tenants again.
+func (q SQS) Send(ctx context.Context, jobs []Job) (int, error) {
+	sent := 0
+	var errs []error
 	for start := 0; start < len(jobs); start += 10 {
 		batch := jobs[start:min(start+10, len(jobs))]
 		in := &sqs.SendMessageBatchInput{QueueUrl: aws.String(q.QueueURL)}
 		for i, j := range batch {
 			body, err := json.Marshal(j)
 			if err != nil {
-				return fmt.Errorf("rotation: encode job: %w", err)
+				return sent, fmt.Errorf("rotation: encode job: %w", err)
 			}
 			in.Entries = append(in.Entries, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(string(body))})
 		}
 		out, err := q.Client.SendMessageBatch(ctx, in)
 		if err != nil {
-			return fmt.Errorf("rotation: send to the rotate queue: %w", err)
+			errs = append(errs, fmt.Errorf("rotation: send to the rotate queue: %w", err))
+			continue
 		}
+		sent += len(batch) - len(out.Failed)
 		if len(out.Failed) > 0 {
-			return fmt.Errorf("rotation: the rotate queue refused %d of %d messages (first: %s)", len(out.Failed), len(batch), aws.ToString(out.Failed[0].Code))
+			errs = append(errs, fmt.Errorf("rotation: the rotate queue refused %d of %d messages (first: %s)", len(out.Failed), len(batch), aws.ToString(out.Failed[0].Code)))
 		}
 	}
-	return nil
+	return sent, errors.Join(errs...)
 }
 
 // LocalQueue stands in for RotateQueue and its event source mapping when
@@ -136,14 +143,14 @@ func (q *LocalQueue) Start(ctx context.Context, workers int, consume func(ctx co
 }
 
 // Send implements Queue.
-func (q *LocalQueue) Send(_ context.Context, jobs []Job) error {
+func (q *LocalQueue) Send(_ context.Context, jobs []Job) (int, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, j := range jobs {
 		q.jobs = append(q.jobs, queued{job: j})
 	}
 	q.cond.Broadcast()
-	return nil
+	return len(jobs), nil
 }
 
 // Wait blocks until every job sent so far has been delivered and handled

@@ -81,7 +81,7 @@ func TestLocalQueueRedeliversThenDrops(t *testing.T) {
 	wctx, wcancel := context.WithTimeout(ctx, time.Minute)
 	defer wcancel()
 	for _, batch := range [][]rotation.Job{jobs, {{TenantID: "batch-error"}}} {
-		if err := q.Send(ctx, batch); err != nil {
+		if _, err := q.Send(ctx, batch); err != nil {
 			t.Fatal(err)
 		}
 		if err := q.Wait(wctx); err != nil {

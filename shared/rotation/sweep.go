@@ -86,11 +86,13 @@ func (s *Sweeper) Sweep(ctx context.Context) (Summary, error) {
 	if len(rest) > 0 {
 		if s.Queue == nil {
 			sum.Failed += len(rest)
-		} else if err := s.Queue.Send(ctx, rest); err != nil {
-			sum.Failed += len(rest)
-			log.ErrorContext(ctx, "sweep: queue jobs", "jobs", len(rest), "error", err)
 		} else {
-			sum.Queued += len(rest)
+			sent, err := s.Queue.Send(ctx, rest)
+			if err != nil {
+				log.ErrorContext(ctx, "sweep: queue jobs", "jobs", len(rest), "sent", sent, "error", err)
+			}
+			sum.Queued += sent
+			sum.Failed += len(rest) - sent
 		}
 	}
 	log.InfoContext(ctx, "rotation sweep", "scanned", sum.Scanned, "due", sum.Due, "rotated", sum.Rotated,
