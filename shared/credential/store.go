@@ -123,7 +123,12 @@ func (s *Service) Store(ctx context.Context, in StoreInput, actor Actor) (StoreR
 	}
 	fresh := rec.Version() == 0
 	if rec.Pending() {
+		// Finish or undo what an earlier run left; a rotation's change is
+		// audited as a rotation.
 		rev := ev
+		if rec.PendingPurpose == rotation.PurposeRotate {
+			rev.Event, rev.Details = audit.CredentialsRotated, map[string]any{"trigger": "store"}
+		}
 		if _, err := s.eng.Resume(ctx, in.TenantID, rec, &rev); err != nil {
 			return StoreResult{}, err
 		}
