@@ -1,11 +1,11 @@
-// Command console serves the admin console. Its issue has not
-// landed yet: an HTTP request passes the access checks of its route
-// (bearer token, role, re-auth; see api.Routes) and then gets 501 Not
-// Implemented; other invocations get an error. It fakes nothing.
+// Command console serves the admin console. The overview API (GET
+// /api/v1/platform-admin/smtp-credentials) is served; the console's HTML
+// pages are not built yet: a request passes the access checks of its
+// route (see api.Routes) and then gets 501 Not Implemented.
 package main
 
 import "smtp-vault/shared/app"
 
 func main() {
-	app.Main("console", func(a *app.App) any { return a.API.GuardedNotImplemented("console") })
+	app.Main("console", func(a *app.App) any { return a.API.ConsoleFunction() })
 }

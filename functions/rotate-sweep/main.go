@@ -1,13 +1,11 @@
-// Command rotate-sweep finds credentials due for rotation every day at 02:00 UTC. Its issue has not landed yet: it answers 501 Not
-// Implemented (an error for non-HTTP invocations) and fakes nothing.
+// Command rotate-sweep is the daily 02:00 UTC rotation sweep (EventBridge):
+// it reads every tenant's KV metadata without decrypting anything, sends
+// the day-173 notices, and rotates or resumes the tenants that need it,
+// fanning out to RotateQueue beyond its own budget.
 package main
 
-import (
-	"github.com/aws/aws-lambda-go/lambda"
-
-	"smtp-vault/shared/api"
-)
+import "smtp-vault/shared/app"
 
 func main() {
-	lambda.Start(api.NotImplemented("rotate-sweep"))
+	app.Main("rotate-sweep", func(a *app.App) any { return a.API.RotateSweepFunction() })
 }

@@ -1,11 +1,10 @@
-// Command rotate rotates one tenant's credential (API and SQS worker). Its issue has not
-// landed yet: an HTTP request passes the access checks of its route
-// (bearer token, role, re-auth; see api.Routes) and then gets 501 Not
-// Implemented; other invocations get an error. It fakes nothing.
+// Command rotate rotates one tenant's credential: the manual and bulk
+// rotation routes of the HTTP API, and the worker of RotateQueue (SQS
+// batches with partial failures reported).
 package main
 
 import "smtp-vault/shared/app"
 
 func main() {
-	app.Main("rotate", func(a *app.App) any { return a.API.GuardedNotImplemented("rotate") })
+	app.Main("rotate", func(a *app.App) any { return a.API.RotateFunction() })
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -25,6 +26,7 @@ import (
 	"smtp-vault/shared/auth"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/notify"
+	"smtp-vault/shared/rotation"
 	"smtp-vault/shared/vault"
 )
 
@@ -90,6 +92,9 @@ type Stack struct {
 	ConsoleOrigin string
 	// NotificationsFile is the local SNS sink, when the stack opened it.
 	NotificationsFile string
+	// RotateQueue stands in for RotateQueue: the rotate function consumes
+	// it through SQS events, as in AWS (queue.go).
+	RotateQueue *rotation.LocalQueue
 
 	server  *http.Server
 	closers []io.Closer
@@ -160,7 +165,8 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 		s.closers = append(s.closers, f)
 		o.Notifier = lines
 	}
-	if s.App, err = app.New(ctx, cfg, app.Options{AuditOut: o.AuditOut, LogOut: o.LogOut, Now: o.Now, Sinks: o.Sinks, Notifier: o.Notifier}); err != nil {
+	s.RotateQueue = rotation.NewLocalQueue(slog.New(slog.NewJSONHandler(logOut(o.LogOut), nil)))
+	if s.App, err = app.New(ctx, cfg, app.Options{AuditOut: o.AuditOut, LogOut: o.LogOut, Now: o.Now, Sinks: o.Sinks, Notifier: o.Notifier, RotateQueue: s.RotateQueue}); err != nil {
 		return s, err
 	}
 	jwks := s.Issuer.JWKS()
@@ -172,6 +178,7 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 	}
 	s.Gateway.SetCORS(localgw.ConsoleCORS(s.ConsoleOrigin))
 	s.Gateway.Handle("/.well-known/jwks.json", s.Issuer.JWKSHandler())
+	s.startRotateQueue()
 
 	for _, t := range st.Tenants {
 		if t.MailU, err = o.MailU.AddInstance(ctx, t.Domain, t.MailUToken); err != nil {

@@ -29,6 +29,7 @@ import (
 	"smtp-vault/scripts/devenv"
 	"smtp-vault/shared/app"
 	"smtp-vault/shared/auth"
+	"smtp-vault/shared/notify"
 )
 
 func main() {
@@ -202,7 +203,18 @@ func invoke(args []string) error {
 		return fmt.Errorf("read the functions' settings (is make run up?): %w", err)
 	}
 	ctx := context.Background()
-	a, err := app.FromEnvironment(ctx)
+	cfg, err := app.FromEnv()
+	if err != nil {
+		return err
+	}
+	// What SNS would receive (rotation notices) goes where make run's
+	// functions write it.
+	lines, f, err := notify.OpenFile(filepath.Join(dir, "notifications.jsonl"), nil)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	a, err := app.New(ctx, cfg, app.Options{Notifier: lines})
 	if err != nil {
 		return err
 	}

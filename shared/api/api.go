@@ -16,6 +16,7 @@ import (
 	"smtp-vault/shared/auth"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/reauth"
+	"smtp-vault/shared/rotation"
 )
 
 // Handler serves one route. It always returns a response; the error is
@@ -31,6 +32,10 @@ type Deps struct {
 	RolesClaim      string
 	// Trail is the audit trail in the Object Lock bucket (audit function).
 	Trail *audit.Bucket
+	// Queue takes bulk rotations for the rotate worker; nil rotates them
+	// in the request. Sweeper is the rotate-sweep function's.
+	Queue   rotation.Queue
+	Sweeper *rotation.Sweeper
 }
 
 // caller is who made a request, once the guard has let it through.

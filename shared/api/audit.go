@@ -150,7 +150,7 @@ func parseAuditQuery(p map[string]string) (audit.Query, error) {
 	}
 	for k := range p {
 		if !auditQueryParams[k] {
-			return bad("invalid_parameter", fmt.Sprintf("unknown parameter %q (known: event, user, from, to, page, per_page)", k))
+			return bad("unknown_parameter", fmt.Sprintf("unknown parameter %q (known: event, user, from, to, page, per_page)", k))
 		}
 	}
 	if v, ok := p["event"]; ok {

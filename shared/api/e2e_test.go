@@ -223,7 +223,9 @@ func TestBadInputAndAuth(t *testing.T) {
 		{"store bad domain", "POST", credPath(tn.TenantID), admin, strings.Replace(storeBody, `"domain":"`, `"domain":"Bad Domain`, 1), 400, "invalid_request"},
 		{"store bad tenant", "POST", credPath("not-a-uuid"), admin, storeBody, 400, "invalid_request"},
 		{"unknown route", "GET", "/api/v1/nothing", admin, "", 404, "not_found"},
-		{"not implemented yet", "POST", credPath(tn.TenantID) + "/rotate", admin, `{"reason":"x"}`, 501, "not_implemented"},
+		{"not implemented yet", "POST", credPath(tn.TenantID) + "/emergency-reset", admin, `{"incident_id":"INC-1","reason":"x"}`, 501, "not_implemented"},
+		{"rotation right after the store", "POST", credPath(tn.TenantID) + "/rotate", admin, `{"reason":"x"}`, 409, "rotation_cooldown"},
+		{"rotation without a reason", "POST", credPath(tn.TenantID) + "/rotate", admin, `{}`, 400, "reason_required"},
 	}
 	before := versionOf(t, s, tn.TenantID)
 	for _, c := range cases {

@@ -15,6 +15,7 @@ import (
 	"smtp-vault/shared/auth"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/reauth"
+	"smtp-vault/shared/rotation"
 )
 
 // Error is an HTTP error with a machine-readable code and a message safe
@@ -61,6 +62,8 @@ func toError(err error) *Error {
 		return &Error{http.StatusBadRequest, "invalid_request", publicMessage(err)}
 	case errors.Is(err, credential.ErrNotFound):
 		return &Error{http.StatusNotFound, "not_found", "no credential is stored for this tenant"}
+	case errors.Is(err, rotation.ErrCooldown):
+		return &Error{http.StatusConflict, "rotation_cooldown", "this credential was changed moments ago; rotate it again after Retry-After seconds"}
 	case errors.Is(err, credential.ErrConflict):
 		return &Error{http.StatusConflict, "conflict", "another change of this credential is in progress; try again"}
 	case errors.Is(err, credential.ErrRejected):
@@ -97,6 +100,10 @@ func renderError(err error) events.APIGatewayV2HTTPResponse {
 	var re *reauth.Error
 	if e.Status == http.StatusTooManyRequests && errors.As(err, &re) && re.RetryAfter > 0 {
 		resp.Headers["Retry-After"] = strconv.Itoa(retryAfterSeconds(re.RetryAfter))
+	}
+	var ce *rotation.CooldownError
+	if errors.As(err, &ce) {
+		resp.Headers["Retry-After"] = strconv.Itoa(max(retryAfterSeconds(ce.Wait), 1))
 	}
 	return resp
 }

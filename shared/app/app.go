@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"smtp-vault/shared/alert"
 	"smtp-vault/shared/api"
@@ -26,6 +27,7 @@ import (
 	"smtp-vault/shared/mailu"
 	"smtp-vault/shared/notify"
 	"smtp-vault/shared/reauth"
+	"smtp-vault/shared/rotation"
 	"smtp-vault/shared/tracing"
 	"smtp-vault/shared/vault"
 )
@@ -51,6 +53,9 @@ type Options struct {
 	Now      func() time.Time // default time.Now
 	Sinks    []audit.Sink     // extra audit sinks, after the stream and the bucket
 	Notifier notify.Notifier  // default: SNS when NOTIFY_TOPIC_ARN is set, else JSON lines on LogOut
+	// RotateQueue takes the sweep's and the bulk rotation's jobs; default:
+	// SQS when ROTATE_QUEUE_URL is set, else none (jobs run inline).
+	RotateQueue rotation.Queue
 }
 
 // New wires an App. It contacts AWS only for Vault's aws auth method, and
@@ -142,6 +147,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 		Audit:       rec,
 		Now:         opts.Now,
 		Log:         log,
+		Cooldown:    cfg.RotationCooldown,
 	})
 	ra, err := reauth.New(reauth.Config{
 		Vault:         vcl,
@@ -157,6 +163,18 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
+	queue := opts.RotateQueue
+	if queue == nil && cfg.RotateQueueURL != "" {
+		c, err := loadAWS()
+		if err != nil {
+			return nil, err
+		}
+		queue = rotation.SQS{Client: sqs.NewFromConfig(c), QueueURL: cfg.RotateQueueURL}
+	}
+	sweeper := &rotation.Sweeper{
+		Engine: svc.Rotation(), Notifier: notifier, Queue: queue, Inline: cfg.RotateInline,
+		Reserve: 2 * time.Minute, Concurrency: rotation.DefaultConcurrency, Log: log,
+	}
 	return &App{
 		Notifier: notifier,
 		Trail:    trail,
@@ -164,7 +182,10 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 		Vault:    vcl,
 		Audit:    rec,
 		Log:      log,
-		API:      api.Deps{Credentials: svc, Reauthenticator: ra, Audit: rec, Log: log, RolesClaim: cfg.RolesClaim, Trail: trail},
+		API: api.Deps{
+			Credentials: svc, Reauthenticator: ra, Audit: rec, Log: log, RolesClaim: cfg.RolesClaim,
+			Trail: trail, Queue: queue, Sweeper: sweeper,
+		},
 	}, nil
 }
 

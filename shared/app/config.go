@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"smtp-vault/shared/reauth"
+	"smtp-vault/shared/rotation"
 )
 
 // Config is every setting of the functions, read once from the
@@ -55,6 +56,15 @@ type Config struct {
 	S3SecretKey         string        // S3_SECRET_KEY
 	S3Timeout           time.Duration // S3_TIMEOUT: one S3 request; 10s
 	AlertsMount         string        // VAULT_ALERTS_MOUNT: KV v2 mount of the alert rules' state; smtp-alerts
+	// Rotation. RotateQueueURL (ROTATE_QUEUE_URL) is RotateQueue, where
+	// the sweep sends the jobs beyond RotateInline (ROTATE_INLINE_MAX,
+	// default 25); empty: the sweep does every job itself (locally the
+	// stack passes an in-process queue). RotationCooldown
+	// (ROTATION_COOLDOWN, default 10m) is the least time between two
+	// rotations of one tenant.
+	RotateQueueURL   string
+	RotateInline     int
+	RotationCooldown time.Duration
 }
 
 // FromEnv reads the configuration; a malformed value is an error.
@@ -98,6 +108,18 @@ func FromEnv() (Config, error) {
 	c.NotifyTopicARN = os.Getenv("NOTIFY_TOPIC_ARN")
 	if err := c.auditFromEnv(); err != nil {
 		return Config{}, err
+	}
+	c.RotateQueueURL = os.Getenv("ROTATE_QUEUE_URL")
+	if c.RotationCooldown, err = duration("ROTATION_COOLDOWN", rotation.DefaultCooldown); err != nil {
+		return Config{}, err
+	}
+	c.RotateInline = 25
+	if v := os.Getenv("ROTATE_INLINE_MAX"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return Config{}, fmt.Errorf("config: ROTATE_INLINE_MAX=%q is not a whole number from 0", v)
+		}
+		c.RotateInline = n
 	}
 	return c, nil
 }

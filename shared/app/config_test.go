@@ -23,6 +23,7 @@ var configVars = []string{
 	"REAUTH_TTL", "VAULT_USERPASS_MOUNT", "VAULT_ACCESS_MOUNT", "VAULT_REAUTH_KEY", "CONSOLE_ORIGIN",
 	"AUDIT_BUCKET", "AUDIT_RETENTION_YEARS", "S3_ENDPOINT", "S3_REGION", "S3_ACCESS_KEY", "S3_SECRET_KEY",
 	"S3_TIMEOUT", "VAULT_ALERTS_MOUNT",
+	"ROTATE_QUEUE_URL", "ROTATE_INLINE_MAX", "ROTATION_COOLDOWN",
 }
 
 // clearEnv blanks every variable FromEnv reads, so the developer's shell
@@ -58,6 +59,10 @@ func TestFromEnvDefaults(t *testing.T) {
 		S3Region:            "eu-central-1",
 		S3Timeout:           10 * time.Second,
 		AlertsMount:         "smtp-alerts",
+		// Rotation: jobs beyond 25 go to the queue; 10 minutes between
+		// two rotations of a tenant.
+		RotateInline:     25,
+		RotationCooldown: 10 * time.Minute,
 	}
 	if c != want {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", c, want)
@@ -92,6 +97,9 @@ func TestFromEnvOverrides(t *testing.T) {
 		"S3_SECRET_KEY":         "sk",
 		"S3_TIMEOUT":            "2s",
 		"VAULT_ALERTS_MOUNT":    "alerts-2",
+		"ROTATE_QUEUE_URL":      "https://sqs.us-east-1.amazonaws.com/123456789012/rotate",
+		"ROTATE_INLINE_MAX":     "0",
+		"ROTATION_COOLDOWN":     "1h",
 	}
 	for k, v := range env {
 		t.Setenv(k, v)
@@ -127,6 +135,9 @@ func TestFromEnvOverrides(t *testing.T) {
 		S3SecretKey:         "sk",
 		S3Timeout:           2 * time.Second,
 		AlertsMount:         "alerts-2",
+		RotateQueueURL:      "https://sqs.us-east-1.amazonaws.com/123456789012/rotate",
+		RotateInline:        0,
+		RotationCooldown:    time.Hour,
 	}
 	if c != want {
 		t.Fatalf("overrides:\n got %+v\nwant %+v", c, want)

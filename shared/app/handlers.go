@@ -10,12 +10,12 @@ func (a *App) Handlers() map[string]any {
 		"store":           a.API.StoreFunction(),
 		"retrieve":        a.API.Retrieve(),
 		"reauth":          a.API.Reauth(),
-		"rotate":          a.API.GuardedNotImplemented("rotate"),
-		"rotate-sweep":    api.NotImplemented("rotate-sweep"),
+		"rotate":          a.API.RotateFunction(),
+		"rotate-sweep":    a.API.RotateSweepFunction(),
 		"emergency-reset": a.API.GuardedNotImplemented("emergency-reset"),
 		"audit":           a.API.AuditFunction(),
 		"backup":          api.NotImplemented("backup"),
 		"recover":         api.NotImplemented("recover"),
-		"console":         a.API.GuardedNotImplemented("console"),
+		"console":         a.API.ConsoleFunction(),
 	}
 }

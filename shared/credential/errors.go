@@ -1,14 +1,15 @@
 package credential
 
-import "errors"
+import "smtp-vault/shared/rotation"
 
-// Domain errors. The HTTP layer maps each to one status in one place; the
-// message after the sentinel is safe to show to the caller.
+// Domain errors: the rotation engine's, so that one errors.Is works for
+// both. The HTTP layer maps each to one status in one place; the message
+// after the sentinel is safe to show to the caller.
 var (
-	ErrInvalidInput = errors.New("invalid input")
-	ErrNotFound     = errors.New("credential not found")
-	ErrConflict     = errors.New("conflicting change in progress")
-	ErrUnavailable  = errors.New("upstream unavailable")
-	ErrRejected     = errors.New("rejected by MailU")
-	ErrAudit        = errors.New("audit record could not be written")
+	ErrInvalidInput = rotation.ErrInvalidInput
+	ErrNotFound     = rotation.ErrNotFound
+	ErrConflict     = rotation.ErrConflict
+	ErrUnavailable  = rotation.ErrUnavailable
+	ErrRejected     = rotation.ErrRejected
+	ErrAudit        = rotation.ErrAudit
 )

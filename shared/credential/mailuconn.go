@@ -6,10 +6,11 @@ import (
 	"fmt"
 
 	"smtp-vault/shared/mailu"
+	"smtp-vault/shared/rotation"
 	"smtp-vault/shared/vault"
 )
 
-const mailuTokenField = "api_token"
+const mailuTokenField = rotation.MailUTokenField
 
 // mailuConn is how to reach one tenant's MailU admin API. The token is a
 // secret: it lives sealed in Vault at smtp/<tenant>/mailu, never in a
@@ -33,10 +34,10 @@ func (s *Service) saveMailUConn(ctx context.Context, in StoreInput) (mailuConn, 
 			return mailuConn{}, fmt.Errorf("%w: mailu_api_token is required the first time a tenant is stored", ErrInvalidInput)
 		}
 	default:
-		return mailuConn{}, upstream("read the MailU connection", err)
+		return mailuConn{}, rotation.Upstream("read the MailU connection", err)
 	}
 	if in.MailUAPIToken == "" {
-		token, err := s.open(ctx, in.TenantID, mailuTokenField, cur.Data[mailuTokenField], cur.Data["data_key"])
+		token, err := s.eng.Open(ctx, in.TenantID, mailuTokenField, cur.Data[mailuTokenField], cur.Data["data_key"])
 		if err != nil {
 			return mailuConn{}, err
 		}
@@ -44,12 +45,12 @@ func (s *Service) saveMailUConn(ctx context.Context, in StoreInput) (mailuConn, 
 			data := cloneMap(cur.Data)
 			data["api_url"] = in.MailUAPIURL
 			if _, err := s.cfg.Vault.WriteCAS(ctx, path, data, version); err != nil {
-				return mailuConn{}, upstream("write the MailU connection", err)
+				return mailuConn{}, rotation.Upstream("write the MailU connection", err)
 			}
 		}
 		return mailuConn{apiURL: in.MailUAPIURL, token: token}, nil
 	}
-	sealed, wrapped, err := s.seal(ctx, in.TenantID, mailuTokenField, in.MailUAPIToken)
+	sealed, wrapped, err := s.eng.Seal(ctx, in.TenantID, mailuTokenField, in.MailUAPIToken)
 	if err != nil {
 		return mailuConn{}, err
 	}
@@ -57,9 +58,9 @@ func (s *Service) saveMailUConn(ctx context.Context, in StoreInput) (mailuConn, 
 		"api_url":       in.MailUAPIURL,
 		mailuTokenField: sealed,
 		"data_key":      wrapped,
-		"updated_at":    formatTime(s.now()),
+		"updated_at":    rotation.FormatTime(s.now()),
 	}, version); err != nil {
-		return mailuConn{}, upstream("write the MailU connection", err)
+		return mailuConn{}, rotation.Upstream("write the MailU connection", err)
 	}
 	return mailuConn{apiURL: in.MailUAPIURL, token: in.MailUAPIToken}, nil
 }

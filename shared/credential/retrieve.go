@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"smtp-vault/shared/audit"
+	"smtp-vault/shared/rotation"
 )
 
 // View is a credential as shown to platform staff. It holds the plaintext
@@ -33,10 +34,18 @@ func (v View) String() string {
 // GoString keeps the password out of %#v, which does not use String.
 func (v View) GoString() string { return v.String() }
 
-// Retrieve decrypts a tenant's current credential for a member of staff.
-// The access is written to the audit trail first; if that fails, no
-// password is returned. While a change is in flight the current password is
-// served, which MailU keeps accepting until the change is finished.
+// Retrieve decrypts a tenant's credential for a member of staff. The
+// access is written to the audit trail first; if that fails, no password is
+// returned.
+//
+// While a change is in flight MailU holds either the current password or
+// the pending one (SPEC section 6), and after setSecret it refuses the
+// current one. So when a pending password is recorded, Retrieve tries it
+// with one SMTP AUTH login and serves it if MailU accepts it; otherwise
+// (MailU refuses it or cannot be asked) it serves the current one. Either
+// way the password served is one MailU accepted when it was read, and the
+// rotation cool-down keeps it accepted for a while (docs/architecture.md,
+// "Readers during a rotation").
 func (s *Service) Retrieve(ctx context.Context, tenantID string, actor Actor) (View, error) {
 	if err := ValidateTenantID(tenantID); err != nil {
 		return View{}, err
@@ -45,12 +54,20 @@ func (s *Service) Retrieve(ctx context.Context, tenantID string, actor Actor) (V
 	if err != nil {
 		return View{}, err
 	}
-	if rec.Password == "" {
-		return View{}, fmt.Errorf("%w: the credential of tenant %s is still being created", ErrNotFound, tenantID)
+	username, served := rec.Username, "current"
+	var pw string
+	if rec.Pending() {
+		if p, ok := s.pendingAccepted(ctx, tenantID, rec); ok {
+			pw, username, served = p, rec.PendingUsername, "pending"
+		}
 	}
-	pw, err := s.open(ctx, tenantID, passwordField, rec.Password, rec.DataKey)
-	if err != nil {
-		return View{}, err
+	if pw == "" {
+		if rec.Password == "" {
+			return View{}, fmt.Errorf("%w: the credential of tenant %s is still being created", ErrNotFound, tenantID)
+		}
+		if pw, err = s.eng.Open(ctx, tenantID, rotation.PasswordField, rec.Password, rec.DataKey); err != nil {
+			return View{}, err
+		}
 	}
 	if err := s.cfg.Audit.Record(ctx, audit.Event{
 		Event:     audit.CredentialsAccessed,
@@ -58,17 +75,32 @@ func (s *Service) Retrieve(ctx context.Context, tenantID string, actor Actor) (V
 		UserID:    actor.UserID,
 		IP:        actor.IP,
 		UserAgent: actor.UserAgent,
-		Details:   map[string]any{"kv_version": rec.version},
+		Details:   map[string]any{"kv_version": rec.Version(), "served": served},
 	}); err != nil {
-		return View{}, upstream("record "+audit.CredentialsAccessed, err)
+		return View{}, rotation.Upstream("record "+audit.CredentialsAccessed, err)
 	}
-	last := rec.lastRotated()
+	last := rec.LastRotatedTime()
 	return View{
 		TenantID:     tenantID,
-		Username:     rec.Username,
+		Username:     username,
 		Password:     pw,
 		WebmailURL:   rec.WebmailURL,
 		LastRotated:  last,
 		NextRotation: last.Add(RotationInterval),
 	}, nil
+}
+
+// pendingAccepted opens the pending password and says whether MailU takes
+// it now. Any failure means "serve the current one".
+func (s *Service) pendingAccepted(ctx context.Context, tenantID string, rec *rotation.Record) (string, bool) {
+	pw, err := s.eng.Open(ctx, tenantID, rotation.PasswordField, rec.PendingPassword, rec.PendingDataKey)
+	if err != nil {
+		s.log.WarnContext(ctx, "open the pending password", "tenant_id", tenantID, "error", err)
+		return "", false
+	}
+	if err := s.eng.VerifyLogin(ctx, rec.SMTPAddr, rec.PendingUsername, pw); err != nil {
+		s.log.InfoContext(ctx, "pending password not accepted by MailU yet; serving the current one", "tenant_id", tenantID, "error", err)
+		return "", false
+	}
+	return pw, true
 }

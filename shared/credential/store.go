@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"smtp-vault/shared/audit"
-	"smtp-vault/shared/vault"
+	"smtp-vault/shared/rotation"
 )
 
 // StoreInput is what the provisioning flow of a new tenant hands over.
@@ -100,7 +100,7 @@ func (s *Service) Store(ctx context.Context, in StoreInput, actor Actor) (StoreR
 	if err := in.Validate(); err != nil {
 		return StoreResult{}, err
 	}
-	release, err := s.lock(ctx, in.TenantID, "store")
+	release, err := s.eng.Lock(ctx, in.TenantID, rotation.PurposeStore)
 	if err != nil {
 		return StoreResult{}, err
 	}
@@ -116,14 +116,20 @@ func (s *Service) Store(ctx context.Context, in StoreInput, actor Actor) (StoreR
 
 	rec, err := s.readRecord(ctx, in.TenantID)
 	if errors.Is(err, ErrNotFound) {
-		rec, err = &record{}, nil
+		rec, err = &rotation.Record{}, nil
 	}
 	if err != nil {
 		return StoreResult{}, err
 	}
-	fresh := rec.version == 0
-	if rec.pending() {
-		if err := s.resolvePending(ctx, in.TenantID, rec, ev); err != nil {
+	fresh := rec.Version() == 0
+	if rec.Pending() {
+		// Finish or undo what an earlier run left; a rotation's change is
+		// audited as a rotation.
+		rev := ev
+		if rec.PendingPurpose == rotation.PurposeRotate {
+			rev.Event, rev.Details = audit.CredentialsRotated, map[string]any{"trigger": "store"}
+		}
+		if _, err := s.eng.Resume(ctx, in.TenantID, rec, &rev); err != nil {
 			return StoreResult{}, err
 		}
 	}
@@ -143,9 +149,9 @@ func (s *Service) Store(ctx context.Context, in StoreInput, actor Actor) (StoreR
 	case keep && fieldsChanged:
 		action = "updated"
 		if err := s.cfg.Audit.Record(ctx, withTenant(ev, in.TenantID, action)); err != nil {
-			return StoreResult{}, upstream("record "+ev.Event, err)
+			return StoreResult{}, rotation.Upstream("record "+ev.Event, err)
 		}
-		if err := s.write(ctx, in.TenantID, rec); err != nil {
+		if err := s.eng.WriteRecord(ctx, in.TenantID, rec); err != nil {
 			return StoreResult{}, err
 		}
 	case keep:
@@ -154,21 +160,14 @@ func (s *Service) Store(ctx context.Context, in StoreInput, actor Actor) (StoreR
 		if fresh || rec.Password == "" {
 			action = "created"
 		}
-		pw, err := s.createPending(ctx, in.TenantID, rec, username)
-		if err != nil {
-			return StoreResult{}, err
-		}
-		if err := s.setInMailU(ctx, admin, username, pw); err != nil {
-			return StoreResult{}, err
-		}
-		if err := s.testLogin(ctx, rec.SMTPAddr, username, pw); err != nil {
-			return StoreResult{}, err
-		}
-		if err := s.finish(ctx, in.TenantID, rec, withTenant(ev, in.TenantID, action)); err != nil {
+		// A store that must change the password (new tenant, or MailU no
+		// longer takes the stored one) is not held back by the rotation
+		// cool-down: nobody can log in with the old password anyway.
+		if err := s.eng.RunSteps(ctx, in.TenantID, rec, admin, username, rotation.PurposeStore, withTenant(ev, in.TenantID, action)); err != nil {
 			return StoreResult{}, err
 		}
 	}
-	s.log.InfoContext(ctx, "credential stored", "tenant_id", in.TenantID, "action", action, "kv_version", rec.version)
+	s.log.InfoContext(ctx, "credential stored", "tenant_id", in.TenantID, "action", action, "kv_version", rec.Version())
 	return s.result(in.TenantID, rec, action), nil
 }
 
@@ -178,9 +177,9 @@ func withTenant(ev audit.Event, tenantID, action string) audit.Event {
 	return ev
 }
 
-func (s *Service) result(tenantID string, rec *record, action string) StoreResult {
+func (s *Service) result(tenantID string, rec *rotation.Record, action string) StoreResult {
 	created, _ := time.Parse(time.RFC3339, rec.CreatedAt)
-	last := rec.lastRotated()
+	last := rec.LastRotatedTime()
 	return StoreResult{
 		TenantID:     tenantID,
 		Username:     rec.Username,
@@ -189,35 +188,23 @@ func (s *Service) result(tenantID string, rec *record, action string) StoreResul
 		LastRotated:  last,
 		NextRotation: last.Add(RotationInterval),
 		Action:       action,
-		Version:      rec.version,
+		Version:      rec.Version(),
 	}
 }
 
 // currentLogsIn says whether MailU still accepts the current password.
-func (s *Service) currentLogsIn(ctx context.Context, tenantID string, rec *record) (bool, error) {
-	pw, err := s.open(ctx, tenantID, passwordField, rec.Password, rec.DataKey)
+func (s *Service) currentLogsIn(ctx context.Context, tenantID string, rec *rotation.Record) (bool, error) {
+	pw, err := s.eng.Open(ctx, tenantID, rotation.PasswordField, rec.Password, rec.DataKey)
 	if err != nil {
 		return false, err
 	}
-	err = s.cfg.VerifyLogin(ctx, rec.SMTPAddr, rec.Username, pw)
+	err = s.eng.VerifyLogin(ctx, rec.SMTPAddr, rec.Username, pw)
 	switch {
 	case err == nil:
 		return true, nil
 	case isAuthFailed(err):
 		return false, nil
 	default:
-		return false, upstream("test the stored password", err)
+		return false, rotation.Upstream("test the stored password", err)
 	}
-}
-
-// readRecord reads a tenant's admin record; ErrNotFound when there is none.
-func (s *Service) readRecord(ctx context.Context, tenantID string) (*record, error) {
-	sec, err := s.cfg.Vault.Read(ctx, AdminPath(tenantID))
-	if err != nil {
-		if errors.Is(err, vault.ErrNotFound) {
-			return nil, fmt.Errorf("%w: no credential for tenant %s", ErrNotFound, tenantID)
-		}
-		return nil, upstream("read the credential", err)
-	}
-	return recordFromData(sec.Data, sec.Version), nil
 }

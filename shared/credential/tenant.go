@@ -1,23 +1,22 @@
 package credential
 
-import (
-	"fmt"
-	"regexp"
-)
+import "smtp-vault/shared/rotation"
 
-var tenantIDPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+// RotationPolicy is the only policy the platform has: rotate every 180 days.
+const (
+	RotationPolicy   = rotation.RotationPolicy
+	RotationInterval = rotation.RotationInterval
+)
 
 // ValidateTenantID accepts only a lowercase UUID version 4, so that no other
 // string ever becomes part of a Vault path.
-func ValidateTenantID(id string) error {
-	if !tenantIDPattern.MatchString(id) {
-		return fmt.Errorf("%w: tenant_id must be a lowercase UUID version 4", ErrInvalidInput)
-	}
-	return nil
-}
+func ValidateTenantID(id string) error { return rotation.ValidateTenantID(id) }
 
 // AdminPath is the KV path of a tenant's admin credential.
-func AdminPath(tenantID string) string { return tenantID + "/admin" }
+func AdminPath(tenantID string) string { return rotation.AdminPath(tenantID) }
 
 // MailUPath is the KV path of a tenant's MailU admin API connection.
-func MailUPath(tenantID string) string { return tenantID + "/mailu" }
+func MailUPath(tenantID string) string { return rotation.MailUPath(tenantID) }
+
+// LockPath is the KV path of a tenant's change lock.
+func LockPath(tenantID string) string { return rotation.LockPath(tenantID) }

@@ -1,4 +1,4 @@
-package credential
+package rotation
 
 import (
 	"context"
@@ -14,35 +14,35 @@ import (
 // LockPath is the KV path of a tenant's change lock.
 func LockPath(tenantID string) string { return tenantID + "/lock" }
 
-// lock takes the tenant's change lock, a KV record written with
+// Lock takes the tenant's change lock, a KV record written with
 // check-and-set, so two changes of one tenant never run at once. A holder
 // that crashed is overtaken once its expiry has passed. The returned
 // function releases the lock; it never fails the caller.
-func (s *Service) lock(ctx context.Context, tenantID, purpose string) (func(), error) {
+func (e *Engine) Lock(ctx context.Context, tenantID, purpose string) (func(), error) {
 	path := LockPath(tenantID)
 	cas := 0
-	cur, err := s.cfg.Vault.Read(ctx, path)
+	cur, err := e.cfg.Vault.Read(ctx, path)
 	switch {
 	case err == nil:
 		cas = cur.Version
-		if exp, perr := time.Parse(time.RFC3339Nano, cur.Data["expires_at"]); perr == nil && s.now().Before(exp) {
+		if exp, perr := time.Parse(time.RFC3339Nano, cur.Data["expires_at"]); perr == nil && e.Now().Before(exp) {
 			return nil, fmt.Errorf("%w: another change of this tenant (%s) is in progress", ErrConflict, cur.Data["purpose"])
 		}
 	case errors.Is(err, vault.ErrNotFound):
 	default:
-		return nil, upstream("read the tenant lock", err)
+		return nil, Upstream("read the tenant lock", err)
 	}
 	owner := uuid.NewString()
-	v, err := s.cfg.Vault.WriteCAS(ctx, path, map[string]string{
+	v, err := e.cfg.Vault.WriteCAS(ctx, path, map[string]string{
 		"owner":      owner,
 		"purpose":    purpose,
-		"expires_at": s.now().Add(s.cfg.LockTTL).Format(time.RFC3339Nano),
+		"expires_at": e.Now().Add(e.cfg.LockTTL).Format(time.RFC3339Nano),
 	}, cas)
 	if errors.Is(err, vault.ErrCASConflict) {
 		return nil, fmt.Errorf("%w: another change of this tenant is in progress", ErrConflict)
 	}
 	if err != nil {
-		return nil, upstream("take the tenant lock", err)
+		return nil, Upstream("take the tenant lock", err)
 	}
 	return func() {
 		// Release even when the request's context is done, or the next
@@ -52,7 +52,7 @@ func (s *Service) lock(ctx context.Context, tenantID, purpose string) (func(), e
 		released := map[string]string{
 			"owner":      owner,
 			"purpose":    purpose,
-			"expires_at": s.now().Format(time.RFC3339Nano),
+			"expires_at": e.Now().Format(time.RFC3339Nano),
 			"released":   "true",
 		}
 		// A lock left behind refuses every change of the tenant as a
@@ -61,7 +61,7 @@ func (s *Service) lock(ctx context.Context, tenantID, purpose string) (func(), e
 		// earlier attempt landed): nothing left to do.
 		var err error
 		for attempt := 1; ; attempt++ {
-			if _, err = s.cfg.Vault.WriteCAS(rctx, path, released, v); err == nil || errors.Is(err, vault.ErrCASConflict) {
+			if _, err = e.cfg.Vault.WriteCAS(rctx, path, released, v); err == nil || errors.Is(err, vault.ErrCASConflict) {
 				return
 			}
 			if attempt == releaseAttempts || rctx.Err() != nil {
@@ -72,7 +72,7 @@ func (s *Service) lock(ctx context.Context, tenantID, purpose string) (func(), e
 			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
 			}
 		}
-		s.log.WarnContext(ctx, "release tenant lock; it blocks changes until it expires", "tenant_id", tenantID, "error", err)
+		e.log.WarnContext(ctx, "release tenant lock; it blocks changes until it expires", "tenant_id", tenantID, "error", err)
 	}, nil
 }
 
