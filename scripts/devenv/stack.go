@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -348,6 +349,12 @@ func (s *Stack) Close() {
 		_ = s.server.Shutdown(ctx)
 		cancel()
 	}
+	// What the stack opened itself (the local queue's workers, the
+	// notifications file) stops first, newest first, while the servers
+	// they use are still up.
+	for _, c := range slices.Backward(s.closers) {
+		_ = c.Close()
+	}
 	if s.MailU != nil {
 		_ = s.MailU.Close()
 	}
@@ -356,9 +363,6 @@ func (s *Stack) Close() {
 	}
 	if s.S3 != nil {
 		_ = s.S3.Close()
-	}
-	for _, c := range s.closers {
-		_ = c.Close()
 	}
 }
 
