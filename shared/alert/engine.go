@@ -33,10 +33,11 @@ type Alert struct {
 	Event    audit.Event
 }
 
-// Engine evaluates the rules. As an audit.Sink placed after the durable
-// sinks it sees exactly the events that were recorded; its Write never
-// fails, so an alert that cannot be evaluated or delivered neither loses
-// the event nor refuses the request (see Write).
+// Engine evaluates the rules. It is an audit.Observer: it sees every
+// event offered to the recorder, while the durable sinks write it (so an
+// attempt refused because it could not be recorded still counts), and it
+// never fails, so an alert that cannot be evaluated or delivered neither
+// loses the event nor refuses the request (see Write).
 type Engine struct {
 	vault    Vault
 	mount    string
@@ -64,6 +65,9 @@ const casRetries = 8
 func New(v Vault, mount string, n notify.Notifier, log *slog.Logger) *Engine {
 	return &Engine{vault: v, mount: mount, notifier: n, log: log, timeout: 5 * time.Second, seen: map[string]cached{}}
 }
+
+// Observe implements audit.Observer with Write.
+func (g *Engine) Observe(ctx context.Context, e audit.Event) { _ = g.Write(ctx, e) }
 
 // Write implements audit.Sink. It evaluates the rules on e and delivers
 // what fires, within a few seconds at most. Failures are logged at error

@@ -121,8 +121,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 		notifier = notify.NewLines(opts.LogOut, opts.Now)
 	}
 	// Sinks in order: CloudWatch (stdout), the Object Lock bucket, any
-	// extra ones, and last the alert rules, which see only what was
-	// recorded.
+	// extra ones; the alert rules observe each event meanwhile.
 	trail, err := auditBucket(ctx, cfg, loadAWS)
 	if err != nil {
 		return nil, err
@@ -132,8 +131,8 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 		sinks = append(sinks, trail)
 	}
 	sinks = append(sinks, opts.Sinks...)
-	sinks = append(sinks, alert.New(vcl, cfg.AlertsMount, notifier, log))
 	rec := audit.NewRecorder(opts.Now, sinks...)
+	rec.AddObservers(alert.New(vcl, cfg.AlertsMount, notifier, log))
 
 	mailuHTTP := tracing.HTTPClient(&http.Client{Timeout: cfg.MailUTimeout})
 	svc := credential.New(credential.Config{

@@ -326,3 +326,75 @@ func TestStreamSinkConcurrentWriters(t *testing.T) {
 		t.Fatalf("%d distinct events in the stream, want %d", len(ids), writers*each)
 	}
 }
+
+// gateSink blocks its write until the observer has started, so a recorder
+// that ran observers after the sinks would never finish the write.
+type gateSink struct {
+	started <-chan struct{}
+	err     error
+}
+
+func (s gateSink) Write(ctx context.Context, _ audit.Event) error {
+	select {
+	case <-s.started:
+		return s.err
+	case <-time.After(10 * time.Second): // a deadlock guard, not a speed check
+		return errors.New("the observer never started while the sink was writing")
+	}
+}
+
+type chanObserver struct {
+	started chan struct{}
+	release chan struct{}
+	mu      sync.Mutex
+	seen    []audit.Event
+}
+
+func (o *chanObserver) Observe(_ context.Context, e audit.Event) {
+	close(o.started)
+	<-o.release
+	o.mu.Lock()
+	o.seen = append(o.seen, e)
+	o.mu.Unlock()
+}
+
+// TestObserversRunBesideTheSinks: an observer sees the event (with its id
+// and timestamp) while the sinks write it, also when the write fails, and
+// Record returns only once the observer is done.
+func TestObserversRunBesideTheSinks(t *testing.T) {
+	for _, sinkErr := range []error{nil, errors.New("bucket down")} {
+		o := &chanObserver{started: make(chan struct{}), release: make(chan struct{})}
+		r := audit.NewRecorder(nil, gateSink{started: o.started, err: sinkErr})
+		r.AddObservers(o)
+		done := make(chan error)
+		go func() {
+			done <- r.Record(context.Background(), audit.Event{Event: audit.CredentialsAccessed, UserID: "sam"})
+		}()
+		<-o.started
+		select {
+		case err := <-done:
+			t.Fatalf("Record returned (%v) before its observer was done", err)
+		default:
+		}
+		close(o.release)
+		err := <-done
+		if (sinkErr == nil) != (err == nil) || (err != nil && !errors.Is(err, audit.ErrNotRecorded)) {
+			t.Fatalf("sink error %v: Record returned %v", sinkErr, err)
+		}
+		if len(o.seen) != 1 || o.seen[0].ID == "" || o.seen[0].Timestamp.IsZero() || o.seen[0].UserID != "sam" {
+			t.Fatalf("observer saw %+v", o.seen)
+		}
+	}
+	// An event refused before any sink (a detail that names a secret) is
+	// shown to no observer.
+	o := &chanObserver{started: make(chan struct{}), release: make(chan struct{})}
+	close(o.release)
+	r := audit.NewRecorder(nil)
+	r.AddObservers(o)
+	if err := r.Record(context.Background(), audit.Event{Event: audit.CredentialsAccessed, Details: map[string]any{"password": "x"}}); err == nil {
+		t.Fatal("a secret detail was accepted")
+	}
+	if len(o.seen) != 0 {
+		t.Fatal("an observer saw a refused event")
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -74,11 +75,23 @@ var ErrNotRecorded = errors.New("audit: event not recorded")
 // guard against programming mistakes, not a content scanner.
 var secretKey = regexp.MustCompile(`(?i)(password|secret|token|data_?key|private)`)
 
-// Recorder writes each event to all its sinks.
-type Recorder struct {
-	sinks []Sink
-	now   func() time.Time
+// Observer is shown every event the Recorder is given, while the sinks
+// write it. It cannot refuse an event: what it does (the alert rules) never
+// decides whether an action happens, and it must not fail a request.
+type Observer interface {
+	Observe(ctx context.Context, e Event)
 }
+
+// Recorder writes each event to all its sinks and shows it to its
+// observers meanwhile.
+type Recorder struct {
+	sinks     []Sink
+	observers []Observer
+	now       func() time.Time
+}
+
+// AddObservers adds observers; call it before the first Record.
+func (r *Recorder) AddObservers(obs ...Observer) { r.observers = append(r.observers, obs...) }
 
 // NewRecorder returns a recorder over sinks. now may be nil (time.Now).
 func NewRecorder(now func() time.Time, sinks ...Sink) *Recorder {
@@ -108,6 +121,17 @@ func (r *Recorder) Record(ctx context.Context, e Event) error {
 	}
 	if e.Severity == "" {
 		e.Severity = Info
+	}
+	// Observers run beside the sinks rather than after them, so their
+	// round trips (the alert rules' state in Vault) add nothing to a
+	// request's latency beyond the bucket write's. They therefore also see
+	// an event whose recording then fails: an attempt, refused for it.
+	// Record returns only once they are done (Lambda freezes a function
+	// after it answers).
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for _, o := range r.observers {
+		wg.Go(func() { o.Observe(ctx, e) })
 	}
 	for _, s := range r.sinks {
 		if err := s.Write(ctx, e); err != nil {
