@@ -25,25 +25,9 @@ type Recorder = rotation.Recorder
 // Actor is who asked for an action, for the audit trail.
 type Actor = rotation.Actor
 
-// Config wires a Service.
-type Config struct {
-	Vault      Vault
-	TransitKey string // the derived Transit key that wraps data keys
-	KVMount    string // for references written into records
-	// DialMailU returns a client for one tenant's MailU admin API.
-	DialMailU func(apiURL, token string) MailU
-	// VerifyLogin proves a password with a real SMTP AUTH login.
-	VerifyLogin func(ctx context.Context, addr, username, password string) error
-	Audit       Recorder
-	Now         func() time.Time
-	Log         *slog.Logger
-	// LockTTL bounds how long a crashed change can block the next one. It
-	// must exceed the longest function timeout.
-	LockTTL time.Duration
-	// Cooldown and Hook are the rotation engine's (rotation.Config).
-	Cooldown time.Duration
-	Hook     rotation.Hook
-}
+// Config wires a Service: the rotation engine's configuration, since
+// every change of a password runs that engine.
+type Config = rotation.Config
 
 // Service stores, reads and changes tenants' credentials.
 type Service struct {
@@ -60,19 +44,7 @@ func New(cfg Config) *Service {
 	if cfg.KVMount == "" {
 		cfg.KVMount = "smtp"
 	}
-	eng := rotation.New(rotation.Config{
-		Vault:       cfg.Vault,
-		TransitKey:  cfg.TransitKey,
-		KVMount:     cfg.KVMount,
-		DialMailU:   cfg.DialMailU,
-		VerifyLogin: cfg.VerifyLogin,
-		Audit:       cfg.Audit,
-		Now:         cfg.Now,
-		Log:         cfg.Log,
-		LockTTL:     cfg.LockTTL,
-		Cooldown:    cfg.Cooldown,
-		Hook:        cfg.Hook,
-	})
+	eng := rotation.New(cfg)
 	return &Service{eng: eng, cfg: cfg, log: cfg.Log}
 }
 
