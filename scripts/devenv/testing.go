@@ -60,6 +60,23 @@ func (c *Clock) Shift(d time.Duration) {
 	c.offset += d
 }
 
+// AdvanceToHour moves the clock forward to the next hour:00 UTC that is
+// at least an hour ahead. The clock only goes forward: what the stack
+// did before (events, locks, rotations) stays in the past, and the hour
+// of margin lets its locks and cool-downs lapse, so a test sees the same
+// state whatever the time of day it runs at.
+func (c *Clock) AdvanceToHour(hour int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now().Add(c.offset).UTC()
+	earliest := now.Add(time.Hour)
+	at := time.Date(earliest.Year(), earliest.Month(), earliest.Day(), hour, 0, 0, 0, time.UTC)
+	if at.Before(earliest) {
+		at = at.AddDate(0, 0, 1)
+	}
+	c.offset += at.Sub(now)
+}
+
 // TestStack is a stack for integration tests, with what it wrote captured.
 type TestStack struct {
 	*Stack

@@ -51,13 +51,9 @@ func chainRecords(t *testing.T, s *devenv.TestStack, tenant string) []audit.Reco
 	return recs
 }
 
-// daytime moves the functions' clock to 12:00 UTC of the current day, so
+// daytime moves the functions' clock forward to the next 12:00 UTC, so
 // the night rule stays out of tests of the others.
-func daytime(s *devenv.TestStack) {
-	now := s.Clock.Now().UTC()
-	noon := time.Date(now.Year(), now.Month(), now.Day(), 12, 0, 0, 0, time.UTC)
-	s.Clock.Shift(noon.Sub(now))
-}
+func daytime(s *devenv.TestStack) { s.Clock.AdvanceToHour(12) }
 
 func alertsOf(s *devenv.TestStack, rule string) []notify.Message {
 	var out []notify.Message
@@ -260,7 +256,7 @@ func TestAuditQueryRoute(t *testing.T) {
 	if evs[0]["event"] != audit.AuditTrailQueried || evs[0]["user_id"] != supportUser {
 		t.Fatalf("the query was not audited: newest event %v", evs[0])
 	}
-	if r := q(admin, "?from="+url.QueryEscape(time.Now().Add(time.Hour).Format(time.RFC3339))); r.Status != 200 || r.Body["total"] != float64(0) || len(events(r)) != 0 {
+	if r := q(admin, "?from="+url.QueryEscape(s.Clock.Now().Add(time.Hour).Format(time.RFC3339))); r.Status != 200 || r.Body["total"] != float64(0) || len(events(r)) != 0 {
 		t.Fatalf("query of the future: %d %s", r.Status, r.Raw)
 	}
 
@@ -376,8 +372,8 @@ func TestSixAccessesWithinAnHourAlertOnce(t *testing.T) {
 
 func TestNightAccessAlertsOncePerNight(t *testing.T) {
 	s := devenv.StartTestStack(t, 1)
-	now := s.Clock.Now().UTC()
-	s.Clock.Shift(time.Date(now.Year(), now.Month(), now.Day(), 23, 10, 0, 0, time.UTC).Sub(now))
+	s.Clock.AdvanceToHour(23)
+	s.Clock.Shift(10 * time.Minute)
 	support := token(t, s, auth.RoleSupport)
 	for range 2 {
 		if r := do(t, s, "GET", credPath(s.Tenants[0].TenantID), support, ""); r.Status != 200 {

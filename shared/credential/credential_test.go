@@ -479,4 +479,20 @@ func TestLockOfACrashedHolderDoesNotBlock(t *testing.T) {
 	if _, err := h.svc.Store(ctx, h.in, credential.Actor{}); err != nil {
 		t.Fatalf("store after a released lock: %v", err)
 	}
+	// Even when the instance that released it has a clock ahead of ours:
+	// a release stamps its own time, and a released lock is free.
+	md, err := kv.GetMetadata(ctx, lockPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, lockPath, map[string]any{
+		"owner": "fast-clock", "purpose": "store", "released": "true",
+		"expires_at": time.Now().Add(5 * time.Minute).UTC().Format(time.RFC3339Nano),
+	}, vaultapi.WithCheckAndSet(md.CurrentVersion)); err != nil {
+		t.Fatal(err)
+	}
+	h.forgetAdmin(t)
+	if _, err := h.svc.Store(ctx, h.in, credential.Actor{}); err != nil {
+		t.Fatalf("store after a lock released by a clock ahead of ours: %v", err)
+	}
 }

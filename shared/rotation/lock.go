@@ -25,7 +25,9 @@ func (e *Engine) Lock(ctx context.Context, tenantID, purpose string) (func(), er
 	switch {
 	case err == nil:
 		cas = cur.Version
-		if exp, perr := time.Parse(time.RFC3339Nano, cur.Data["expires_at"]); perr == nil && e.Now().Before(exp) {
+		// A released lock is free whatever the clocks say: instances'
+		// clocks differ a little, and a release stamps its own time.
+		if exp, perr := time.Parse(time.RFC3339Nano, cur.Data["expires_at"]); perr == nil && cur.Data["released"] != "true" && e.Now().Before(exp) {
 			return nil, fmt.Errorf("%w: another change of this tenant (%s) is in progress", ErrConflict, cur.Data["purpose"])
 		}
 	case errors.Is(err, vault.ErrNotFound):
