@@ -150,13 +150,18 @@ func TestRetrieveFailsClosedWithTheS3ServerStopped(t *testing.T) {
 	if r.Status != 503 || r.code() != "audit_unavailable" || strings.Contains(r.Raw, pw) || r.Body["password"] != nil {
 		t.Fatalf("retrieve with S3 down: %d %s", r.Status, r.Raw)
 	}
+	in := s.StoreEvent(tn)
+	body, _ := json.Marshal(map[string]string{"domain": in.Domain, "webmail_url": in.WebmailURL, "mailu_api_url": in.MailUAPIURL, "smtp_addr": in.SMTPAddr})
+	// A store that would change nothing is refused too: it cannot be
+	// audited.
+	if r := do(t, s, "POST", credPath(tn.TenantID), admin, string(body)); r.Status != 503 || r.code() != "audit_unavailable" {
+		t.Fatalf("unchanged store with S3 down: %d %s", r.Status, r.Raw)
+	}
 	// A store that has something to change (MailU lost the admin) is
 	// not promoted.
-	in := s.StoreEvent(tn)
 	if err := mailu.New(tn.MailU.APIURL, tn.MailUToken, nil).DeleteUser(ctx, "admin@"+in.Domain); err != nil {
 		t.Fatal(err)
 	}
-	body, _ := json.Marshal(map[string]string{"domain": in.Domain, "webmail_url": in.WebmailURL, "mailu_api_url": in.MailUAPIURL, "smtp_addr": in.SMTPAddr})
 	if r := do(t, s, "POST", credPath(tn.TenantID), admin, string(body)); r.Status != 503 {
 		t.Fatalf("store with S3 down: %d %s", r.Status, r.Raw)
 	}

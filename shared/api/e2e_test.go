@@ -269,6 +269,16 @@ func TestStoreIsIdempotentAndRepairs(t *testing.T) {
 	if _, ok := r.Body["password"]; ok {
 		t.Fatal("store response carries a password")
 	}
+	// A store that changes nothing is still audited, with who asked.
+	unchanged := 0
+	for _, rec := range chainRecords(t, s, tn.TenantID) {
+		if rec.Event.Event == audit.CredentialsStored && rec.Event.Details["action"] == "unchanged" && rec.Event.UserID == s.UserWithRole(auth.RolePlatformAdmin) {
+			unchanged++
+		}
+	}
+	if unchanged != 1 {
+		t.Fatalf("%d audit records of the unchanged store in the bucket, want 1", unchanged)
+	}
 	r = do(t, s, "POST", credPath(tn.TenantID), admin, body("https://webmail."+in.Domain))
 	if r.Status != 200 || r.Body["action"] != "updated" {
 		t.Fatalf("store with a new webmail_url: %d %s", r.Status, r.Raw)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"smtp-vault/shared/audit"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/rotation"
 )
@@ -110,6 +111,13 @@ func (d Deps) RotateOverdue() Handler {
 			}
 		}
 		out.Overdue = len(jobs)
+		// The request is audited before anything is queued, so a bulk
+		// rotation nobody can trace never starts.
+		a := actor(req, c.Principal)
+		if err := d.Audit.Record(ctx, audit.Event{Event: audit.BulkRotationRequested, UserID: a.UserID, IP: a.IP, UserAgent: a.UserAgent,
+			Details: map[string]any{"reason": reason, "overdue": len(jobs)}}); err != nil {
+			return events.APIGatewayV2HTTPResponse{}, fmt.Errorf("%w: %w", credential.ErrAudit, err)
+		}
 		if d.Queue != nil {
 			sent, err := d.Queue.Send(ctx, jobs)
 			if err != nil && sent == 0 && len(jobs) > 0 {
@@ -122,7 +130,7 @@ func (d Deps) RotateOverdue() Handler {
 		} else {
 			for _, j := range jobs {
 				r := j.Request()
-				r.Actor = actor(req, c.Principal)
+				r.Actor = a
 				if res, err := eng.Rotate(ctx, r); err != nil {
 					out.Failed++
 					d.Log.WarnContext(ctx, "bulk rotation", "tenant_id", j.TenantID, "error", err)

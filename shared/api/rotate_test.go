@@ -13,6 +13,7 @@ import (
 	vaultapi "github.com/hashicorp/vault/api"
 
 	"smtp-vault/scripts/devenv"
+	"smtp-vault/shared/audit"
 	"smtp-vault/shared/auth"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/mailu"
@@ -174,6 +175,20 @@ func TestOverviewAndRotateOverdue(t *testing.T) {
 	if total("?status=ok") != 3 || total("?status=overdue") != 0 || total("?status=compromised") != 0 {
 		t.Fatal("fresh credentials are not all ok")
 	}
+	// Each listing is audited on the platform chain with who asked and
+	// what; the refused ones are request_rejected instead.
+	viewed := platformEvents(t, s, audit.OverviewViewed)
+	if len(viewed) != 5 {
+		t.Fatalf("%d overview_viewed records for 5 listings", len(viewed))
+	}
+	for _, e := range viewed {
+		if e.UserID != s.UserWithRole(auth.RolePlatformAdmin) || e.TenantID != "" {
+			t.Fatalf("overview record: %+v", e)
+		}
+	}
+	if filtered := platformEvents(t, s, audit.OverviewViewed)[0]; filtered.Details["filter_status"] != "compromised" || filtered.Details["total"] != float64(0) {
+		t.Fatalf("newest overview record: %+v", filtered)
+	}
 
 	s.Clock.Shift(175 * 24 * time.Hour)
 	admin, rt := timeTravelSession(t, s)
@@ -204,8 +219,13 @@ func TestOverviewAndRotateOverdue(t *testing.T) {
 			t.Fatalf("after rotate-overdue the password of %s does not log in: %v", tn.TenantID, err)
 		}
 	}
-	if c := strings.Count(s.AuditLog.String(), `"reason":"catch up"`); c != 3 {
-		t.Fatalf("%d rotations carry the bulk request's reason, want 3", c)
+	// The request itself is on the platform chain, before its rotations.
+	bulk := platformEvents(t, s, audit.BulkRotationRequested)
+	if len(bulk) != 1 || bulk[0].UserID != s.UserWithRole(auth.RolePlatformAdmin) || bulk[0].Details["reason"] != "catch up" || bulk[0].Details["overdue"] != float64(3) {
+		t.Fatalf("the bulk request's audit records: %+v", bulk)
+	}
+	if c := strings.Count(s.AuditLog.String(), `"reason":"catch up"`); c != 1+3 {
+		t.Fatalf("%d events carry the bulk request's reason, want 4 (the request and its 3 rotations)", c)
 	}
 	if c := strings.Count(s.AuditLog.String(), `"trigger":"bulk"`); c != 3 {
 		t.Fatalf("%d bulk rotations audited, want 3", c)
@@ -305,4 +325,17 @@ func timeTravelSession(t *testing.T, s *devenv.TestStack) (bearer, reauthToken s
 		t.Fatalf("re-authenticate: %d %s", r.Status, r.Raw)
 	}
 	return bearer, rt
+}
+
+// platformEvents returns the events called name on the platform chain in
+// the audit bucket, newest first.
+func platformEvents(t *testing.T, s *devenv.TestStack, name string) []audit.Event {
+	t.Helper()
+	var out []audit.Event
+	for _, r := range chainRecords(t, s, audit.PlatformChain) {
+		if r.Event.Event == name {
+			out = append(out, r.Event)
+		}
+	}
+	return out
 }

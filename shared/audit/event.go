@@ -28,6 +28,13 @@ const (
 	CompromiseResponse        = "credential_compromise_response"
 	VaultRestoredFromBackup   = "vault_restored_from_backup"
 	CredentialsRewrapped      = "smtp_credentials_rewrapped"
+	// BulkRotationRequested: an admin asked for every overdue credential
+	// to be rotated (rotate-overdue). Platform chain; each rotation it
+	// causes is audited on its tenant's chain.
+	BulkRotationRequested = "smtp_credentials_bulk_rotation_requested"
+	// OverviewViewed: an admin listed the credentials' rotation state
+	// (usernames, webmail URLs, dates; no password). Platform chain.
+	OverviewViewed = "smtp_credentials_overview_viewed"
 	// AdminReauthenticated: a member of staff proved password and TOTP
 	// again and received a re-auth token.
 	AdminReauthenticated = "admin_reauthenticated"

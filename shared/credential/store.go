@@ -155,6 +155,12 @@ func (s *Service) Store(ctx context.Context, in StoreInput, actor Actor) (StoreR
 			return StoreResult{}, err
 		}
 	case keep:
+		// Nothing changes, but the request is still an action of an
+		// admin on this credential: it is audited like the others, and
+		// refused when it cannot be.
+		if err := s.cfg.Audit.Record(ctx, withTenant(ev, in.TenantID, action)); err != nil {
+			return StoreResult{}, rotation.Upstream("record "+ev.Event, err)
+		}
 	default:
 		action = "replaced"
 		if fresh || rec.Password == "" {
