@@ -105,7 +105,7 @@ func (d Deps) RotateOverdue() Handler {
 		out := rotateOverdueResponse{TenantIDs: []string{}}
 		var jobs []rotation.Job
 		for _, st := range statuses {
-			if st.Err == nil && !st.LastRotated.IsZero() && !now.Before(st.Due()) {
+			if st.Err == nil && st.Overdue(now) {
 				jobs = append(jobs, rotation.Job{TenantID: st.TenantID, Reason: rotation.JobBulk, RequestedBy: c.Subject, Note: reason})
 				out.TenantIDs = append(out.TenantIDs, st.TenantID)
 			}

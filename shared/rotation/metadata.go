@@ -72,14 +72,30 @@ func (s Status) DaysUntilDue(now time.Time) int {
 	return days
 }
 
-// Class is the overview's filter value of a credential.
+// Overdue reports whether the credential is at or past its due date. One
+// whose last rotation is unknown (still being created, or its metadata
+// lost) is not overdue: the sweep resumes it instead of rotating it.
+// The sweep, rotate-overdue and the overview all decide with this.
+func (s Status) Overdue(now time.Time) bool {
+	return !s.LastRotated.IsZero() && !now.Before(s.Due())
+}
+
+// DueSoon reports whether the due date is less than NoticeAhead away: the
+// window of the rotation notice.
+func (s Status) DueSoon(now time.Time) bool {
+	return !s.LastRotated.IsZero() && !s.Overdue(now) && !now.Before(s.Due().Add(-NoticeAhead))
+}
+
+// Class is the overview's filter value of a credential. A credential of
+// unknown age is listed as overdue: like an overdue one, it needs
+// someone to look at it.
 func (s Status) Class(now time.Time) string {
 	switch {
 	case s.Compromised:
 		return ClassCompromised
-	case !now.Before(s.Due()):
+	case s.LastRotated.IsZero(), s.Overdue(now):
 		return ClassOverdue
-	case !now.Before(s.Due().Add(-NoticeAhead)):
+	case s.DueSoon(now):
 		return ClassDueSoon
 	default:
 		return ClassOK

@@ -41,7 +41,22 @@ func TestStatusClassAndDaysUntilDue(t *testing.T) {
 			if got := s.DaysUntilDue(now); got != c.days {
 				t.Errorf("days until due %d, want %d", got, c.days)
 			}
+			// The sweep and rotate-overdue ask Overdue and DueSoon; they
+			// agree with the overview's class whatever the marks.
+			if got, want := s.Overdue(now), c.at >= 180*day; got != want {
+				t.Errorf("overdue %v, want %v", got, want)
+			}
+			if got, want := s.DueSoon(now), c.at >= 173*day && c.at < 180*day; got != want {
+				t.Errorf("due soon %v, want %v", got, want)
+			}
 		})
+	}
+	// Unknown age (still being created, metadata lost): listed as
+	// overdue for attention, but neither overdue nor due soon for the
+	// sweep (it resumes such a credential) and rotate-overdue.
+	unknown := rotation.Status{}
+	if unknown.Class(last) != rotation.ClassOverdue || unknown.Overdue(last) || unknown.DueSoon(last) {
+		t.Fatalf("unknown age: class %q, overdue %v, due soon %v", unknown.Class(last), unknown.Overdue(last), unknown.DueSoon(last))
 	}
 }
 

@@ -65,10 +65,10 @@ func (s *Sweeper) Sweep(ctx context.Context) (Summary, error) {
 			log.WarnContext(ctx, "sweep: read the credential metadata", "tenant_id", st.TenantID, "error", st.Err)
 		case st.State == StatePending || st.LastRotated.IsZero():
 			jobs = append(jobs, Job{TenantID: st.TenantID, Reason: JobResume})
-		case !now.Before(st.Due()):
+		case st.Overdue(now):
 			sum.Due++
 			jobs = append(jobs, Job{TenantID: st.TenantID, Reason: JobScheduled})
-		case !now.Before(st.Due().Add(-NoticeAhead)) && st.NoticeFor != FormatTime(st.LastRotated):
+		case st.DueSoon(now) && st.NoticeFor != FormatTime(st.LastRotated):
 			if err := s.notice(ctx, st); err != nil {
 				sum.Failed++
 				log.WarnContext(ctx, "sweep: rotation notice", "tenant_id", st.TenantID, "error", err)
