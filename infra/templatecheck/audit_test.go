@@ -223,3 +223,46 @@ func TestAlertRulesAreAlarms(t *testing.T) {
 		}
 	}
 }
+
+// TestAlertStateBucketIsPrivateAndReachable: the alert rules' counters
+// live in a private, encrypted, TLS-only bucket that expires idle records,
+// and every function (all are in AuditWriterPolicy) may read and write
+// them under alerts/.
+func TestAlertStateBucketIsPrivateAndReachable(t *testing.T) {
+	tpl := loadTemplate(t)
+	b := resource(t, tpl, "AlertStateBucket", "AWS::S3::Bucket")
+	p := get(b, "Properties")
+	for _, k := range []string{"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"} {
+		if literal(get(p, "PublicAccessBlockConfiguration", k)) != "true" {
+			t.Errorf("AlertStateBucket: want PublicAccessBlockConfiguration.%s", k)
+		}
+	}
+	if get(p, "BucketEncryption", "ServerSideEncryptionConfiguration") == nil || !strings.Contains(describe(get(p, "OwnershipControls")), "BucketOwnerEnforced") {
+		t.Error("AlertStateBucket: want server-side encryption and ACLs disabled")
+	}
+	if !strings.Contains(describe(get(p, "LifecycleConfiguration")), "ExpirationInDays") {
+		t.Error("AlertStateBucket: want a lifecycle rule that expires idle counters")
+	}
+	pol := resource(t, tpl, "AlertStateBucketPolicy", "AWS::S3::BucketPolicy")
+	if refTarget(get(pol, "Properties", "Bucket")) != "AlertStateBucket" || !strings.Contains(describe(get(pol, "Properties", "PolicyDocument")), "aws:SecureTransport") {
+		t.Error("AlertStateBucketPolicy: want a TLS-only Deny on AlertStateBucket")
+	}
+	globals := get(tpl.root, "Globals", "Function", "Environment", "Variables")
+	if refTarget(get(globals, "ALERT_STATE_BUCKET")) != "AlertStateBucket" {
+		t.Error("Globals: ALERT_STATE_BUCKET must come from AlertStateBucket")
+	}
+	var rw, list bool
+	for _, st := range get(resource(t, tpl, "AuditWriterPolicy", "AWS::IAM::ManagedPolicy"), "Properties", "PolicyDocument", "Statement").Content {
+		res := describe(get(st, "Resource"))
+		acts := actions(st)
+		if strings.Contains(res, "AlertStateBucket.Arn}/alerts/*") && slices.Contains(acts, "s3:GetObject") && slices.Contains(acts, "s3:PutObject") {
+			rw = true
+		}
+		if strings.Contains(res, "AlertStateBucket.Arn") && slices.Contains(acts, "s3:ListBucket") {
+			list = true
+		}
+	}
+	if !rw || !list {
+		t.Errorf("AuditWriterPolicy: want GetObject and PutObject on AlertStateBucket/alerts/* (%v) and ListBucket on it (%v)", rw, list)
+	}
+}

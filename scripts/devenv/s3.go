@@ -21,6 +21,10 @@ import (
 // trail in (template.yaml's AuditBucket in AWS).
 const AuditBucket = "smtp-vault-audit"
 
+// AlertStateBucket is the plain bucket (no Object Lock) of the alert
+// rules' counters (template.yaml's AlertStateBucket in AWS).
+const AlertStateBucket = "smtp-vault-alert-state"
+
 // S3Region is the region the local S3 server answers as (S3_REGION).
 const S3Region = "us-east-1"
 
@@ -60,7 +64,7 @@ func S3Binary() (string, error) {
 
 // StartS3 starts (or restarts) the S3 server keeping its data under dir,
 // listening on addr (host:port on loopback), and creates the audit bucket
-// with Object Lock the first time. Its root keys are generated once and
+// with Object Lock and the alert-state bucket the first time. Its root keys are generated once and
 // kept in dir/keys.json (mode 0600).
 func StartS3(ctx context.Context, dir, addr string) (*S3, error) {
 	for _, d := range []string{"data", "versions"} {
@@ -89,6 +93,10 @@ func StartS3(ctx context.Context, dir, addr string) (*S3, error) {
 		return nil, err
 	}
 	if err := s.CreateBucket(ctx, AuditBucket, true); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	if err := s.CreateBucket(ctx, AlertStateBucket, false); err != nil {
 		s.Stop()
 		return nil, err
 	}

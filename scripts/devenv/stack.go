@@ -156,6 +156,7 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 	cfg.VaultRoleID, cfg.VaultSecretID = s.Vault.RoleID, s.Vault.SecretID
 	cfg.VaultToken = ""
 	cfg.AuditBucket, cfg.S3Endpoint, cfg.S3Region = AuditBucket, s.S3.Endpoint, S3Region
+	cfg.AlertStateBucket = AlertStateBucket
 	cfg.S3AccessKey, cfg.S3SecretKey = s.S3.AccessKey, s.S3.SecretKey
 	if o.Notifier == nil {
 		s.NotificationsFile = filepath.Join(o.Dir, "notifications.jsonl")

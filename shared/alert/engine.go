@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,14 +16,7 @@ import (
 
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/notify"
-	"smtp-vault/shared/vault"
 )
-
-// Vault is the KV v2 access the rules' state needs.
-type Vault interface {
-	ReadKV(ctx context.Context, mount, path string) (*vault.Secret, error)
-	WriteKVCAS(ctx context.Context, mount, path string, data map[string]string, cas int) (int, error)
-}
 
 // Alert is one firing of a rule.
 type Alert struct {
@@ -39,8 +33,7 @@ type Alert struct {
 // never fails, so an alert that cannot be evaluated or delivered neither
 // loses the event nor refuses the request (see Write).
 type Engine struct {
-	vault    Vault
-	mount    string
+	state    State
 	notifier notify.Notifier
 	log      *slog.Logger
 	timeout  time.Duration
@@ -55,15 +48,15 @@ type Engine struct {
 
 type cached struct {
 	data    map[string]string
-	version int
+	version string
 }
 
 // casRetries bounds the read-modify-write rounds on one state record.
 const casRetries = 8
 
-// New returns an engine keeping its state in the KV v2 mount.
-func New(v Vault, mount string, n notify.Notifier, log *slog.Logger) *Engine {
-	return &Engine{vault: v, mount: mount, notifier: n, log: log, timeout: 5 * time.Second, seen: map[string]cached{}}
+// New returns an engine keeping its counters in state.
+func New(state State, n notify.Notifier, log *slog.Logger) *Engine {
+	return &Engine{state: state, notifier: n, log: log, timeout: 5 * time.Second, seen: map[string]cached{}}
 }
 
 // Observe implements audit.Observer with Write.
@@ -207,7 +200,7 @@ func (g *Engine) rearm(ctx context.Context, a Alert) error {
 // with check-and-set; a lost race starts over.
 func (g *Engine) update(ctx context.Context, path string, change func(map[string]string) (write bool)) error {
 	for attempt := range casRetries {
-		data, version := map[string]string{}, 0
+		data, version := map[string]string{}, ""
 		g.mu.Lock()
 		c, ok := g.seen[path]
 		g.mu.Unlock()
@@ -215,21 +208,21 @@ func (g *Engine) update(ctx context.Context, path string, change func(map[string
 			maps.Copy(data, c.data)
 			version = c.version
 		} else {
-			s, err := g.vault.ReadKV(ctx, g.mount, path)
-			switch {
-			case errors.Is(err, vault.ErrNotFound):
-			case err != nil:
+			read, v, err := g.state.Read(ctx, path)
+			if err != nil {
 				return err
-			default:
-				maps.Copy(data, s.Data)
-				version = s.Version
 			}
+			maps.Copy(data, read)
+			version = v
 		}
 		if !change(data) {
 			return nil
 		}
-		v, err := g.vault.WriteKVCAS(ctx, g.mount, path, data, version)
-		if errors.Is(err, vault.ErrCASConflict) {
+		v, err := g.state.Write(ctx, path, data, version)
+		if errors.Is(err, ErrConflict) {
+			// Another instance counted the same user meanwhile; a short
+			// random pause keeps several from colliding again and again.
+			pause(ctx, time.Duration(rand.IntN(5*(attempt+1)))*time.Millisecond)
 			continue
 		}
 		g.mu.Lock()
@@ -241,7 +234,7 @@ func (g *Engine) update(ctx context.Context, path string, change func(map[string
 		g.mu.Unlock()
 		return err
 	}
-	return fmt.Errorf("alert state %s: %w: still changing after %d tries", path, vault.ErrCASConflict, casRetries)
+	return fmt.Errorf("alert state %s: %w: still changing after %d tries", path, ErrConflict, casRetries)
 }
 
 // Message renders the alert for people. It carries no secret: names,
@@ -279,5 +272,12 @@ func (a Alert) Message() notify.Message {
 			"count":    strconv.Itoa(a.Count),
 		},
 		Time: a.Event.Timestamp,
+	}
+}
+
+func pause(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
 	}
 }

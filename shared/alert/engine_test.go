@@ -94,7 +94,7 @@ func access(user string, at time.Time) audit.Event {
 
 func TestAccessBurstAlertsOncePerBurst(t *testing.T) {
 	var n notify.Memory
-	g := alert.New(&memVault{}, "smtp-alerts", &n, slog.New(slog.DiscardHandler))
+	g := alert.New(alert.VaultState{Vault: &memVault{}, Mount: "m"}, &n, slog.New(slog.DiscardHandler))
 	ctx := context.Background()
 	// Six accesses 10 minutes apart: the sixth is the sixth within an hour.
 	for i := range 6 {
@@ -142,7 +142,7 @@ func TestNightRule(t *testing.T) {
 	}
 	for _, c := range cases {
 		var n notify.Memory
-		g := alert.New(&memVault{}, "m", &n, slog.New(slog.DiscardHandler))
+		g := alert.New(alert.VaultState{Vault: &memVault{}, Mount: "m"}, &n, slog.New(slog.DiscardHandler))
 		_ = g.Write(context.Background(), access("alice", c.at))
 		if got := len(n.Messages()) == 1 && n.Messages()[0].Attrs["rule"] == alert.RuleNightAccess; got != c.alert {
 			t.Errorf("access at %v: night alert %v, want %v", c.at, got, c.alert)
@@ -151,7 +151,7 @@ func TestNightRule(t *testing.T) {
 	// One alert per user per night: 22:30 and 02:00 are the same night;
 	// the next night alerts again.
 	var n notify.Memory
-	g := alert.New(&memVault{}, "m", &n, slog.New(slog.DiscardHandler))
+	g := alert.New(alert.VaultState{Vault: &memVault{}, Mount: "m"}, &n, slog.New(slog.DiscardHandler))
 	for _, at := range []time.Time{
 		time.Date(2026, 5, 4, 22, 30, 0, 0, time.UTC),
 		time.Date(2026, 5, 5, 2, 0, 0, 0, time.UTC),
@@ -166,7 +166,7 @@ func TestNightRule(t *testing.T) {
 
 func TestAuthFailuresAlertByUserOrIP(t *testing.T) {
 	var n notify.Memory
-	g := alert.New(&memVault{}, "m", &n, slog.New(slog.DiscardHandler))
+	g := alert.New(alert.VaultState{Vault: &memVault{}, Mount: "m"}, &n, slog.New(slog.DiscardHandler))
 	ctx := context.Background()
 	fail := func(user, ip string, at time.Time) {
 		_ = g.Write(ctx, audit.Event{ID: "f", Event: audit.AuthenticationFailed, UserID: user, IP: ip, Timestamp: at})
@@ -209,7 +209,7 @@ func TestResetWithoutIncidentRule(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var n notify.Memory
 			// The rule needs no state: a Vault that is down does not stop it.
-			g := alert.New(&memVault{down: true}, "m", &n, slog.New(slog.DiscardHandler))
+			g := alert.New(alert.VaultState{Vault: &memVault{down: true}, Mount: "m"}, &n, slog.New(slog.DiscardHandler))
 			c.e.ID, c.e.UserID, c.e.Timestamp = "r", "alice", noon
 			_ = g.Write(context.Background(), c.e)
 			if got := len(n.Messages()) == 1; got != c.alert {
@@ -225,7 +225,7 @@ func TestResetWithoutIncidentRule(t *testing.T) {
 func TestUndeliveredAlertIsRetriedByTheNextEvent(t *testing.T) {
 	var logs bytes.Buffer
 	n := &failingNotifier{fail: true}
-	g := alert.New(&memVault{}, "m", n, slog.New(slog.NewJSONHandler(&logs, nil)))
+	g := alert.New(alert.VaultState{Vault: &memVault{}, Mount: "m"}, n, slog.New(slog.NewJSONHandler(&logs, nil)))
 	ctx := context.Background()
 	for i := range 6 {
 		if err := g.Write(ctx, access("alice", noon.Add(time.Duration(i)*time.Minute))); err != nil {
@@ -250,7 +250,7 @@ func TestUndeliveredAlertIsRetriedByTheNextEvent(t *testing.T) {
 func TestStateUnavailableDoesNotFailTheWrite(t *testing.T) {
 	var logs bytes.Buffer
 	var n notify.Memory
-	g := alert.New(&memVault{down: true}, "m", &n, slog.New(slog.NewJSONHandler(&logs, nil)))
+	g := alert.New(alert.VaultState{Vault: &memVault{down: true}, Mount: "m"}, &n, slog.New(slog.NewJSONHandler(&logs, nil)))
 	if err := g.Write(context.Background(), access("alice", noon)); err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestConcurrentInstancesCountEveryAccess(t *testing.T) {
 	// Three instances share the state; twelve accesses in parallel.
 	var gs []*alert.Engine
 	for range 3 {
-		gs = append(gs, alert.New(v, "m", &n, slog.New(slog.DiscardHandler)))
+		gs = append(gs, alert.New(alert.VaultState{Vault: v, Mount: "m"}, &n, slog.New(slog.DiscardHandler)))
 	}
 	var wg sync.WaitGroup
 	for i := range 12 {

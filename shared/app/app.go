@@ -122,17 +122,19 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 	}
 	// Sinks in order: CloudWatch (stdout), the Object Lock bucket, any
 	// extra ones; the alert rules observe each event meanwhile.
-	trail, err := auditBucket(ctx, cfg, loadAWS)
+	s3c, err := s3Client(cfg, loadAWS)
 	if err != nil {
 		return nil, err
 	}
 	sinks := []audit.Sink{audit.NewStreamSink(opts.AuditOut)}
-	if trail != nil {
+	var trail *audit.Bucket
+	if cfg.AuditBucket != "" {
+		trail = audit.NewBucket(s3c, cfg.AuditBucket, cfg.AuditRetentionYears)
 		sinks = append(sinks, trail)
 	}
 	sinks = append(sinks, opts.Sinks...)
 	rec := audit.NewRecorder(opts.Now, sinks...)
-	rec.AddObservers(alert.New(vcl, cfg.AlertsMount, notifier, log))
+	rec.AddObservers(alert.New(alertState(cfg, s3c, vcl), notifier, log))
 
 	mailuHTTP := tracing.HTTPClient(&http.Client{Timeout: cfg.MailUTimeout})
 	svc := credential.New(credential.Config{

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -9,16 +8,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"smtp-vault/shared/audit"
+	"smtp-vault/shared/alert"
 	"smtp-vault/shared/tracing"
 )
 
-// auditBucket returns the audit trail in cfg.AuditBucket, or nil when no
-// bucket is configured (only tests of the wiring; FromEnvironment
-// requires one). With S3_ENDPOINT the client speaks path-style to that
-// server; otherwise it is AWS S3 with the function role's credentials.
-func auditBucket(_ context.Context, cfg Config, loadAWS func() (aws.Config, error)) (*audit.Bucket, error) {
-	if cfg.AuditBucket == "" {
+// s3Client returns the client of the audit and alert-state buckets, or
+// nil when neither is configured (only tests of the wiring;
+// FromEnvironment requires the audit bucket). With S3_ENDPOINT it speaks
+// path-style to that server; otherwise it is AWS S3 with the function
+// role's credentials.
+func s3Client(cfg Config, loadAWS func() (aws.Config, error)) (*s3.Client, error) {
+	if cfg.AuditBucket == "" && cfg.AlertStateBucket == "" {
 		return nil, nil
 	}
 	var c aws.Config
@@ -31,7 +31,7 @@ func auditBucket(_ context.Context, cfg Config, loadAWS func() (aws.Config, erro
 			return nil, err
 		}
 	}
-	client := s3.NewFromConfig(c, func(o *s3.Options) {
+	return s3.NewFromConfig(c, func(o *s3.Options) {
 		if cfg.S3Region != "" {
 			o.Region = cfg.S3Region
 		}
@@ -42,6 +42,14 @@ func auditBucket(_ context.Context, cfg Config, loadAWS func() (aws.Config, erro
 			o.BaseEndpoint = aws.String(cfg.S3Endpoint)
 			o.UsePathStyle = true
 		}
-	})
-	return audit.NewBucket(client, cfg.AuditBucket, cfg.AuditRetentionYears), nil
+	}), nil
+}
+
+// alertState is where the alert rules count: the state bucket when one
+// is configured, the KV mount otherwise.
+func alertState(cfg Config, client *s3.Client, v alert.Vault) alert.State {
+	if cfg.AlertStateBucket != "" && client != nil {
+		return alert.BucketState{Client: client, Bucket: cfg.AlertStateBucket, Prefix: "alerts/"}
+	}
+	return alert.VaultState{Vault: v, Mount: cfg.AlertsMount}
 }

@@ -15,6 +15,7 @@ func (c *Config) auditFromEnv() error {
 	c.S3AccessKey = os.Getenv("S3_ACCESS_KEY")
 	c.S3SecretKey = os.Getenv("S3_SECRET_KEY")
 	c.AlertsMount = env("VAULT_ALERTS_MOUNT", "smtp-alerts")
+	c.AlertStateBucket = os.Getenv("ALERT_STATE_BUCKET")
 	c.AuditRetentionYears = 7
 	if v := os.Getenv("AUDIT_RETENTION_YEARS"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -55,7 +55,13 @@ type Config struct {
 	S3AccessKey         string        // S3_ACCESS_KEY
 	S3SecretKey         string        // S3_SECRET_KEY
 	S3Timeout           time.Duration // S3_TIMEOUT: one S3 request; 10s
-	AlertsMount         string        // VAULT_ALERTS_MOUNT: KV v2 mount of the alert rules' state; smtp-alerts
+	// The alert rules' counters: in the S3 bucket AlertStateBucket
+	// (ALERT_STATE_BUCKET, no Object Lock, same endpoint and keys as the
+	// audit bucket) when set, as template.yaml and the local stack do;
+	// otherwise in the KV v2 mount AlertsMount (VAULT_ALERTS_MOUNT,
+	// default smtp-alerts).
+	AlertStateBucket string
+	AlertsMount      string
 	// Rotation. RotateQueueURL (ROTATE_QUEUE_URL) is RotateQueue, where
 	// the sweep sends the jobs beyond RotateInline (ROTATE_INLINE_MAX,
 	// default 25); empty: the sweep does every job itself (locally the

@@ -22,7 +22,7 @@ var configVars = []string{
 	"ROLES_CLAIM", "AWS_REGION", "LOG_LEVEL", "NOTIFY_TOPIC_ARN",
 	"REAUTH_TTL", "VAULT_USERPASS_MOUNT", "VAULT_ACCESS_MOUNT", "VAULT_REAUTH_KEY", "CONSOLE_ORIGIN",
 	"AUDIT_BUCKET", "AUDIT_RETENTION_YEARS", "S3_ENDPOINT", "S3_REGION", "S3_ACCESS_KEY", "S3_SECRET_KEY",
-	"S3_TIMEOUT", "VAULT_ALERTS_MOUNT",
+	"S3_TIMEOUT", "VAULT_ALERTS_MOUNT", "ALERT_STATE_BUCKET",
 	"ROTATE_QUEUE_URL", "ROTATE_INLINE_MAX", "ROTATION_COOLDOWN",
 }
 
@@ -97,6 +97,7 @@ func TestFromEnvOverrides(t *testing.T) {
 		"S3_SECRET_KEY":         "sk",
 		"S3_TIMEOUT":            "2s",
 		"VAULT_ALERTS_MOUNT":    "alerts-2",
+		"ALERT_STATE_BUCKET":    "alert-state",
 		"ROTATE_QUEUE_URL":      "https://sqs.us-east-1.amazonaws.com/123456789012/rotate",
 		"ROTATE_INLINE_MAX":     "0",
 		"ROTATION_COOLDOWN":     "1h",
@@ -135,6 +136,7 @@ func TestFromEnvOverrides(t *testing.T) {
 		S3SecretKey:         "sk",
 		S3Timeout:           2 * time.Second,
 		AlertsMount:         "alerts-2",
+		AlertStateBucket:    "alert-state",
 		RotateQueueURL:      "https://sqs.us-east-1.amazonaws.com/123456789012/rotate",
 		RotateInline:        0,
 		RotationCooldown:    time.Hour,
