@@ -31,6 +31,7 @@ type Vault interface {
 	RevokeSelf(ctx context.Context, token string) error
 	Sign(ctx context.Context, key string, input []byte) (string, error)
 	Verify(ctx context.Context, key string, input []byte, signature string) (bool, error)
+	ReadSigningKey(ctx context.Context, key string) (vault.SigningKey, error)
 	ReadKV(ctx context.Context, mount, path string) (*vault.Secret, error)
 	WriteKVCAS(ctx context.Context, mount, path string, data map[string]string, cas int) (int, error)
 }
@@ -57,6 +58,7 @@ type Config struct {
 type Service struct {
 	cfg      Config
 	attempts attempts
+	keys     *signingKeys
 }
 
 // New returns a Service. A TTL above MaxTTL is an error.
@@ -82,7 +84,11 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Service{cfg: cfg, attempts: attempts{vault: cfg.Vault, mount: cfg.AttemptsMount}}, nil
+	return &Service{
+		cfg:      cfg,
+		attempts: attempts{vault: cfg.Vault, mount: cfg.AttemptsMount},
+		keys:     &signingKeys{vault: cfg.Vault, name: cfg.SigningKey, now: time.Now},
+	}, nil
 }
 
 // TTL is how long the tokens this service issues live.

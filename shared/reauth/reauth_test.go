@@ -27,8 +27,12 @@ import (
 type fakeVault struct {
 	mu      sync.Mutex
 	kv      map[string]*vault.Secret
-	key     ed25519.PrivateKey
-	version int // key version in signatures
+	keys       map[int]ed25519.PrivateKey // signing key versions
+	version    int                        // the version that signs
+	minVersion int                        // min_decryption_version
+	keyType    string                     // "ed25519" unless a test says otherwise
+	keyReads   atomic.Int32               // reads of the key's public half
+	verifies   atomic.Int32               // transit/verify calls
 
 	password, code string
 	logins         atomic.Int32 // userpass logins that reached "Vault"
@@ -39,7 +43,7 @@ type fakeVault struct {
 
 func newFakeVault() *fakeVault {
 	_, k, _ := ed25519.GenerateKey(rand.Reader)
-	return &fakeVault{kv: map[string]*vault.Secret{}, key: k, version: 1, password: "right-password", code: "123456"}
+	return &fakeVault{kv: map[string]*vault.Secret{}, keys: map[int]ed25519.PrivateKey{1: k}, version: 1, minVersion: 1, keyType: "ed25519", password: "right-password", code: "123456"}
 }
 
 func (f *fakeVault) LoginUserpass(ctx context.Context, mount, user, password string) (*vault.UserpassLogin, error) {
@@ -69,22 +73,52 @@ func (f *fakeVault) RevokeSelf(ctx context.Context, token string) error {
 }
 
 func (f *fakeVault) Sign(ctx context.Context, key string, input []byte) (string, error) {
-	return fmt.Sprintf("vault:v%d:%s", f.version, base64.StdEncoding.EncodeToString(ed25519.Sign(f.key, input))), nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return fmt.Sprintf("vault:v%d:%s", f.version, base64.StdEncoding.EncodeToString(ed25519.Sign(f.keys[f.version], input))), nil
+}
+
+// rotateKey adds a signing key version, as `vault write -f
+// transit/keys/<name>/rotate` does.
+func (f *fakeVault) rotateKey() {
+	_, k, _ := ed25519.GenerateKey(rand.Reader)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.version++
+	f.keys[f.version] = k
+}
+
+func (f *fakeVault) ReadSigningKey(ctx context.Context, key string) (vault.SigningKey, error) {
+	f.keyReads.Add(1)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return vault.SigningKey{}, fmt.Errorf("read key: %w", vault.ErrUnavailable)
+	}
+	out := vault.SigningKey{Type: f.keyType, MinVersion: f.minVersion, PublicKeys: map[int]string{}}
+	for v, k := range f.keys {
+		out.PublicKeys[v] = base64.StdEncoding.EncodeToString(k.Public().(ed25519.PublicKey))
+	}
+	return out, nil
 }
 
 func (f *fakeVault) Verify(ctx context.Context, key string, input []byte, signature string) (bool, error) {
+	f.verifies.Add(1)
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.down {
 		return false, fmt.Errorf("verify: %w", vault.ErrUnavailable)
 	}
-	prefix := fmt.Sprintf("vault:v%d:", f.version)
-	if !strings.HasPrefix(signature, prefix) {
+	var v int
+	var b64 string
+	if n, err := fmt.Sscanf(signature, "vault:v%d:%s", &v, &b64); n != 2 || err != nil || f.keys[v] == nil || v < f.minVersion {
 		return false, fmt.Errorf("verify: %w", vault.ErrBadRequest)
 	}
-	sig, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(signature, prefix))
+	sig, err := base64.StdEncoding.DecodeString(b64)
 	if err != nil {
 		return false, fmt.Errorf("verify: %w", vault.ErrBadRequest)
 	}
-	return ed25519.Verify(f.key.Public().(ed25519.PublicKey), input, sig), nil
+	return ed25519.Verify(f.keys[v].Public().(ed25519.PublicKey), input, sig), nil
 }
 
 func (f *fakeVault) ReadKV(ctx context.Context, mount, path string) (*vault.Secret, error) {
@@ -383,9 +417,95 @@ func TestVerifyRefusesTamperedTokens(t *testing.T) {
 			}
 		})
 	}
+	// Signatures were checked with the public key read once, not by
+	// asking Transit per token.
+	if f.keyReads.Load() != 1 || f.verifies.Load() != 0 {
+		t.Fatalf("%d key reads and %d transit/verify calls for %d tokens, want 1 and 0", f.keyReads.Load(), f.verifies.Load(), len(cases))
+	}
+	// Vault down: an instance that has the key goes on verifying until
+	// its copy is KeyCacheTTL old; one without it cannot verify.
 	f.down = true
+	if _, err := s.Verify(ctx, good.Token, "alice"); err != nil {
+		t.Fatalf("Vault down, key known: %v", err)
+	}
+	cold := newService(t, f, a, c, 0)
+	if _, err := cold.Verify(ctx, good.Token, "alice"); kindOf(err) != "unavailable" {
+		t.Fatalf("Vault down, key never read: %v", err)
+	}
+	s.keys.now = func() time.Time { return time.Now().Add(KeyCacheTTL) }
 	if _, err := s.Verify(ctx, good.Token, "alice"); kindOf(err) != "unavailable" {
-		t.Fatalf("Vault down: %v", err)
+		t.Fatalf("Vault down, key copy expired: %v", err)
+	}
+}
+
+// TestSigningKeyRotationReachesVerifiers: a token signed by a new key
+// version is accepted at once (the verifier reads the key again), and a
+// version retired with min_decryption_version is refused once the
+// verifiers' copy of the key is renewed.
+func TestSigningKeyRotationReachesVerifiers(t *testing.T) {
+	f, a, c := newFakeVault(), &memAudit{}, newClock()
+	s := newService(t, f, a, c, 0)
+	ctx := context.Background()
+	now := time.Now()
+	s.keys.now = func() time.Time { return now }
+	v1, err := s.Authenticate(ctx, alice(), "right-password", "123456")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Verify(ctx, v1.Token, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	f.rotateKey()
+	v2, err := s.Authenticate(ctx, alice(), "right-password", "123456")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Within a few seconds of the last read an unknown version is
+	// refused without asking Vault (forged versions cannot make every
+	// request read the key)...
+	reads := f.keyReads.Load()
+	if _, err := s.Verify(ctx, v2.Token, "alice"); kindOf(err) != "required" {
+		t.Fatalf("new version right after a read: %v", err)
+	}
+	if f.keyReads.Load() != reads {
+		t.Fatal("an unknown version read the key again within seconds of the last read")
+	}
+	// ...after that it makes the verifier read the key again.
+	now = now.Add(unknownVersionRefresh)
+	if _, err := s.Verify(ctx, v2.Token, "alice"); err != nil {
+		t.Fatalf("a token of the new key version: %v", err)
+	}
+	if _, err := s.Verify(ctx, v1.Token, "alice"); err != nil {
+		t.Fatalf("a token of the old version before it is retired: %v", err)
+	}
+	f.minVersion = 2 // vault write transit/keys/reauth-signing/config min_decryption_version=2
+	now = now.Add(KeyCacheTTL)
+	if _, err := s.Verify(ctx, v1.Token, "alice"); kindOf(err) != "required" {
+		t.Fatalf("a token of a retired version: %v", err)
+	}
+	if _, err := s.Verify(ctx, v2.Token, "alice"); err != nil {
+		t.Fatalf("a token of the current version: %v", err)
+	}
+}
+
+// TestOtherKeyTypesAreVerifiedByTransit: for a key that is not ed25519
+// every signature goes to transit/verify.
+func TestOtherKeyTypesAreVerifiedByTransit(t *testing.T) {
+	f, a, c := newFakeVault(), &memAudit{}, newClock()
+	f.keyType = "ecdsa-p256"
+	s := newService(t, f, a, c, 0)
+	ctx := context.Background()
+	tok, err := s.Authenticate(ctx, alice(), "right-password", "123456")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := s.Verify(ctx, tok.Token, "alice"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.verifies.Load() != 3 {
+		t.Fatalf("%d transit/verify calls for 3 checks of an ecdsa-signed token, want 3", f.verifies.Load())
 	}
 }
 

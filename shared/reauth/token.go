@@ -99,7 +99,7 @@ func (s *Service) Verify(ctx context.Context, token, subject string) (Claims, er
 	if err1 != nil || err2 != nil || !bytes.HasPrefix(sig, []byte("vault:v")) {
 		return Claims{}, required("malformed")
 	}
-	valid, err := s.cfg.Vault.Verify(ctx, s.cfg.SigningKey, []byte(head), string(sig))
+	valid, err := s.keys.verify(ctx, []byte(head), string(sig))
 	switch {
 	case errors.Is(err, vault.ErrBadRequest):
 		return Claims{}, required("bad_signature") // e.g. a key version that does not exist

@@ -44,6 +44,12 @@ path "transit/verify/reauth-signing" {
   capabilities = ["update"]
 }
 
+# The public half of the re-auth signing key (and its minimum version), so
+# that functions verify re-auth tokens without a round trip per request.
+path "transit/keys/reauth-signing" {
+  capabilities = ["read"]
+}
+
 # State of the security alert rules (shared/alert): per-user counters and
 # burst flags, written with check-and-set.
 path "smtp-alerts/data/*" {
