@@ -25,8 +25,8 @@ import (
 // login with TOTP login MFA whose answers the test decides. The real
 // Vault is exercised end to end in shared/api.
 type fakeVault struct {
-	mu      sync.Mutex
-	kv      map[string]*vault.Secret
+	mu         sync.Mutex
+	kv         map[string]*vault.Secret
 	keys       map[int]ed25519.PrivateKey // signing key versions
 	version    int                        // the version that signs
 	minVersion int                        // min_decryption_version
