@@ -113,7 +113,7 @@ func (s *S3) Start(ctx context.Context) error {
 	// The keys go in the environment, not on the command line, where any
 	// local user could read them.
 	env := append(os.Environ(), "ROOT_ACCESS_KEY_ID="+s.AccessKey, "ROOT_SECRET_ACCESS_KEY="+s.SecretKey)
-	p, err := startProcess(s.logFile, bin, env, "--port", s.addr, "--region", S3Region, "--quiet",
+	p, err := startProcess(s.logFile, bin, env, "--port", s.addr, "--region", S3Region, "--quiet", "--keep-alive",
 		"posix", "--versioning-dir", filepath.Join(s.Dir, "versions"), filepath.Join(s.Dir, "data"))
 	if err != nil {
 		return err
