@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -140,6 +141,27 @@ func TestVerifyLoginTemporaryFailure(t *testing.T) {
 	err := mailu.VerifyLogin(context.Background(), addr, admin, "pw", nil)
 	if !errors.Is(err, mailu.ErrUnavailable) || errors.Is(err, mailu.ErrAuthFailed) {
 		t.Fatalf("454: %v, want ErrUnavailable", err)
+	}
+}
+
+// TestVerifyLoginRateLimited: MailU refusing a login under its rate
+// limits (451 4.3.2, the stand-in does as MailU's admin app) is a
+// temporary failure, never a wrong password: a rotation must not take it
+// for a password MailU refuses.
+func TestVerifyLoginRateLimited(t *testing.T) {
+	in, c := startMailU(t, standin.Options{AuthLimits: &standin.AuthLimits{IPFailures: 2, IPWindow: time.Hour, UserFailures: 10, UserWindow: time.Hour}})
+	ctx := context.Background()
+	if err := c.CreateUser(ctx, mailu.UserCreate{Email: admin, RawPassword: "pw-right", Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := mailu.VerifyLogin(ctx, in.SMTPAddr(), "nobody@acme.test", "x", nil); !errors.Is(err, mailu.ErrAuthFailed) {
+			t.Fatalf("unknown user: %v, want ErrAuthFailed", err)
+		}
+	}
+	err := mailu.VerifyLogin(ctx, in.SMTPAddr(), admin, "pw-right", nil)
+	if !errors.Is(err, mailu.ErrUnavailable) || errors.Is(err, mailu.ErrAuthFailed) || !strings.Contains(err.Error(), "451") {
+		t.Fatalf("rate-limited login: %v, want ErrUnavailable (451)", err)
 	}
 }
 

@@ -37,6 +37,8 @@ type Instance struct {
 	domains map[string]*domainRecord
 	users   map[string]*userRecord
 	faults  Faults
+
+	limiter *authLimiter // MailU's limits on failed logins; has its own lock
 }
 
 func newInstance(s *Server, cfg InstanceConfig) *Instance {
@@ -48,6 +50,7 @@ func newInstance(s *Server, cfg InstanceConfig) *Instance {
 		smtpAddr: cfg.SMTPAddr,
 		domains:  map[string]*domainRecord{},
 		users:    map[string]*userRecord{},
+		limiter:  newAuthLimiter(*s.opts.AuthLimits, s.opts.Now),
 	}
 }
 

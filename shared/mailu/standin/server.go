@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -43,6 +44,11 @@ type Options struct {
 	// only after it, like MailU's submission port. Without it AUTH is
 	// offered in clear, which is acceptable on loopback only.
 	SMTPTLSConfig *tls.Config
+	// AuthLimits are MailU's limits on failed logins; nil means MailU's
+	// defaults (DefaultAuthLimits).
+	AuthLimits *AuthLimits
+	// Now is the clock of the rate limits; nil means time.Now.
+	Now func() time.Time
 }
 
 // InstanceConfig describes one MailU instance. Empty addresses mean
@@ -78,6 +84,13 @@ func NewServer(opts Options) *Server {
 	}
 	if opts.BcryptCost == 0 {
 		opts.BcryptCost = bcrypt.DefaultCost
+	}
+	if opts.AuthLimits == nil {
+		l := DefaultAuthLimits()
+		opts.AuthLimits = &l
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	return &Server{opts: opts, log: opts.Logger, instances: map[string]*Instance{}}
 }

@@ -2,6 +2,7 @@ package standin
 
 import (
 	"io"
+	"net"
 	"strings"
 	"time"
 
@@ -10,8 +11,9 @@ import (
 )
 
 // SMTP answers as MailU's front (nginx asking the admin app) does: AUTH
-// PLAIN against the instance's users, 535 5.7.8 for bad or disabled
-// credentials. Mail is accepted after AUTH and thrown away.
+// PLAIN or LOGIN against the instance's users, 535 5.7.8 for bad or
+// disabled credentials, 451 4.3.2 while MailU's rate limits hold
+// (ratelimit.go). Mail is accepted after AUTH and thrown away.
 
 var (
 	errAuthInvalid = &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication credentials invalid"}
@@ -21,28 +23,65 @@ var (
 
 type smtpBackend struct{ i *Instance }
 
-func (b smtpBackend) NewSession(*smtp.Conn) (smtp.Session, error) {
-	return &smtpSession{i: b.i}, nil
+func (b smtpBackend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	ip := ""
+	if host, _, err := net.SplitHostPort(c.Conn().RemoteAddr().String()); err == nil {
+		ip = host
+	}
+	return &smtpSession{i: b.i, ip: ip}, nil
 }
 
 type smtpSession struct {
 	i      *Instance
+	ip     string // the client's address, which MailU's limits count
 	authed bool
 }
 
-func (s *smtpSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+func (s *smtpSession) AuthMechanisms() []string { return []string{sasl.Plain, sasl.Login} }
 
 func (s *smtpSession) Auth(mech string) (sasl.Server, error) {
-	if mech != sasl.Plain {
-		return nil, smtp.ErrAuthUnknownMechanism
-	}
-	return sasl.NewPlainServer(func(identity, username, password string) error {
-		if err := s.i.smtpLogin(identity, username, password); err != nil {
+	login := func(identity, username, password string) error {
+		if err := s.i.smtpLogin(s.ip, identity, username, password); err != nil {
 			return err
 		}
 		s.authed = true
 		return nil
-	}), nil
+	}
+	switch mech {
+	case sasl.Plain:
+		return sasl.NewPlainServer(login), nil
+	case sasl.Login:
+		return &loginServer{auth: func(u, p string) error { return login("", u, p) }}, nil
+	}
+	return nil, smtp.ErrAuthUnknownMechanism
+}
+
+// loginServer is the LOGIN mechanism (draft-murchison-sasl-login): the
+// server asks "Username:" then "Password:". MailU's front offers it beside
+// PLAIN, and many mail clients use it; go-sasl has only its client side.
+type loginServer struct {
+	step     int
+	username string
+	auth     func(username, password string) error
+}
+
+func (l *loginServer) Next(response []byte) ([]byte, bool, error) {
+	switch l.step {
+	case 0:
+		if response == nil { // no initial response: ask for it
+			l.step = 1
+			return []byte("Username:"), false, nil
+		}
+		l.username, l.step = string(response), 2
+		return []byte("Password:"), false, nil
+	case 1:
+		l.username, l.step = string(response), 2
+		return []byte("Password:"), false, nil
+	case 2:
+		l.step = 3
+		return nil, true, l.auth(l.username, string(response))
+	}
+	return nil, true, errAuthInvalid
 }
 
 func (s *smtpSession) Mail(string, *smtp.MailOptions) error {
@@ -62,9 +101,10 @@ func (s *smtpSession) Data(r io.Reader) error {
 func (s *smtpSession) Reset()        {}
 func (s *smtpSession) Logout() error { return nil }
 
-// smtpLogin checks one AUTH. The password never leaves this function; only
-// the outcome is logged.
-func (i *Instance) smtpLogin(identity, username, password string) error {
+// smtpLogin checks one AUTH from ip. The password never leaves this
+// function (the rate limiter keeps only a keyed digest of wrong ones);
+// only the outcome is logged.
+func (i *Instance) smtpLogin(ip, identity, username, password string) error {
 	i.mu.Lock()
 	f, stopped := i.faults, i.smtpCtx.Done()
 	i.mu.Unlock()
@@ -79,24 +119,31 @@ func (i *Instance) smtpLogin(identity, username, password string) error {
 			return errShutdown
 		}
 	}
+	name := strings.ToLower(username)
+	i.mu.Lock()
+	u, found := i.users[name]
+	var hash string
+	enabled := false
+	if found {
+		hash, enabled = u.PasswordHash, u.Enabled
+	}
+	i.mu.Unlock()
+	if err := i.limiter.refuse(ip, name, found); err != nil {
+		i.srv.log.Info("mailu smtp auth", "domain", i.domain, "user", username, "ok", false, "rate_limited", err.Error())
+		return err
+	}
 	ok := false
 	switch {
 	case f.RejectSMTP:
 	case identity != "" && identity != username:
 	default:
-		i.mu.Lock()
-		u, found := i.users[strings.ToLower(username)]
-		var hash string
-		enabled := false
-		if found {
-			hash, enabled = u.PasswordHash, u.Enabled
-		}
-		i.mu.Unlock()
 		ok = enabled && checkPassword(hash, password)
 	}
 	i.srv.log.Info("mailu smtp auth", "domain", i.domain, "user", username, "ok", ok, "rejected_by_fault", f.RejectSMTP)
 	if !ok {
+		i.limiter.failed(ip, name, password, found)
 		return errAuthInvalid
 	}
+	i.limiter.succeeded(ip)
 	return nil
 }
