@@ -3,7 +3,6 @@ package api_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -435,51 +434,5 @@ func TestEmergencyResetWithoutIncidentAlerts(t *testing.T) {
 	}
 	if got := alertsOf(s, alert.RuleResetWithoutIncident); len(got) != 2 || got[0].TenantID != tn {
 		t.Fatalf("reset-without-incident alerts: %+v", got)
-	}
-}
-
-// TestAlertStateInVaultKV: without ALERT_STATE_BUCKET the rules keep
-// their counters in the KV v2 mount; against the real Vault that store
-// has the same check-and-set semantics as the bucket
-// (shared/alert's TestBucketStateAgainstTheLocalS3Server).
-func TestAlertStateInVaultKV(t *testing.T) {
-	s := devenv.StartTestStack(t, 1)
-	ctx := context.Background()
-	st := alert.VaultState{Vault: s.App.Vault, Mount: devenv.AlertsMount}
-	if data, version, err := st.Read(ctx, "rule/alice"); err != nil || len(data) != 0 || version != "" {
-		t.Fatalf("missing record: %v %q %v", data, version, err)
-	}
-	v1, err := st.Write(ctx, "rule/alice", map[string]string{"n": "1"}, "")
-	if err != nil || v1 == "" {
-		t.Fatalf("create: %q %v", v1, err)
-	}
-	if _, err := st.Write(ctx, "rule/alice", map[string]string{"n": "x"}, ""); !errors.Is(err, alert.ErrConflict) {
-		t.Fatalf("a second create: %v, want ErrConflict", err)
-	}
-	v2, err := st.Write(ctx, "rule/alice", map[string]string{"n": "2"}, v1)
-	if err != nil || v2 == v1 {
-		t.Fatalf("replace: %q %v", v2, err)
-	}
-	if _, err := st.Write(ctx, "rule/alice", map[string]string{"n": "stale"}, v1); !errors.Is(err, alert.ErrConflict) {
-		t.Fatalf("a stale write: %v, want ErrConflict", err)
-	}
-	if data, version, err := st.Read(ctx, "rule/alice"); err != nil || data["n"] != "2" || version != v2 {
-		t.Fatalf("after the refused writes: %v %q %v", data, version, err)
-	}
-	// The stack itself counts in the bucket: a retrieve leaves its
-	// counter there and none in Vault.
-	if r := do(t, s, "GET", credPath(s.Tenants[0].TenantID), token(t, s, auth.RoleSupport), ""); r.Status != 200 {
-		t.Fatalf("retrieve: %d %s", r.Status, r.Raw)
-	}
-	listed, err := s.S3.Client().ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(devenv.AlertStateBucket), Prefix: aws.String("alerts/" + alert.RuleAccessBurst + "/")})
-	if err != nil || len(listed.Contents) != 1 {
-		t.Fatalf("access counters in the state bucket: %v %v, want 1", listed, err)
-	}
-	keys, err := s.Vault.Root().Logical().ListWithContext(ctx, devenv.AlertsMount+"/metadata")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if keys != nil && len(keys.Data["keys"].([]any)) != 1 { // rule/ only
-		t.Fatalf("the stack wrote alert counters to Vault: %v", keys.Data)
 	}
 }

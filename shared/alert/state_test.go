@@ -8,20 +8,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"smtp-vault/scripts/devenv"
 	"smtp-vault/shared/alert"
+	"smtp-vault/shared/credential"
 	"smtp-vault/shared/notify"
 )
 
-// TestBucketStateAgainstTheLocalS3Server checks BucketState's
-// check-and-set against the real S3 server (versitygw): a missing record
-// reads empty, creation happens once, and a write naming a version that
-// is no longer current is refused.
-func TestBucketStateAgainstTheLocalS3Server(t *testing.T) {
-	srv := devenv.StartTestS3(t)
-	st := alert.BucketState{Client: srv.Client(), Bucket: devenv.AlertStateBucket, Prefix: "alerts/"}
+// checkCheckAndSet runs the State contract against a real store: a
+// missing record reads empty, creation happens once, and a write naming a
+// version that is no longer current is refused.
+func checkCheckAndSet(t *testing.T, st alert.State) {
+	t.Helper()
 	ctx := context.Background()
-
 	data, version, err := st.Read(ctx, "rule/alice")
 	if err != nil || len(data) != 0 || version != "" {
 		t.Fatalf("missing record: %v %q %v", data, version, err)
@@ -44,6 +45,15 @@ func TestBucketStateAgainstTheLocalS3Server(t *testing.T) {
 	if err != nil || data["n"] != "2" || version != v2 {
 		t.Fatalf("after the refused writes: %v %q %v, want n=2 at %q", data, version, err, v2)
 	}
+}
+
+// TestBucketStateAgainstTheLocalS3Server checks BucketState against the
+// real S3 server (versitygw), then three engines sharing it.
+func TestBucketStateAgainstTheLocalS3Server(t *testing.T) {
+	srv := devenv.StartTestS3(t)
+	st := alert.BucketState{Client: srv.Client(), Bucket: devenv.AlertStateBucket, Prefix: "alerts/"}
+	ctx := context.Background()
+	checkCheckAndSet(t, st)
 
 	// Three instances share the bucket; twelve accesses of one user in
 	// parallel: every one counted, one alert.
@@ -76,8 +86,33 @@ func TestBucketStateAgainstTheLocalS3Server(t *testing.T) {
 	if err != nil || len(alerts) != 0 {
 		t.Fatalf("the thirteenth access: %v %v, want no new alert (the burst goes on)", alerts, err)
 	}
-	data, _, err = st.Read(ctx, alert.RuleAccessBurst+"/Ym9i")
+	data, _, err := st.Read(ctx, alert.RuleAccessBurst+"/Ym9i")
 	if err != nil || data["in_burst"] != "true" {
 		t.Fatalf("bob's burst record: %v %v", data, err)
+	}
+}
+
+// TestVaultStateAndTheStacksChoice: without ALERT_STATE_BUCKET the rules
+// keep their counters in the KV v2 mount, which honours the same contract
+// against the real Vault; the local stack sets the bucket, so an access
+// leaves its counter there and none in Vault.
+func TestVaultStateAndTheStacksChoice(t *testing.T) {
+	s := devenv.StartTestStack(t, 1)
+	ctx := context.Background()
+	checkCheckAndSet(t, alert.VaultState{Vault: s.App.Vault, Mount: devenv.AlertsMount})
+
+	if _, err := s.App.API.Credentials.Retrieve(ctx, s.Tenants[0].TenantID, credential.Actor{UserID: "sam", IP: "127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	listed, err := s.S3.Client().ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(devenv.AlertStateBucket), Prefix: aws.String("alerts/" + alert.RuleAccessBurst + "/")})
+	if err != nil || len(listed.Contents) != 1 {
+		t.Fatalf("access counters in the state bucket: %v %v, want 1", listed, err)
+	}
+	keys, err := s.Vault.Root().Logical().ListWithContext(ctx, devenv.AlertsMount+"/metadata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys == nil || len(keys.Data["keys"].([]any)) != 1 { // rule/ from the contract check only
+		t.Fatalf("alert records in Vault: %v, want only the contract check's", keys)
 	}
 }
