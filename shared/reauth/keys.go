@@ -35,11 +35,15 @@ type signingKeys struct {
 	name  string
 	now   func() time.Time
 
-	mu      sync.Mutex
-	read    time.Time // when cur was read; zero: never
-	cur     vault.SigningKey
-	parsed  map[int]ed25519.PublicKey
-	ed25519 bool
+	mu   sync.Mutex
+	read time.Time // when keys was read; zero: never
+	keys keySnapshot
+}
+
+// keySnapshot is the key as one read of Transit gave it.
+type keySnapshot struct {
+	minVersion int                       // older signatures are refused
+	public     map[int]ed25519.PublicKey // by version; nil: not ed25519, ask Transit
 }
 
 // verify reports whether sig ("vault:v<N>:<base64>") signs input. A
@@ -54,20 +58,14 @@ func (k *signingKeys) verify(ctx context.Context, input []byte, sig string) (boo
 	if err != nil {
 		return false, err
 	}
-	if !keys.ed25519 {
+	if keys.public == nil {
 		return k.vault.Verify(ctx, k.name, input, sig)
 	}
-	pub, ok := keys.parsed[version]
-	if !ok || version < keys.cur.MinVersion {
+	pub, ok := keys.public[version]
+	if !ok || version < keys.minVersion {
 		return false, fmt.Errorf("reauth: signing key %s has no version %d to verify with: %w", k.name, version, vault.ErrBadRequest)
 	}
 	return ed25519.Verify(pub, input, raw), nil
-}
-
-type keySnapshot struct {
-	cur     vault.SigningKey
-	parsed  map[int]ed25519.PublicKey
-	ed25519 bool
 }
 
 // load returns the key as last read, reading it again when it is older
@@ -78,27 +76,28 @@ func (k *signingKeys) load(ctx context.Context, version int) (keySnapshot, error
 	defer k.mu.Unlock()
 	now := k.now()
 	age := now.Sub(k.read)
-	_, known := k.parsed[version]
+	_, known := k.keys.public[version]
 	fresh := !k.read.IsZero() && age >= 0 && age < KeyCacheTTL
-	if fresh && (known || age < unknownVersionRefresh || !k.ed25519) {
-		return keySnapshot{k.cur, k.parsed, k.ed25519}, nil
+	if fresh && (known || age < unknownVersionRefresh || k.keys.public == nil) {
+		return k.keys, nil
 	}
 	cur, err := k.vault.ReadSigningKey(ctx, k.name)
 	if err != nil {
 		return keySnapshot{}, err
 	}
-	parsed := map[int]ed25519.PublicKey{}
+	keys := keySnapshot{minVersion: cur.MinVersion}
 	if cur.Type == "ed25519" {
+		keys.public = map[int]ed25519.PublicKey{}
 		for v, pub := range cur.PublicKeys {
 			b, err := base64.StdEncoding.DecodeString(pub)
 			if err != nil || len(b) != ed25519.PublicKeySize {
 				return keySnapshot{}, fmt.Errorf("reauth: signing key %s version %d: %w: not an ed25519 public key", k.name, v, vault.ErrUnavailable)
 			}
-			parsed[v] = ed25519.PublicKey(b)
+			keys.public[v] = ed25519.PublicKey(b)
 		}
 	}
-	k.read, k.cur, k.parsed, k.ed25519 = now, cur, parsed, cur.Type == "ed25519"
-	return keySnapshot{k.cur, k.parsed, k.ed25519}, nil
+	k.read, k.keys = now, keys
+	return keys, nil
 }
 
 // splitSignature takes Transit's "vault:v<N>:<base64>" apart.
