@@ -133,9 +133,8 @@ func (d Deps) AuditQuery() Handler {
 				details["filter_"+k] = v
 			}
 		}
-		a := actor(req, c.Principal)
-		if err := d.Audit.Record(ctx, audit.Event{Event: audit.AuditTrailQueried, TenantID: tenant, UserID: a.UserID, IP: a.IP, UserAgent: a.UserAgent, Details: details}); err != nil {
-			return events.APIGatewayV2HTTPResponse{}, fmt.Errorf("%w: %w", credential.ErrAudit, err)
+		if err := d.recordRequest(ctx, req, c, audit.AuditTrailQueried, tenant, details); err != nil {
+			return events.APIGatewayV2HTTPResponse{}, err
 		}
 		return respondJSON(http.StatusOK, page), nil
 	})

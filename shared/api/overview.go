@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"smtp-vault/shared/audit"
-	"smtp-vault/shared/credential"
 	"smtp-vault/shared/rotation"
 )
 
@@ -116,13 +115,12 @@ func (d Deps) Overview() Handler {
 			item.Username, item.WebmailURL = rec.Username, rec.WebmailURL
 			out.Credentials = append(out.Credentials, item)
 		}
-		a := actor(req, c.Principal)
 		details := map[string]any{"page": page, "per_page": perPage, "total": out.Total}
 		if status != "" {
 			details["filter_status"] = status
 		}
-		if err := d.Audit.Record(ctx, audit.Event{Event: audit.OverviewViewed, UserID: a.UserID, IP: a.IP, UserAgent: a.UserAgent, Details: details}); err != nil {
-			return events.APIGatewayV2HTTPResponse{}, fmt.Errorf("%w: %w", credential.ErrAudit, err)
+		if err := d.recordRequest(ctx, req, c, audit.OverviewViewed, "", details); err != nil {
+			return events.APIGatewayV2HTTPResponse{}, err
 		}
 		return respondJSON(http.StatusOK, out), nil
 	})

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"smtp-vault/shared/audit"
 	"smtp-vault/shared/auth"
 	"smtp-vault/shared/credential"
 )
@@ -36,6 +38,18 @@ func actor(req events.APIGatewayV2HTTPRequest, p auth.Principal) credential.Acto
 		IP:        req.RequestContext.HTTP.SourceIP,
 		UserAgent: req.RequestContext.HTTP.UserAgent,
 	}
+}
+
+// recordRequest writes the audit event of a request that is itself the
+// action (listing, querying the trail, asking for a bulk rotation), with
+// who asked and from where. It fails closed: an error is
+// credential.ErrAudit, which answers 503 audit_unavailable.
+func (d Deps) recordRequest(ctx context.Context, req events.APIGatewayV2HTTPRequest, c caller, event, tenantID string, details map[string]any) error {
+	a := actor(req, c.Principal)
+	if err := d.Audit.Record(ctx, audit.Event{Event: event, TenantID: tenantID, UserID: a.UserID, IP: a.IP, UserAgent: a.UserAgent, Details: details}); err != nil {
+		return fmt.Errorf("%w: %w", credential.ErrAudit, err)
+	}
+	return nil
 }
 
 // decodeBody parses a JSON body into v: at most MaxBodyBytes, unknown

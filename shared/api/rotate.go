@@ -113,10 +113,8 @@ func (d Deps) RotateOverdue() Handler {
 		out.Overdue = len(jobs)
 		// The request is audited before anything is queued, so a bulk
 		// rotation nobody can trace never starts.
-		a := actor(req, c.Principal)
-		if err := d.Audit.Record(ctx, audit.Event{Event: audit.BulkRotationRequested, UserID: a.UserID, IP: a.IP, UserAgent: a.UserAgent,
-			Details: map[string]any{"reason": reason, "overdue": len(jobs)}}); err != nil {
-			return events.APIGatewayV2HTTPResponse{}, fmt.Errorf("%w: %w", credential.ErrAudit, err)
+		if err := d.recordRequest(ctx, req, c, audit.BulkRotationRequested, "", map[string]any{"reason": reason, "overdue": len(jobs)}); err != nil {
+			return events.APIGatewayV2HTTPResponse{}, err
 		}
 		if d.Queue != nil {
 			sent, err := d.Queue.Send(ctx, jobs)
@@ -130,7 +128,7 @@ func (d Deps) RotateOverdue() Handler {
 		} else {
 			for _, j := range jobs {
 				r := j.Request()
-				r.Actor = a
+				r.Actor = actor(req, c.Principal)
 				if res, err := eng.Rotate(ctx, r); err != nil {
 					out.Failed++
 					d.Log.WarnContext(ctx, "bulk rotation", "tenant_id", j.TenantID, "error", err)
