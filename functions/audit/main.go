@@ -6,5 +6,5 @@ package main
 import "smtp-vault/shared/app"
 
 func main() {
-	app.Main("audit", func(a *app.App) any { return a.API.AuditFunction() })
+	app.Main("audit")
 }

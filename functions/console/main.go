@@ -7,5 +7,5 @@ package main
 import "smtp-vault/shared/app"
 
 func main() {
-	app.Main("console", func(a *app.App) any { return a.API.ConsoleFunction() })
+	app.Main("console")
 }

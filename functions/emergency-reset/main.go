@@ -7,5 +7,5 @@ package main
 import "smtp-vault/shared/app"
 
 func main() {
-	app.Main("emergency-reset", func(a *app.App) any { return a.API.GuardedNotImplemented("emergency-reset") })
+	app.Main("emergency-reset")
 }

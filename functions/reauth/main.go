@@ -6,5 +6,5 @@ package main
 import "smtp-vault/shared/app"
 
 func main() {
-	app.Main("reauth", func(a *app.App) any { return a.API.Reauth() })
+	app.Main("reauth")
 }

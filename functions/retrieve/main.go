@@ -5,5 +5,5 @@ package main
 import "smtp-vault/shared/app"
 
 func main() {
-	app.Main("retrieve", func(a *app.App) any { return a.API.Retrieve() })
+	app.Main("retrieve")
 }

@@ -7,5 +7,5 @@ package main
 import "smtp-vault/shared/app"
 
 func main() {
-	app.Main("rotate-sweep", func(a *app.App) any { return a.API.RotateSweepFunction() })
+	app.Main("rotate-sweep")
 }

@@ -6,5 +6,5 @@ package main
 import "smtp-vault/shared/app"
 
 func main() {
-	app.Main("rotate", func(a *app.App) any { return a.API.RotateFunction() })
+	app.Main("rotate")
 }

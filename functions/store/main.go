@@ -6,5 +6,5 @@ package main
 import "smtp-vault/shared/app"
 
 func main() {
-	app.Main("store", func(a *app.App) any { return a.API.StoreFunction() })
+	app.Main("store")
 }

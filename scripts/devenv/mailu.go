@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"smtp-vault/shared/mailu/standin"
+	"smtp-vault/scripts/devenv/mailustandin"
 )
 
 // MailUHost runs MailU stand-in instances, one per tenant: in this process
@@ -21,7 +21,7 @@ type MailUHost interface {
 	// AddInstance returns the instance for domain, creating it if needed.
 	AddInstance(ctx context.Context, domain, apiToken string) (MailUInstance, error)
 	// SetFaults injects faults into one instance.
-	SetFaults(ctx context.Context, domain string, f standin.Faults) error
+	SetFaults(ctx context.Context, domain string, f mailustandin.Faults) error
 	Close() error
 }
 
@@ -34,8 +34,8 @@ type MailUInstance struct {
 
 // InProcessMailU hosts the stand-in inside the calling process.
 type InProcessMailU struct {
-	Server    *standin.Server
-	instances map[string]*standin.Instance
+	Server    *mailustandin.Server
+	instances map[string]*mailustandin.Instance
 }
 
 // NewInProcessMailU starts an empty in-process stand-in.
@@ -43,7 +43,7 @@ func NewInProcessMailU() *InProcessMailU {
 	// Tests log in thousands of times (the rotation fault and reader
 	// tests): bcrypt's least cost keeps each check cheap; the behaviour is
 	// the same.
-	return &InProcessMailU{Server: standin.NewServer(standin.Options{BcryptCost: bcrypt.MinCost}), instances: map[string]*standin.Instance{}}
+	return &InProcessMailU{Server: mailustandin.NewServer(mailustandin.Options{BcryptCost: bcrypt.MinCost}), instances: map[string]*mailustandin.Instance{}}
 }
 
 // AddInstance implements MailUHost.
@@ -51,7 +51,7 @@ func (m *InProcessMailU) AddInstance(ctx context.Context, domain, token string) 
 	in, ok := m.instances[domain]
 	if !ok {
 		var err error
-		in, err = m.Server.AddInstance(ctx, standin.InstanceConfig{Domain: domain, APIToken: token})
+		in, err = m.Server.AddInstance(ctx, mailustandin.InstanceConfig{Domain: domain, APIToken: token})
 		if err != nil {
 			return MailUInstance{}, err
 		}
@@ -61,10 +61,10 @@ func (m *InProcessMailU) AddInstance(ctx context.Context, domain, token string) 
 }
 
 // Instance returns the stand-in instance of a domain, for tests.
-func (m *InProcessMailU) Instance(domain string) *standin.Instance { return m.instances[domain] }
+func (m *InProcessMailU) Instance(domain string) *mailustandin.Instance { return m.instances[domain] }
 
 // SetFaults implements MailUHost.
-func (m *InProcessMailU) SetFaults(_ context.Context, domain string, f standin.Faults) error {
+func (m *InProcessMailU) SetFaults(_ context.Context, domain string, f mailustandin.Faults) error {
 	in, ok := m.instances[domain]
 	if !ok {
 		return fmt.Errorf("devenv: no MailU instance for %s", domain)
@@ -90,7 +90,7 @@ func StartProcessMailU(ctx context.Context, bin, dir, controlAddr string) (*Proc
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	logf, err := os.OpenFile(filepath.Join(dir, "standin.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	logf, err := os.OpenFile(filepath.Join(dir, "mailustandin.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +133,7 @@ func (p *ProcessMailU) AddInstance(ctx context.Context, domain, token string) (M
 }
 
 // SetFaults implements MailUHost.
-func (p *ProcessMailU) SetFaults(ctx context.Context, domain string, f standin.Faults) error {
+func (p *ProcessMailU) SetFaults(ctx context.Context, domain string, f mailustandin.Faults) error {
 	return p.do(ctx, http.MethodPut, "/instances/"+domain+"/faults", f, nil)
 }
 

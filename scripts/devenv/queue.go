@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/google/uuid"
 
-	"smtp-vault/shared/rotation"
+	"smtp-vault/shared/credential"
 )
 
 // startRotateQueue delivers the local RotateQueue's jobs to the rotate
@@ -20,7 +20,7 @@ import (
 func (s *Stack) startRotateQueue() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.closers = append(s.closers, closerFunc(func() error { cancel(); return nil }))
-	s.RotateQueue.Start(ctx, 2, func(ctx context.Context, batch []rotation.Job) ([]int, error) {
+	s.RotateQueue.Start(ctx, 2, func(ctx context.Context, batch []credential.Job) ([]int, error) {
 		ev := events.SQSEvent{}
 		for i, j := range batch {
 			body, err := json.Marshal(j)
@@ -68,4 +68,9 @@ func logOut(w io.Writer) io.Writer {
 		return os.Stderr
 	}
 	return w
+}
+
+// describeJob names a rotate job in the local queue's log.
+func describeJob(j credential.Job) []any {
+	return []any{"tenant_id", j.TenantID, "reason", j.Reason}
 }

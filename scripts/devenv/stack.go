@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"smtp-vault/scripts/devenv/devissuer"
 	"sort"
 	"strings"
 	"time"
@@ -27,7 +28,6 @@ import (
 	"smtp-vault/shared/auth"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/notify"
-	"smtp-vault/shared/rotation"
 	"smtp-vault/shared/vault"
 )
 
@@ -83,7 +83,7 @@ type Stack struct {
 	Vault   *Vault
 	S3      *S3 // the audit bucket's server
 	MailU   MailUHost
-	Issuer  *auth.DevIssuer
+	Issuer  *devissuer.DevIssuer
 	App     *app.App
 	Gateway *localgw.Gateway
 	APIURL  string
@@ -95,7 +95,7 @@ type Stack struct {
 	NotificationsFile string
 	// RotateQueue stands in for RotateQueue: the rotate function consumes
 	// it through SQS events, as in AWS (queue.go).
-	RotateQueue *rotation.LocalQueue
+	RotateQueue *LocalQueue[credential.Job]
 
 	server  *http.Server
 	closers []io.Closer
@@ -143,7 +143,7 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 		return s, err
 	}
 	s.Users = st.Users
-	if s.Issuer, err = auth.LoadOrCreateDevIssuer(filepath.Join(o.Dir, "jwt-issuer.jwk"), s.APIURL, Audience); err != nil {
+	if s.Issuer, err = devissuer.LoadOrCreateDevIssuer(filepath.Join(o.Dir, "jwt-issuer.jwk"), s.APIURL, Audience); err != nil {
 		return s, err
 	}
 	s.Issuer.SetClock(o.Now)
@@ -167,7 +167,7 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 		s.closers = append(s.closers, f)
 		o.Notifier = lines
 	}
-	s.RotateQueue = rotation.NewLocalQueue(slog.New(slog.NewJSONHandler(logOut(o.LogOut), nil)))
+	s.RotateQueue = NewLocalQueue(slog.New(slog.NewJSONHandler(logOut(o.LogOut), nil)), describeJob)
 	if s.App, err = app.New(ctx, cfg, app.Options{AuditOut: o.AuditOut, LogOut: o.LogOut, Now: o.Now, Sinks: o.Sinks, Notifier: o.Notifier, RotateQueue: s.RotateQueue}); err != nil {
 		return s, err
 	}

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"smtp-vault/scripts/devenv/devissuer"
 	"sort"
 	"strings"
 	"syscall"
@@ -254,7 +255,7 @@ func token(args []string) error {
 	if _, err := os.Stat(keyPath); err != nil {
 		return fmt.Errorf("no local issuer key (run make run first): %w", err)
 	}
-	iss, err := auth.LoadOrCreateDevIssuer(keyPath, env["API_URL"], devenv.Audience)
+	iss, err := devissuer.LoadOrCreateDevIssuer(keyPath, env["API_URL"], devenv.Audience)
 	if err != nil {
 		return err
 	}

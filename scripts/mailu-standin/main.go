@@ -15,7 +15,8 @@ import (
 	"syscall"
 	"time"
 
-	"smtp-vault/shared/mailu/standin"
+	"smtp-vault/scripts/devenv/mailustandin"
+	"smtp-vault/shared/mailu"
 )
 
 func main() {
@@ -34,13 +35,13 @@ func main() {
 func run(log *slog.Logger, control, state string, cost int) error {
 	// The control API has no authentication and the instances accept
 	// clear-text logins: nothing may listen beyond this machine.
-	if !standin.IsLoopback(control) {
+	if !mailu.IsLoopback(control) {
 		return errors.New("-control must be a loopback address such as 127.0.0.1:8025")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	srv := standin.NewServer(standin.Options{StatePath: state, Logger: log, BcryptCost: cost})
+	srv := mailustandin.NewServer(mailustandin.Options{StatePath: state, Logger: log, BcryptCost: cost})
 	defer srv.Close()
 	if err := srv.Restore(ctx); err != nil {
 		return err

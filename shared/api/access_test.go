@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"smtp-vault/scripts/devenv/devissuer"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +21,7 @@ import (
 	"smtp-vault/shared/app"
 	"smtp-vault/shared/auth"
 	"smtp-vault/shared/notify"
-	"smtp-vault/shared/rotation"
+	"smtp-vault/shared/credential"
 )
 
 // These tests check who may do what, through the local gateway (JWT
@@ -157,7 +158,7 @@ func TestAccessMatrix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := auth.LoadOrCreateDevIssuer(filepath.Join(t.TempDir(), "k.jwk"), s.APIURL, devenv.Audience)
+	other, err := devissuer.LoadOrCreateDevIssuer(filepath.Join(t.TempDir(), "k.jwk"), s.APIURL, devenv.Audience)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,8 +254,8 @@ func TestAccessMatrix(t *testing.T) {
 				if route.Function == "rotate" && col == colValid {
 					// The seeding store changed the password moments ago:
 					// run past the rotation cool-down.
-					s.Clock.Shift(rotation.DefaultCooldown)
-					defer s.Clock.Shift(-rotation.DefaultCooldown)
+					s.Clock.Shift(credential.DefaultCooldown)
+					defer s.Clock.Shift(-credential.DefaultCooldown)
 				}
 				if col == colExpiredReauth {
 					// The functions' clock runs 16 minutes ahead: every

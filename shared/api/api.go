@@ -16,7 +16,6 @@ import (
 	"smtp-vault/shared/auth"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/reauth"
-	"smtp-vault/shared/rotation"
 )
 
 // Handler serves one route. It always returns a response; the error is
@@ -27,15 +26,11 @@ type Handler func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGa
 type Deps struct {
 	Credentials     *credential.Service
 	Reauthenticator *reauth.Service
-	Audit           credential.Recorder
-	Log             *slog.Logger
-	RolesClaim      string
-	// Trail is the audit trail in the Object Lock bucket (audit function).
-	Trail *audit.Bucket
-	// Queue takes bulk rotations for the rotate worker; nil rotates them
-	// in the request. Sweeper is the rotate-sweep function's.
-	Queue   rotation.Queue
-	Sweeper *rotation.Sweeper
+	// Audit records the refused and failed requests (successes are
+	// audited by the domain).
+	Audit      credential.Recorder
+	Log        *slog.Logger
+	RolesClaim string
 }
 
 // caller is who made a request, once the guard has let it through.

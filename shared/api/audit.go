@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -65,46 +64,12 @@ func (d Deps) AuditFunction() func(context.Context, json.RawMessage) (any, error
 			}
 			chain = ev.TenantID
 		}
-		return d.VerifyChain(ctx, chain, ev.RequestedBy)
+		return d.Credentials.VerifyAuditChain(ctx, chain, ev.RequestedBy)
 	}
 }
 
-// VerifyChain verifies one chain and audits that it did, as
-// audit_chain_verified (critical when the chain is broken).
-func (d Deps) VerifyChain(ctx context.Context, chain, by string) (audit.Report, error) {
-	if d.Trail == nil {
-		return audit.Report{}, errors.New("verify: no audit bucket configured")
-	}
-	if !audit.ValidChain(chain) {
-		return audit.Report{}, &Error{http.StatusBadRequest, "invalid_request", "tenant_id must be a lowercase UUID v4, or chain \"platform\""}
-	}
-	rep, err := d.Trail.Verify(ctx, chain)
-	if err != nil {
-		return rep, fmt.Errorf("verify audit chain %s: %w", chain, err)
-	}
-	sev, details := audit.Info, map[string]any{"intact": rep.Intact, "records": rep.Records, "head_seq": rep.HeadSeq, "head_hash": rep.HeadHash}
-	if rep.Break != nil {
-		sev = audit.Critical
-		details["break_seq"] = rep.Break.Seq
-		details["break"] = rep.Break.Problem
-	}
-	tenant := ""
-	if chain != audit.PlatformChain {
-		tenant = chain
-	}
-	if by == "" {
-		by = "operator"
-	}
-	if err := d.Audit.Record(ctx, audit.Event{Event: audit.AuditChainVerified, TenantID: tenant, UserID: by, Severity: sev, Details: details}); err != nil {
-		d.Log.ErrorContext(ctx, "audit chain verification not recorded", "chain", chain, "error", err)
-	}
-	return rep, nil
-}
-
-// AuditQuery serves GET .../smtp-credentials/audit: a tenant's events,
-// newest first, filtered and paged. Reading the trail is itself audited
-// (audit_trail_queried), and the events are not returned when that record
-// cannot be written.
+// AuditQuery serves GET .../smtp-credentials/audit (access: Routes): a
+// tenant's events, newest first, filtered and paged.
 func (d Deps) AuditQuery() Handler {
 	return d.guard("audit", func(ctx context.Context, req events.APIGatewayV2HTTPRequest, c caller) (events.APIGatewayV2HTTPResponse, error) {
 		tenant := req.PathParameters["tenant_id"]
@@ -115,25 +80,8 @@ func (d Deps) AuditQuery() Handler {
 		if err != nil {
 			return events.APIGatewayV2HTTPResponse{}, err
 		}
-		q.Chain = tenant
-		if d.Trail == nil {
-			return events.APIGatewayV2HTTPResponse{}, errors.New("audit query: no audit bucket configured")
-		}
-		page, err := d.Trail.Query(ctx, q)
-		switch {
-		case errors.Is(err, audit.ErrQueryTooBroad):
-			return events.APIGatewayV2HTTPResponse{}, &Error{http.StatusUnprocessableEntity, "query_too_broad", fmt.Sprintf("the filters match more than %d records to read; narrow them with from and to", audit.MaxScan)}
-		case err != nil:
-			d.Log.ErrorContext(ctx, "audit query failed", "tenant_id", tenant, "error", err)
-			return events.APIGatewayV2HTTPResponse{}, &Error{http.StatusServiceUnavailable, "audit_unavailable", "the audit trail cannot be read; try again later"}
-		}
-		details := map[string]any{"page": q.Page, "per_page": q.PerPage, "returned": len(page.Events), "total": page.Total}
-		for k, v := range req.QueryStringParameters {
-			if k == "event" || k == "user" || k == "from" || k == "to" {
-				details["filter_"+k] = v
-			}
-		}
-		if err := d.recordRequest(ctx, req, c, audit.AuditTrailQueried, tenant, details); err != nil {
+		page, err := d.Credentials.AuditTrail(ctx, tenant, q, actor(req, c.Principal))
+		if err != nil {
 			return events.APIGatewayV2HTTPResponse{}, err
 		}
 		return respondJSON(http.StatusOK, page), nil

@@ -8,17 +8,18 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"smtp-vault/scripts/devenv/devissuer"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"smtp-vault/scripts/devenv"
+	"smtp-vault/scripts/devenv/mailustandin"
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/auth"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/mailu"
-	"smtp-vault/shared/mailu/standin"
 )
 
 // These tests drive the whole system as a client would: HTTP through the
@@ -193,7 +194,7 @@ func TestBadInputAndAuth(t *testing.T) {
 	tn := s.Tenants[0]
 	support := token(t, s, auth.RoleSupport)
 	admin := token(t, s, auth.RolePlatformAdmin)
-	other, err := auth.LoadOrCreateDevIssuer(filepath.Join(t.TempDir(), "k.jwk"), s.APIURL, devenv.Audience)
+	other, err := devissuer.LoadOrCreateDevIssuer(filepath.Join(t.TempDir(), "k.jwk"), s.APIURL, devenv.Audience)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +344,7 @@ func TestFaultsLoseNothing(t *testing.T) {
 	storeBody, _ := json.Marshal(map[string]string{"domain": in.Domain, "webmail_url": in.WebmailURL, "mailu_api_url": in.MailUAPIURL, "smtp_addr": in.SMTPAddr})
 
 	// MailU down: store answers 503 and nothing changes.
-	if err := s.MailU.SetFaults(ctx, in.Domain, standin.Faults{Down: true}); err != nil {
+	if err := s.MailU.SetFaults(ctx, in.Domain, mailustandin.Faults{Down: true}); err != nil {
 		t.Fatal(err)
 	}
 	v := versionOf(t, s, tn.TenantID)
@@ -353,14 +354,14 @@ func TestFaultsLoseNothing(t *testing.T) {
 	if versionOf(t, s, tn.TenantID) != v {
 		t.Fatal("store with MailU down wrote to Vault")
 	}
-	_ = s.MailU.SetFaults(ctx, in.Domain, standin.Faults{})
+	_ = s.MailU.SetFaults(ctx, in.Domain, mailustandin.Faults{})
 
 	// MailU loses the admin, then fails after the pending password is
 	// recorded: the next store run finishes the change.
 	if err := mc.DeleteUser(ctx, user); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MailU.SetFaults(ctx, in.Domain, standin.Faults{RejectAPI: true}); err != nil {
+	if err := s.MailU.SetFaults(ctx, in.Domain, mailustandin.Faults{RejectAPI: true}); err != nil {
 		t.Fatal(err)
 	}
 	if r := do(t, s, "POST", credPath(tn.TenantID), admin, string(storeBody)); r.Status < 500 {
@@ -374,7 +375,7 @@ func TestFaultsLoseNothing(t *testing.T) {
 	if r := do(t, s, "GET", credPath(tn.TenantID), support, ""); r.Body["password"] != pw1 {
 		t.Fatal("retrieve during a pending change did not serve the current password")
 	}
-	_ = s.MailU.SetFaults(ctx, in.Domain, standin.Faults{})
+	_ = s.MailU.SetFaults(ctx, in.Domain, mailustandin.Faults{})
 	r := do(t, s, "POST", credPath(tn.TenantID), admin, string(storeBody))
 	if r.Status != 200 {
 		t.Fatalf("store after MailU recovered: %d %s", r.Status, r.Raw)
@@ -394,13 +395,13 @@ func TestFaultsLoseNothing(t *testing.T) {
 	if err := mc.SetPassword(ctx, user, "drifted-"+pw2); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MailU.SetFaults(ctx, in.Domain, standin.Faults{DropNextWriteResponses: 1}); err != nil {
+	if err := s.MailU.SetFaults(ctx, in.Domain, mailustandin.Faults{DropNextWriteResponses: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if r := do(t, s, "POST", credPath(tn.TenantID), admin, string(storeBody)); r.Status != 503 {
 		t.Fatalf("store with the MailU answer lost: %d %s", r.Status, r.Raw)
 	}
-	_ = s.MailU.SetFaults(ctx, in.Domain, standin.Faults{})
+	_ = s.MailU.SetFaults(ctx, in.Domain, mailustandin.Faults{})
 	if r := do(t, s, "POST", credPath(tn.TenantID), admin, string(storeBody)); r.Status != 200 || r.Body["action"] != "unchanged" {
 		t.Fatalf("store after a lost MailU answer: %d %s", r.Status, r.Raw)
 	}
@@ -443,7 +444,7 @@ func TestConcurrentStoresOfOneTenant(t *testing.T) {
 	if err := mailu.New(tn.MailU.APIURL, tn.MailUToken, nil).DeleteUser(context.Background(), "admin@"+in.Domain); err != nil {
 		t.Fatal(err)
 	}
-	_ = s.MailU.SetFaults(context.Background(), in.Domain, standin.Faults{Delay: 300 * time.Millisecond})
+	_ = s.MailU.SetFaults(context.Background(), in.Domain, mailustandin.Faults{Delay: 300 * time.Millisecond})
 	body, _ := json.Marshal(map[string]string{"domain": in.Domain, "webmail_url": in.WebmailURL, "mailu_api_url": in.MailUAPIURL, "smtp_addr": in.SMTPAddr})
 	var wg sync.WaitGroup
 	statuses := make([]int, 4)
@@ -455,7 +456,7 @@ func TestConcurrentStoresOfOneTenant(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	_ = s.MailU.SetFaults(context.Background(), in.Domain, standin.Faults{})
+	_ = s.MailU.SetFaults(context.Background(), in.Domain, mailustandin.Faults{})
 	ok, conflict := 0, 0
 	for _, st := range statuses {
 		switch st {

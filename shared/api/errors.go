@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -12,10 +13,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"smtp-vault/shared/audit"
 	"smtp-vault/shared/auth"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/reauth"
-	"smtp-vault/shared/rotation"
 )
 
 // Error is an HTTP error with a machine-readable code and a message safe
@@ -36,45 +37,51 @@ type errorBody struct {
 	} `json:"error"`
 }
 
-// toError is the one mapping from domain and adapter errors to HTTP status.
-// Only the messages of input errors reach the caller verbatim; upstream
-// details stay in the log.
+// errorTable is the one mapping from domain and adapter errors to HTTP
+// status and code, tested in order. An empty message shows the error's
+// own text: only input errors, whose text the domain writes for the
+// caller; upstream details stay in the log.
+var errorTable = []struct {
+	err     error
+	status  int
+	code    string
+	message string
+}{
+	{auth.ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated", "a valid bearer token is required"},
+	{auth.ErrForbidden, http.StatusForbidden, "forbidden", "your role may not do this"},
+	{reauth.ErrLocked, http.StatusTooManyRequests, "rate_limited", "too many failed re-authentications; try again after Retry-After seconds"},
+	{reauth.ErrFailed, http.StatusUnauthorized, "reauth_failed", "the password or the TOTP code is wrong"},
+	{reauth.ErrRequired, http.StatusUnauthorized, "reauth_required", "re-authenticate (POST /api/v1/platform-admin/reauth) and send the token in X-Reauth-Token"},
+	{reauth.ErrAudit, http.StatusServiceUnavailable, "audit_unavailable", "the audit trail cannot be written, so nothing was done; try again later"},
+	{reauth.ErrUnavailable, http.StatusServiceUnavailable, "upstream_unavailable", "Vault is unavailable; nothing was decided, try again later"},
+	{audit.ErrQueryTooBroad, http.StatusUnprocessableEntity, "query_too_broad", fmt.Sprintf("the filters match more than %d records to read; narrow them with from and to", audit.MaxScan)},
+	{credential.ErrInvalidInput, http.StatusBadRequest, "invalid_request", ""},
+	{credential.ErrNotFound, http.StatusNotFound, "not_found", "no credential is stored for this tenant"},
+	{credential.ErrCooldown, http.StatusConflict, "rotation_cooldown", "this credential was changed moments ago; rotate it again after Retry-After seconds"},
+	{credential.ErrConflict, http.StatusConflict, "conflict", "another change of this credential is in progress; try again"},
+	{credential.ErrRejected, http.StatusUnprocessableEntity, "mailu_rejected", "the tenant's MailU rejected the request; nothing was changed in Vault"},
+	{credential.ErrAudit, http.StatusServiceUnavailable, "audit_unavailable", "the audit trail cannot be written, so nothing was done; try again later"},
+	{credential.ErrTrailUnreadable, http.StatusServiceUnavailable, "audit_unavailable", "the audit trail cannot be read; try again later"},
+	{credential.ErrUnavailable, http.StatusServiceUnavailable, "upstream_unavailable", "Vault or MailU is unavailable; nothing was lost, try again later"},
+}
+
+// toError maps err through errorTable; anything else is a 500 that says
+// nothing.
 func toError(err error) *Error {
 	var e *Error
-	switch {
-	case errors.As(err, &e):
+	if errors.As(err, &e) {
 		return e
-	case errors.Is(err, auth.ErrUnauthenticated):
-		return &Error{http.StatusUnauthorized, "unauthenticated", "a valid bearer token is required"}
-	case errors.Is(err, auth.ErrForbidden):
-		return &Error{http.StatusForbidden, "forbidden", "your role may not do this"}
-	case errors.Is(err, reauth.ErrLocked):
-		return &Error{http.StatusTooManyRequests, "rate_limited", "too many failed re-authentications; try again after Retry-After seconds"}
-	case errors.Is(err, reauth.ErrFailed):
-		return &Error{http.StatusUnauthorized, "reauth_failed", "the password or the TOTP code is wrong"}
-	case errors.Is(err, reauth.ErrRequired):
-		return &Error{http.StatusUnauthorized, "reauth_required", "re-authenticate (POST /api/v1/platform-admin/reauth) and send the token in X-Reauth-Token"}
-	case errors.Is(err, reauth.ErrAudit):
-		return &Error{http.StatusServiceUnavailable, "audit_unavailable", "the audit trail cannot be written, so nothing was done; try again later"}
-	case errors.Is(err, reauth.ErrUnavailable):
-		return &Error{http.StatusServiceUnavailable, "upstream_unavailable", "Vault is unavailable; nothing was decided, try again later"}
-	case errors.Is(err, credential.ErrInvalidInput):
-		return &Error{http.StatusBadRequest, "invalid_request", publicMessage(err)}
-	case errors.Is(err, credential.ErrNotFound):
-		return &Error{http.StatusNotFound, "not_found", "no credential is stored for this tenant"}
-	case errors.Is(err, rotation.ErrCooldown):
-		return &Error{http.StatusConflict, "rotation_cooldown", "this credential was changed moments ago; rotate it again after Retry-After seconds"}
-	case errors.Is(err, credential.ErrConflict):
-		return &Error{http.StatusConflict, "conflict", "another change of this credential is in progress; try again"}
-	case errors.Is(err, credential.ErrRejected):
-		return &Error{http.StatusUnprocessableEntity, "mailu_rejected", "the tenant's MailU rejected the request; nothing was changed in Vault"}
-	case errors.Is(err, credential.ErrAudit):
-		return &Error{http.StatusServiceUnavailable, "audit_unavailable", "the audit trail cannot be written, so nothing was done; try again later"}
-	case errors.Is(err, credential.ErrUnavailable):
-		return &Error{http.StatusServiceUnavailable, "upstream_unavailable", "Vault or MailU is unavailable; nothing was lost, try again later"}
-	default:
-		return &Error{http.StatusInternalServerError, "internal", "internal error"}
 	}
+	for _, row := range errorTable {
+		if errors.Is(err, row.err) {
+			msg := row.message
+			if msg == "" {
+				msg = publicMessage(err)
+			}
+			return &Error{row.status, row.code, msg}
+		}
+	}
+	return &Error{http.StatusInternalServerError, "internal", "internal error"}
 }
 
 // publicMessage is the text after the sentinel in an input error, which the
@@ -101,7 +108,7 @@ func renderError(err error) events.APIGatewayV2HTTPResponse {
 	if e.Status == http.StatusTooManyRequests && errors.As(err, &re) && re.RetryAfter > 0 {
 		resp.Headers["Retry-After"] = strconv.Itoa(retryAfterSeconds(re.RetryAfter))
 	}
-	var ce *rotation.CooldownError
+	var ce *credential.CooldownError
 	if errors.As(err, &ce) {
 		resp.Headers["Retry-After"] = strconv.Itoa(max(retryAfterSeconds(ce.Wait), 1))
 	}

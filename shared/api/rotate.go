@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -12,9 +11,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"smtp-vault/shared/audit"
 	"smtp-vault/shared/credential"
-	"smtp-vault/shared/rotation"
 )
 
 const (
@@ -36,15 +33,6 @@ type rotateResponse struct {
 	Outcome      string    `json:"outcome"` // rotated, or resumed (an interrupted rotation was finished instead)
 	LastRotated  time.Time `json:"last_rotated"`
 	NextRotation time.Time `json:"next_rotation"`
-}
-
-// rotateOverdueResponse is the body of the bulk rotation's answer.
-type rotateOverdueResponse struct {
-	Overdue   int      `json:"overdue"`
-	Queued    int      `json:"queued"`  // handed to the rotate worker (RotateQueue)
-	Rotated   int      `json:"rotated"` // done in the request (no queue configured)
-	Failed    int      `json:"failed"`
-	TenantIDs []string `json:"tenant_ids"`
 }
 
 func (b rotateBody) reason(required bool) (string, error) {
@@ -73,8 +61,8 @@ func (d Deps) Rotate() Handler {
 		if err != nil {
 			return events.APIGatewayV2HTTPResponse{}, err
 		}
-		res, err := d.Credentials.Rotation().Rotate(ctx, rotation.Request{
-			TenantID: tenantID, Reason: reason, Trigger: rotation.TriggerManual, Actor: actor(req, c.Principal),
+		res, err := d.Credentials.Rotate(ctx, credential.Request{
+			TenantID: tenantID, Reason: reason, Trigger: credential.TriggerManual, Actor: actor(req, c.Principal),
 		})
 		if err != nil {
 			return events.APIGatewayV2HTTPResponse{}, err
@@ -83,9 +71,7 @@ func (d Deps) Rotate() Handler {
 	})
 }
 
-// RotateOverdue serves the bulk route: every credential 180 days old or
-// more is handed to the rotate worker through the queue (or, with no queue
-// configured, rotated in the request).
+// RotateOverdue serves the bulk route (access: Routes).
 func (d Deps) RotateOverdue() Handler {
 	return d.guard("rotate", func(ctx context.Context, req events.APIGatewayV2HTTPRequest, c caller) (events.APIGatewayV2HTTPResponse, error) {
 		var b rotateBody
@@ -96,55 +82,17 @@ func (d Deps) RotateOverdue() Handler {
 		if err != nil {
 			return events.APIGatewayV2HTTPResponse{}, err
 		}
-		eng := d.Credentials.Rotation()
-		statuses, err := eng.Statuses(ctx, 0)
+		out, err := d.Credentials.RotateOverdue(ctx, reason, actor(req, c.Principal))
 		if err != nil {
 			return events.APIGatewayV2HTTPResponse{}, err
 		}
-		now := eng.Now()
-		out := rotateOverdueResponse{TenantIDs: []string{}}
-		var jobs []rotation.Job
-		for _, st := range statuses {
-			if st.Err == nil && st.Overdue(now) {
-				jobs = append(jobs, rotation.Job{TenantID: st.TenantID, Reason: rotation.JobBulk, RequestedBy: c.Subject, Note: reason})
-				out.TenantIDs = append(out.TenantIDs, st.TenantID)
-			}
-		}
-		out.Overdue = len(jobs)
-		// The request is audited before anything is queued, so a bulk
-		// rotation nobody can trace never starts.
-		if err := d.recordRequest(ctx, req, c, audit.BulkRotationRequested, "", map[string]any{"reason": reason, "overdue": len(jobs)}); err != nil {
-			return events.APIGatewayV2HTTPResponse{}, err
-		}
-		if d.Queue != nil {
-			sent, err := d.Queue.Send(ctx, jobs)
-			if err != nil && sent == 0 && len(jobs) > 0 {
-				return events.APIGatewayV2HTTPResponse{}, fmt.Errorf("%w: %w", credential.ErrUnavailable, err)
-			}
-			if err != nil {
-				d.Log.WarnContext(ctx, "rotate overdue: queue jobs", "jobs", len(jobs), "sent", sent, "error", err)
-			}
-			out.Queued, out.Failed = sent, len(jobs)-sent
-		} else {
-			for _, j := range jobs {
-				r := j.Request()
-				r.Actor = actor(req, c.Principal)
-				if res, err := eng.Rotate(ctx, r); err != nil {
-					out.Failed++
-					d.Log.WarnContext(ctx, "bulk rotation", "tenant_id", j.TenantID, "error", err)
-				} else if res.Outcome != rotation.OutcomeNotDue {
-					out.Rotated++
-				}
-			}
-		}
-		d.Log.InfoContext(ctx, "rotate overdue", "user_id", c.Subject, "overdue", out.Overdue, "queued", out.Queued, "rotated", out.Rotated, "failed", out.Failed)
 		return respondJSON(http.StatusOK, out), nil
 	})
 }
 
 // RotateFunction is the rotate Lambda's handler: the two HTTP API routes,
 // RotateQueue's SQS batches (partial failures reported, so only failed
-// messages come back), or one rotation.Job invoked directly.
+// messages come back), or one credential.Job invoked directly.
 func (d Deps) RotateFunction() func(context.Context, json.RawMessage) (any, error) {
 	manual, bulk := d.Rotate(), d.RotateOverdue()
 	return func(ctx context.Context, raw json.RawMessage) (any, error) {
@@ -165,11 +113,11 @@ func (d Deps) RotateFunction() func(context.Context, json.RawMessage) (any, erro
 			}
 			return d.RotateBatch(ctx, ev), nil
 		}
-		var job rotation.Job
+		var job credential.Job
 		if err := decodeJSON(raw, &job); err != nil {
 			return nil, err
 		}
-		res, err := d.runJob(ctx, job)
+		res, err := d.Credentials.RunJob(ctx, job)
 		if err != nil {
 			return nil, toError(err)
 		}
@@ -185,15 +133,15 @@ func (d Deps) RotateFunction() func(context.Context, json.RawMessage) (any, erro
 func (d Deps) RotateBatch(ctx context.Context, ev events.SQSEvent) events.SQSEventResponse {
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 	for _, m := range ev.Records {
-		var job rotation.Job
+		var job credential.Job
 		if err := decodeJSON([]byte(m.Body), &job); err != nil {
 			d.Log.ErrorContext(ctx, "rotate queue: malformed message dropped", "message_id", m.MessageId, "error", err)
 			continue
 		}
-		_, err := d.runJob(ctx, job)
+		_, err := d.Credentials.RunJob(ctx, job)
 		switch {
 		case err == nil:
-		case errors.Is(err, rotation.ErrInvalidInput), errors.Is(err, rotation.ErrNotFound):
+		case !credential.Retryable(err):
 			d.Log.ErrorContext(ctx, "rotate queue: message dropped", "message_id", m.MessageId, "tenant_id", job.TenantID, "error", err)
 		default:
 			d.Log.WarnContext(ctx, "rotate queue: will retry", "message_id", m.MessageId, "tenant_id", job.TenantID, "error", err)
@@ -201,19 +149,6 @@ func (d Deps) RotateBatch(ctx context.Context, ev events.SQSEvent) events.SQSEve
 		}
 	}
 	return resp
-}
-
-func (d Deps) runJob(ctx context.Context, job rotation.Job) (rotation.Result, error) {
-	switch job.Reason {
-	case rotation.JobScheduled, rotation.JobResume, rotation.JobBulk:
-	default:
-		return rotation.Result{}, fmt.Errorf("%w: reason must be %s, %s or %s", rotation.ErrInvalidInput, rotation.JobScheduled, rotation.JobResume, rotation.JobBulk)
-	}
-	res, err := d.Credentials.Rotation().Rotate(ctx, job.Request())
-	if err == nil {
-		d.Log.InfoContext(ctx, "rotate job", "tenant_id", job.TenantID, "reason", job.Reason, "outcome", res.Outcome)
-	}
-	return res, err
 }
 
 // isSQSEvent tells an SQS batch from other invocations.
@@ -228,11 +163,8 @@ func isSQSEvent(raw json.RawMessage) bool {
 
 // RotateSweepFunction is the rotate-sweep Lambda's handler, invoked by the
 // EventBridge schedule (the event's content is not used) or on demand.
-func (d Deps) RotateSweepFunction() func(context.Context, json.RawMessage) (rotation.Summary, error) {
-	return func(ctx context.Context, _ json.RawMessage) (rotation.Summary, error) {
-		if d.Sweeper == nil {
-			return rotation.Summary{}, errors.New("rotate-sweep: no sweeper wired")
-		}
-		return d.Sweeper.Sweep(ctx)
+func (d Deps) RotateSweepFunction() func(context.Context, json.RawMessage) (credential.Summary, error) {
+	return func(ctx context.Context, _ json.RawMessage) (credential.Summary, error) {
+		return d.Credentials.Sweep(ctx)
 	}
 }

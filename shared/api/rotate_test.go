@@ -13,12 +13,11 @@ import (
 	vaultapi "github.com/hashicorp/vault/api"
 
 	"smtp-vault/scripts/devenv"
+	"smtp-vault/scripts/devenv/mailustandin"
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/auth"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/mailu"
-	"smtp-vault/shared/mailu/standin"
-	"smtp-vault/shared/rotation"
 )
 
 func TestManualRotation(t *testing.T) {
@@ -44,10 +43,10 @@ func TestManualRotation(t *testing.T) {
 	if r.Status != 409 || r.code() != "rotation_cooldown" || r.Header.Get("Retry-After") == "" {
 		t.Fatalf("rotation right after the store: %d %s (Retry-After %q)", r.Status, r.Raw, r.Header.Get("Retry-After"))
 	}
-	if wait, _ := strconv.Atoi(r.Header.Get("Retry-After")); wait < 1 || wait > int(rotation.DefaultCooldown/time.Second)+1 {
+	if wait, _ := strconv.Atoi(r.Header.Get("Retry-After")); wait < 1 || wait > int(credential.DefaultCooldown/time.Second)+1 {
 		t.Fatalf("Retry-After %q", r.Header.Get("Retry-After"))
 	}
-	s.Clock.Shift(rotation.DefaultCooldown)
+	s.Clock.Shift(credential.DefaultCooldown)
 
 	for _, c := range []struct{ body, code string }{
 		{`{}`, "reason_required"},
@@ -300,8 +299,8 @@ func TestRotateQueueMessages(t *testing.T) {
 	}
 }
 
-func standinDown() standin.Faults { return standin.Faults{Down: true} }
-func standinUp() standin.Faults   { return standin.Faults{} }
+func standinDown() mailustandin.Faults { return mailustandin.Faults{Down: true} }
+func standinUp() mailustandin.Faults   { return mailustandin.Faults{} }
 
 // timeTravelSession is a platform-admin's bearer token (valid for a year,
 // as the dev issuer signs on the real clock) and a re-auth token issued on

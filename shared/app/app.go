@@ -26,8 +26,8 @@ import (
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/mailu"
 	"smtp-vault/shared/notify"
+	"smtp-vault/shared/queue"
 	"smtp-vault/shared/reauth"
-	"smtp-vault/shared/rotation"
 	"smtp-vault/shared/tracing"
 	"smtp-vault/shared/vault"
 )
@@ -55,7 +55,7 @@ type Options struct {
 	Notifier notify.Notifier  // default: SNS when NOTIFY_TOPIC_ARN is set, else JSON lines on LogOut
 	// RotateQueue takes the sweep's and the bulk rotation's jobs; default:
 	// SQS when ROTATE_QUEUE_URL is set, else none (jobs run inline).
-	RotateQueue rotation.Queue
+	RotateQueue credential.Queue
 }
 
 // New wires an App. It contacts AWS only for Vault's aws auth method, and
@@ -136,6 +136,18 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 	rec := audit.NewRecorder(opts.Now, sinks...)
 	rec.AddObservers(alert.New(alertState(cfg, s3c, vcl), notifier, log))
 
+	rotateQueue := opts.RotateQueue
+	if rotateQueue == nil && cfg.RotateQueueURL != "" {
+		c, err := loadAWS()
+		if err != nil {
+			return nil, err
+		}
+		rotateQueue = queue.SQS[credential.Job]{Client: sqs.NewFromConfig(c), QueueURL: cfg.RotateQueueURL}
+	}
+	var trailPort credential.Trail
+	if trail != nil {
+		trailPort = trail
+	}
 	mailuHTTP := tracing.HTTPClient(&http.Client{Timeout: cfg.MailUTimeout})
 	svc := credential.New(credential.Config{
 		Vault:      vcl,
@@ -146,6 +158,11 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 		},
 		VerifyLogin: smtpVerifier(cfg.SMTPTimeout),
 		Audit:       rec,
+		Trail:       trailPort,
+		Notifier:    notifier,
+		Queue:       rotateQueue,
+		Inline:      cfg.RotateInline,
+		Reserve:     2 * time.Minute,
 		Now:         opts.Now,
 		Log:         log,
 		Cooldown:    cfg.RotationCooldown,
@@ -164,18 +181,6 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
-	queue := opts.RotateQueue
-	if queue == nil && cfg.RotateQueueURL != "" {
-		c, err := loadAWS()
-		if err != nil {
-			return nil, err
-		}
-		queue = rotation.SQS{Client: sqs.NewFromConfig(c), QueueURL: cfg.RotateQueueURL}
-	}
-	sweeper := &rotation.Sweeper{
-		Engine: svc.Rotation(), Notifier: notifier, Queue: queue, Inline: cfg.RotateInline,
-		Reserve: 2 * time.Minute, Concurrency: rotation.DefaultConcurrency, Log: log,
-	}
 	return &App{
 		Notifier: notifier,
 		Trail:    trail,
@@ -185,7 +190,6 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 		Log:      log,
 		API: api.Deps{
 			Credentials: svc, Reauthenticator: ra, Audit: rec, Log: log, RolesClaim: cfg.RolesClaim,
-			Trail: trail, Queue: queue, Sweeper: sweeper,
 		},
 	}, nil
 }
@@ -202,7 +206,7 @@ func smtpVerifier(timeout time.Duration) func(ctx context.Context, addr, user, p
 			return fmt.Errorf("smtp address %q: %w", addr, err)
 		}
 		var tlsConf *tls.Config
-		if ip := net.ParseIP(host); !(host == "localhost" || (ip != nil && ip.IsLoopback())) {
+		if !mailu.IsLoopback(host) {
 			tlsConf = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
 		}
 		return mailu.VerifyLogin(ctx, addr, user, pass, tlsConf)

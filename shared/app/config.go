@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"smtp-vault/shared/credential"
 	"smtp-vault/shared/reauth"
-	"smtp-vault/shared/rotation"
 )
 
 // Config is every setting of the functions, read once from the
@@ -116,7 +116,7 @@ func FromEnv() (Config, error) {
 		return Config{}, err
 	}
 	c.RotateQueueURL = os.Getenv("ROTATE_QUEUE_URL")
-	if c.RotationCooldown, err = duration("ROTATION_COOLDOWN", rotation.DefaultCooldown); err != nil {
+	if c.RotationCooldown, err = duration("ROTATION_COOLDOWN", credential.DefaultCooldown); err != nil {
 		return Config{}, err
 	}
 	c.RotateInline = 25

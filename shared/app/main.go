@@ -10,13 +10,18 @@ import (
 
 // Main is the whole main of a function that needs the wiring: it builds
 // the App from the environment and starts the Lambda runtime with the
-// handler that pick chooses. A configuration error ends the process before
-// the runtime starts, so Lambda reports an init error.
-func Main(function string, pick func(*App) any) {
+// function's handler from Handlers. A configuration error ends the process
+// before the runtime starts, so Lambda reports an init error.
+func Main(function string) {
 	a, err := FromEnvironment(context.Background())
 	if err != nil {
 		slog.Error(function+": start", "error", err)
 		os.Exit(1)
 	}
-	lambda.Start(pick(a))
+	h, ok := a.Handlers()[function]
+	if !ok {
+		slog.Error(function+": start", "error", "no such function in app.Handlers")
+		os.Exit(1)
+	}
+	lambda.Start(h)
 }

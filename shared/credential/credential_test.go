@@ -18,7 +18,7 @@ import (
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/mailu"
-	"smtp-vault/shared/mailu/standin"
+	"smtp-vault/scripts/devenv/mailustandin"
 	"smtp-vault/shared/vault"
 )
 
@@ -382,7 +382,7 @@ func TestConcurrentStoresOfOneTenantConflict(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	h.forgetAdmin(t)
-	if err := h.stack.MailU.SetFaults(ctx, h.in.Domain, standin.Faults{Delay: 200 * time.Millisecond}); err != nil {
+	if err := h.stack.MailU.SetFaults(ctx, h.in.Domain, mailustandin.Faults{Delay: 200 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	open := make(chan struct{})
@@ -424,7 +424,7 @@ func TestConcurrentStoresOfOneTenantConflict(t *testing.T) {
 		t.Errorf("MailU was asked %d times; the refused store must stop at the lock", calls)
 	}
 	mu.Unlock()
-	if err := h.stack.MailU.SetFaults(ctx, h.in.Domain, standin.Faults{}); err != nil {
+	if err := h.stack.MailU.SetFaults(ctx, h.in.Domain, mailustandin.Faults{}); err != nil {
 		t.Fatal(err)
 	}
 	h.assertConsistent(t)

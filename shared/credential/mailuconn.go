@@ -6,11 +6,16 @@ import (
 	"fmt"
 
 	"smtp-vault/shared/mailu"
-	"smtp-vault/shared/rotation"
 	"smtp-vault/shared/vault"
 )
 
-const mailuTokenField = rotation.MailUTokenField
+// The record at MailUPath: the MailU admin API's URL and its token, sealed
+// like a password under its own data key.
+const (
+	mailuURLField   = "api_url"
+	mailuTokenField = "api_token"
+	mailuKeyField   = "data_key"
+)
 
 // mailuConn is how to reach one tenant's MailU admin API. The token is a
 // secret: it lives sealed in Vault at smtp/<tenant>/mailu, never in a
@@ -34,33 +39,33 @@ func (s *Service) saveMailUConn(ctx context.Context, in StoreInput) (mailuConn, 
 			return mailuConn{}, fmt.Errorf("%w: mailu_api_token is required the first time a tenant is stored", ErrInvalidInput)
 		}
 	default:
-		return mailuConn{}, rotation.Upstream("read the MailU connection", err)
+		return mailuConn{}, upstream("read the MailU connection", err)
 	}
 	if in.MailUAPIToken == "" {
-		token, err := s.eng.Open(ctx, in.TenantID, mailuTokenField, cur.Data[mailuTokenField], cur.Data["data_key"])
+		token, err := s.open(ctx, in.TenantID, mailuTokenField, cur.Data[mailuTokenField], cur.Data[mailuKeyField])
 		if err != nil {
 			return mailuConn{}, err
 		}
-		if cur.Data["api_url"] != in.MailUAPIURL {
+		if cur.Data[mailuURLField] != in.MailUAPIURL {
 			data := cloneMap(cur.Data)
-			data["api_url"] = in.MailUAPIURL
+			data[mailuURLField] = in.MailUAPIURL
 			if _, err := s.cfg.Vault.WriteCAS(ctx, path, data, version); err != nil {
-				return mailuConn{}, rotation.Upstream("write the MailU connection", err)
+				return mailuConn{}, upstream("write the MailU connection", err)
 			}
 		}
 		return mailuConn{apiURL: in.MailUAPIURL, token: token}, nil
 	}
-	sealed, wrapped, err := s.eng.Seal(ctx, in.TenantID, mailuTokenField, in.MailUAPIToken)
+	sealed, wrapped, err := s.seal(ctx, in.TenantID, mailuTokenField, in.MailUAPIToken)
 	if err != nil {
 		return mailuConn{}, err
 	}
 	if _, err := s.cfg.Vault.WriteCAS(ctx, path, map[string]string{
-		"api_url":       in.MailUAPIURL,
+		mailuURLField:   in.MailUAPIURL,
 		mailuTokenField: sealed,
-		"data_key":      wrapped,
-		"updated_at":    rotation.FormatTime(s.now()),
+		mailuKeyField:   wrapped,
+		"updated_at":    FormatTime(s.Now()),
 	}, version); err != nil {
-		return mailuConn{}, rotation.Upstream("write the MailU connection", err)
+		return mailuConn{}, upstream("write the MailU connection", err)
 	}
 	return mailuConn{apiURL: in.MailUAPIURL, token: in.MailUAPIToken}, nil
 }
@@ -73,4 +78,21 @@ func cloneMap(m map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// mailuAdmin returns a client for the tenant's MailU admin API, from the
+// connection stored in Vault.
+func (s *Service) mailuAdmin(ctx context.Context, tenantID string) (MailU, error) {
+	conn, err := s.cfg.Vault.Read(ctx, MailUPath(tenantID))
+	if errors.Is(err, vault.ErrNotFound) {
+		return nil, fmt.Errorf("%w: no MailU connection stored for tenant %s", ErrNotFound, tenantID)
+	}
+	if err != nil {
+		return nil, upstream("read the MailU connection", err)
+	}
+	token, err := s.open(ctx, tenantID, mailuTokenField, conn.Data[mailuTokenField], conn.Data[mailuKeyField])
+	if err != nil {
+		return nil, err
+	}
+	return s.cfg.DialMailU(conn.Data[mailuURLField], token), nil
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"smtp-vault/shared/audit"
-	"smtp-vault/shared/rotation"
 )
 
 // View is a credential as shown to platform staff. It holds the plaintext
@@ -65,7 +64,7 @@ func (s *Service) Retrieve(ctx context.Context, tenantID string, actor Actor) (V
 		if rec.Password == "" {
 			return View{}, fmt.Errorf("%w: the credential of tenant %s is still being created", ErrNotFound, tenantID)
 		}
-		if pw, err = s.eng.Open(ctx, tenantID, rotation.PasswordField, rec.Password, rec.DataKey); err != nil {
+		if pw, err = s.open(ctx, tenantID, passwordField, rec.Password, rec.DataKey); err != nil {
 			return View{}, err
 		}
 	}
@@ -77,7 +76,7 @@ func (s *Service) Retrieve(ctx context.Context, tenantID string, actor Actor) (V
 		UserAgent: actor.UserAgent,
 		Details:   map[string]any{"kv_version": rec.Version(), "served": served},
 	}); err != nil {
-		return View{}, rotation.Upstream("record "+audit.CredentialsAccessed, err)
+		return View{}, upstream("record "+audit.CredentialsAccessed, err)
 	}
 	last := rec.LastRotatedTime()
 	return View{
@@ -92,13 +91,13 @@ func (s *Service) Retrieve(ctx context.Context, tenantID string, actor Actor) (V
 
 // pendingAccepted opens the pending password and says whether MailU takes
 // it now. Any failure means "serve the current one".
-func (s *Service) pendingAccepted(ctx context.Context, tenantID string, rec *rotation.Record) (string, bool) {
-	pw, err := s.eng.Open(ctx, tenantID, rotation.PasswordField, rec.PendingPassword, rec.PendingDataKey)
+func (s *Service) pendingAccepted(ctx context.Context, tenantID string, rec *Record) (string, bool) {
+	pw, err := s.open(ctx, tenantID, passwordField, rec.PendingPassword, rec.PendingDataKey)
 	if err != nil {
 		s.log.WarnContext(ctx, "open the pending password", "tenant_id", tenantID, "error", err)
 		return "", false
 	}
-	if err := s.eng.VerifyLogin(ctx, rec.SMTPAddr, rec.PendingUsername, pw); err != nil {
+	if err := s.cfg.VerifyLogin(ctx, rec.SMTPAddr, rec.PendingUsername, pw); err != nil {
 		s.log.InfoContext(ctx, "pending password not accepted by MailU yet; serving the current one", "tenant_id", tenantID, "error", err)
 		return "", false
 	}

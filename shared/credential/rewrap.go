@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"smtp-vault/shared/audit"
-	"smtp-vault/shared/rotation"
 	"smtp-vault/shared/vault"
 )
 
@@ -20,7 +19,7 @@ func (s *Service) Rewrap(ctx context.Context, tenantID string, actor Actor) (boo
 	if err := ValidateTenantID(tenantID); err != nil {
 		return false, err
 	}
-	release, err := s.eng.Lock(ctx, tenantID, "rewrap")
+	release, err := s.lock(ctx, tenantID, "rewrap")
 	if err != nil {
 		return false, err
 	}
@@ -43,9 +42,9 @@ func (s *Service) Rewrap(ctx context.Context, tenantID string, actor Actor) (boo
 			Event: audit.CredentialsRewrapped, TenantID: tenantID, UserID: actor.UserID, IP: actor.IP, UserAgent: actor.UserAgent,
 			Details: map[string]any{"record": "admin", "kv_version": rec.Version() + 1},
 		}); err != nil {
-			return false, rotation.Upstream("record "+audit.CredentialsRewrapped, err)
+			return false, upstream("record "+audit.CredentialsRewrapped, err)
 		}
-		if err := s.eng.WriteRecord(ctx, tenantID, rec); err != nil {
+		if err := s.writeRecord(ctx, tenantID, rec); err != nil {
 			return false, err
 		}
 	}
@@ -55,7 +54,7 @@ func (s *Service) Rewrap(ctx context.Context, tenantID string, actor Actor) (boo
 		return changed, nil
 	}
 	if err != nil {
-		return changed, rotation.Upstream("read the MailU connection", err)
+		return changed, upstream("read the MailU connection", err)
 	}
 	data := cloneMap(conn.Data)
 	dk := data["data_key"]
@@ -65,7 +64,7 @@ func (s *Service) Rewrap(ctx context.Context, tenantID string, actor Actor) (boo
 	}
 	data["data_key"] = dk
 	if _, err := s.cfg.Vault.WriteCAS(ctx, MailUPath(tenantID), data, conn.Version); err != nil {
-		return changed, rotation.Upstream("write the MailU connection", err)
+		return changed, upstream("write the MailU connection", err)
 	}
 	return true, nil
 }
@@ -77,7 +76,7 @@ func (s *Service) rewrapOne(ctx context.Context, tenantID string, wrapped *strin
 	}
 	out, err := s.cfg.Vault.Rewrap(ctx, s.cfg.TransitKey, tenantID, *wrapped)
 	if err != nil {
-		return false, rotation.Upstream(fmt.Sprintf("rewrap a data key of tenant %s", tenantID), err)
+		return false, upstream(fmt.Sprintf("rewrap a data key of tenant %s", tenantID), err)
 	}
 	// Transit re-encrypts even when the key version did not change; keep
 	// the stored value then, so a re-run writes nothing.

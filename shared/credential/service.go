@@ -1,59 +1,104 @@
 // Package credential is the domain of smtp-vault: a tenant's MailU admin
-// credential, how it is stored, read and changed. It composes the adapters
-// (Vault, MailU, audit) and knows nothing about Lambda or HTTP. Changes of
-// the password run the rotation engine's four steps (shared/rotation).
+// credential, how it is stored, read, rotated, reset and listed. Every
+// handler calls a Service method; the adapters it needs (Vault, MailU,
+// audit, notices, queue) are ports declared in ports.go. A change of the
+// password runs AWS Secrets Manager's four rotation steps (steps.go), with
+// its state in Vault so that any run can resume or roll back any tenant.
 package credential
 
 import (
 	"context"
 	"log/slog"
 	"time"
-
-	"smtp-vault/shared/rotation"
 )
 
-// Vault is what the domain needs from Vault; *vault.Client implements it,
-// and tests wrap it to inject faults.
-type Vault = rotation.Vault
+// Config wires a Service.
+type Config struct {
+	Vault      Vault
+	TransitKey string // the derived Transit key that wraps data keys
+	KVMount    string // for references written into records
+	// DialMailU returns a client for one tenant's MailU admin API.
+	DialMailU func(apiURL, token string) MailU
+	// VerifyLogin proves a password with a real SMTP AUTH login.
+	VerifyLogin func(ctx context.Context, addr, username, password string) error
+	Audit       Recorder
+	// Trail reads the audit trail back (the audit function's); nil where
+	// no function reads it.
+	Trail Trail
+	// Notifier sends the day-173 rotation notices (the sweep's).
+	Notifier Notifier
+	// Queue takes the sweep's and the bulk rotation's jobs beyond Inline;
+	// nil runs every job in the invocation.
+	Queue Queue
+	// Inline is how many jobs the sweep runs itself when Queue is set.
+	Inline int
+	// Reserve is the time left before the invocation's deadline at which
+	// the sweep stops running jobs itself and queues the rest.
+	Reserve time.Duration
+	// Concurrency bounds the metadata reads of a listing and the sweep's
+	// inline rotations (default DefaultConcurrency).
+	Concurrency int
+	Now         func() time.Time
+	Log         *slog.Logger
+	// LockTTL bounds how long a crashed change can block the next one. It
+	// must exceed the longest function timeout.
+	LockTTL time.Duration
+	// Cooldown is the least time between two rotations of one tenant
+	// (default DefaultCooldown); negative disables it.
+	Cooldown time.Duration
+	// Hook, when set, is called at every step boundary; fault tests use it
+	// to crash a run there. Production code leaves it nil.
+	Hook Hook
+}
 
-// MailU is one tenant's MailU admin API; *mailu.Client implements it.
-type MailU = rotation.MailU
+// DefaultCooldown is the least time between two password changes of one
+// tenant by rotation: a client that logs in at least this often and
+// re-reads once after an SMTP auth failure always gets a password MailU
+// accepts.
+const DefaultCooldown = 10 * time.Minute
 
-// Recorder records audit events, failing closed.
-type Recorder = rotation.Recorder
-
-// Actor is who asked for an action, for the audit trail.
-type Actor = rotation.Actor
-
-// Config wires a Service: the rotation engine's configuration, since
-// every change of a password runs that engine.
-type Config = rotation.Config
+// DefaultConcurrency is how many metadata reads a listing keeps in flight.
+const DefaultConcurrency = 16
 
 // Service stores, reads and changes tenants' credentials.
 type Service struct {
-	eng *rotation.Engine
 	cfg Config
 	log *slog.Logger
 }
 
 // New returns a Service. Missing optional fields get defaults.
 func New(cfg Config) *Service {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if cfg.LockTTL == 0 {
+		cfg.LockTTL = 5 * time.Minute
 	}
 	if cfg.KVMount == "" {
 		cfg.KVMount = "smtp"
 	}
-	eng := rotation.New(cfg)
-	return &Service{eng: eng, cfg: cfg, log: cfg.Log}
+	if cfg.Cooldown == 0 {
+		cfg.Cooldown = DefaultCooldown
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	return &Service{cfg: cfg, log: cfg.Log}
 }
 
-// Rotation is the engine that changes this service's credentials.
-func (s *Service) Rotation() *rotation.Engine { return s.eng }
-
-func (s *Service) now() time.Time { return s.eng.Now() }
-
-// readRecord reads a tenant's admin record; ErrNotFound when there is none.
-func (s *Service) readRecord(ctx context.Context, tenantID string) (*rotation.Record, error) {
-	return s.eng.ReadRecord(ctx, tenantID)
+// Actor is who asked for an action, for the audit trail.
+type Actor struct {
+	UserID    string
+	IP        string
+	UserAgent string
 }
+
+// Now is the service's clock, in UTC.
+func (s *Service) Now() time.Time { return s.cfg.Now().UTC() }
+
+// cooldown is the configured least time between two rotations of a
+// tenant; zero when disabled.
+func (s *Service) cooldown() time.Duration { return max(s.cfg.Cooldown, 0) }

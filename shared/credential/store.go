@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"smtp-vault/shared/audit"
-	"smtp-vault/shared/rotation"
+	"smtp-vault/shared/mailu"
 )
 
 // StoreInput is what the provisioning flow of a new tenant hands over.
@@ -77,18 +77,10 @@ func checkURL(name, raw string, allowLoopbackHTTP bool) error {
 	switch {
 	case u.Scheme == "https":
 		return nil
-	case u.Scheme == "http" && allowLoopbackHTTP && isLoopback(u.Hostname()):
+	case u.Scheme == "http" && allowLoopbackHTTP && mailu.IsLoopback(u.Hostname()):
 		return nil
 	}
 	return fmt.Errorf("%w: %s must be an absolute https URL", ErrInvalidInput, name)
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Store makes Vault and the tenant's MailU agree on an admin credential:
@@ -100,7 +92,7 @@ func (s *Service) Store(ctx context.Context, in StoreInput, actor Actor) (StoreR
 	if err := in.Validate(); err != nil {
 		return StoreResult{}, err
 	}
-	release, err := s.eng.Lock(ctx, in.TenantID, rotation.PurposeStore)
+	release, err := s.lock(ctx, in.TenantID, PurposeStore)
 	if err != nil {
 		return StoreResult{}, err
 	}
@@ -116,7 +108,7 @@ func (s *Service) Store(ctx context.Context, in StoreInput, actor Actor) (StoreR
 
 	rec, err := s.readRecord(ctx, in.TenantID)
 	if errors.Is(err, ErrNotFound) {
-		rec, err = &rotation.Record{}, nil
+		rec, err = &Record{}, nil
 	}
 	if err != nil {
 		return StoreResult{}, err
@@ -124,12 +116,12 @@ func (s *Service) Store(ctx context.Context, in StoreInput, actor Actor) (StoreR
 	fresh := rec.Version() == 0
 	if rec.Pending() {
 		// Finish or undo what an earlier run left; a rotation's change is
-		// audited as a rotation.
+		// audited as a
 		rev := ev
-		if rec.PendingPurpose == rotation.PurposeRotate {
+		if rec.PendingPurpose == PurposeRotate {
 			rev.Event, rev.Details = audit.CredentialsRotated, map[string]any{"trigger": "store"}
 		}
-		if _, err := s.eng.Resume(ctx, in.TenantID, rec, &rev); err != nil {
+		if _, err := s.resume(ctx, in.TenantID, rec, &rev); err != nil {
 			return StoreResult{}, err
 		}
 	}
@@ -149,9 +141,9 @@ func (s *Service) Store(ctx context.Context, in StoreInput, actor Actor) (StoreR
 	case keep && fieldsChanged:
 		action = "updated"
 		if err := s.cfg.Audit.Record(ctx, withTenant(ev, in.TenantID, action)); err != nil {
-			return StoreResult{}, rotation.Upstream("record "+ev.Event, err)
+			return StoreResult{}, upstream("record "+ev.Event, err)
 		}
-		if err := s.eng.WriteRecord(ctx, in.TenantID, rec); err != nil {
+		if err := s.writeRecord(ctx, in.TenantID, rec); err != nil {
 			return StoreResult{}, err
 		}
 	case keep:
@@ -159,7 +151,7 @@ func (s *Service) Store(ctx context.Context, in StoreInput, actor Actor) (StoreR
 		// admin on this credential: it is audited like the others, and
 		// refused when it cannot be.
 		if err := s.cfg.Audit.Record(ctx, withTenant(ev, in.TenantID, action)); err != nil {
-			return StoreResult{}, rotation.Upstream("record "+ev.Event, err)
+			return StoreResult{}, upstream("record "+ev.Event, err)
 		}
 	default:
 		action = "replaced"
@@ -169,12 +161,12 @@ func (s *Service) Store(ctx context.Context, in StoreInput, actor Actor) (StoreR
 		// A store that must change the password (new tenant, or MailU no
 		// longer takes the stored one) is not held back by the rotation
 		// cool-down: nobody can log in with the old password anyway.
-		if err := s.eng.RunSteps(ctx, in.TenantID, rec, admin, username, rotation.PurposeStore, withTenant(ev, in.TenantID, action)); err != nil {
+		if err := s.runSteps(ctx, in.TenantID, rec, admin, username, PurposeStore, withTenant(ev, in.TenantID, action)); err != nil {
 			return StoreResult{}, err
 		}
 	}
 	s.log.InfoContext(ctx, "credential stored", "tenant_id", in.TenantID, "action", action, "kv_version", rec.Version())
-	return s.result(in.TenantID, rec, action), nil
+	return s.storeResult(in.TenantID, rec, action), nil
 }
 
 func withTenant(ev audit.Event, tenantID, action string) audit.Event {
@@ -183,7 +175,7 @@ func withTenant(ev audit.Event, tenantID, action string) audit.Event {
 	return ev
 }
 
-func (s *Service) result(tenantID string, rec *rotation.Record, action string) StoreResult {
+func (s *Service) storeResult(tenantID string, rec *Record, action string) StoreResult {
 	created, _ := time.Parse(time.RFC3339, rec.CreatedAt)
 	last := rec.LastRotatedTime()
 	return StoreResult{
@@ -199,18 +191,18 @@ func (s *Service) result(tenantID string, rec *rotation.Record, action string) S
 }
 
 // currentLogsIn says whether MailU still accepts the current password.
-func (s *Service) currentLogsIn(ctx context.Context, tenantID string, rec *rotation.Record) (bool, error) {
-	pw, err := s.eng.Open(ctx, tenantID, rotation.PasswordField, rec.Password, rec.DataKey)
+func (s *Service) currentLogsIn(ctx context.Context, tenantID string, rec *Record) (bool, error) {
+	pw, err := s.open(ctx, tenantID, passwordField, rec.Password, rec.DataKey)
 	if err != nil {
 		return false, err
 	}
-	err = s.eng.VerifyLogin(ctx, rec.SMTPAddr, rec.Username, pw)
+	err = s.cfg.VerifyLogin(ctx, rec.SMTPAddr, rec.Username, pw)
 	switch {
 	case err == nil:
 		return true, nil
 	case isAuthFailed(err):
 		return false, nil
 	default:
-		return false, rotation.Upstream("test the stored password", err)
+		return false, upstream("test the stored password", err)
 	}
 }

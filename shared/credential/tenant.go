@@ -1,22 +1,29 @@
 package credential
 
-import "smtp-vault/shared/rotation"
-
-// RotationPolicy is the only policy the platform has: rotate every 180 days.
-const (
-	RotationPolicy   = rotation.RotationPolicy
-	RotationInterval = rotation.RotationInterval
+import (
+	"fmt"
+	"regexp"
 )
+
+var tenantIDPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
 // ValidateTenantID accepts only a lowercase UUID version 4, so that no other
 // string ever becomes part of a Vault path.
-func ValidateTenantID(id string) error { return rotation.ValidateTenantID(id) }
+func ValidateTenantID(id string) error {
+	if !tenantIDPattern.MatchString(id) {
+		return fmt.Errorf("%w: tenant_id must be a lowercase UUID version 4", ErrInvalidInput)
+	}
+	return nil
+}
 
-// AdminPath is the KV path of a tenant's admin credential.
-func AdminPath(tenantID string) string { return rotation.AdminPath(tenantID) }
+// A tenant's KV paths, under the smtp mount.
 
-// MailUPath is the KV path of a tenant's MailU admin API connection.
-func MailUPath(tenantID string) string { return rotation.MailUPath(tenantID) }
+// AdminPath is the KV path of a tenant's admin credential (record.go).
+func AdminPath(tenantID string) string { return tenantID + "/admin" }
 
-// LockPath is the KV path of a tenant's change lock.
-func LockPath(tenantID string) string { return rotation.LockPath(tenantID) }
+// MailUPath is the KV path of a tenant's MailU admin API connection
+// (mailuconn.go).
+func MailUPath(tenantID string) string { return tenantID + "/mailu" }
+
+// LockPath is the KV path of a tenant's change lock (lock.go).
+func LockPath(tenantID string) string { return tenantID + "/lock" }

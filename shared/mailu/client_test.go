@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"smtp-vault/shared/mailu"
-	"smtp-vault/shared/mailu/standin"
+	"smtp-vault/scripts/devenv/mailustandin"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -22,7 +22,7 @@ func ptr[T any](v T) *T { return &v }
 // TestClientAgainstStandIn runs every method through its outcomes against
 // the stand-in, in order.
 func TestClientAgainstStandIn(t *testing.T) {
-	in, c := startMailU(t, standin.Options{})
+	in, c := startMailU(t, mailustandin.Options{})
 	ctx := context.Background()
 	const pw1, pw2 = "first-Secret-pw", "second-Secret-pw"
 
@@ -166,22 +166,22 @@ func TestRequestShape(t *testing.T) {
 }
 
 func TestUnavailable(t *testing.T) {
-	in, c := startMailU(t, standin.Options{})
+	in, c := startMailU(t, mailustandin.Options{})
 	ctx := context.Background()
 	if err := c.CreateUser(ctx, mailu.UserCreate{Email: admin, RawPassword: "pw", Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
 
 	t.Run("down", func(t *testing.T) {
-		in.SetFaults(standin.Faults{Down: true})
-		defer in.SetFaults(standin.Faults{})
+		in.SetFaults(mailustandin.Faults{Down: true})
+		defer in.SetFaults(mailustandin.Faults{})
 		if _, err := c.GetUser(ctx, admin); !errors.Is(err, mailu.ErrUnavailable) {
 			t.Fatalf("GetUser while down: %v", err)
 		}
 	})
 	t.Run("slow past the deadline", func(t *testing.T) {
-		in.SetFaults(standin.Faults{Delay: 2 * time.Second})
-		defer in.SetFaults(standin.Faults{})
+		in.SetFaults(mailustandin.Faults{Delay: 2 * time.Second})
+		defer in.SetFaults(mailustandin.Faults{})
 		ctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 		defer cancel()
 		err := c.SetPassword(ctx, admin, "new-secret-pw")
@@ -191,23 +191,23 @@ func TestUnavailable(t *testing.T) {
 		assertNoSecret(t, "deadline", err, "new-secret-pw", token)
 	})
 	t.Run("slow within the deadline", func(t *testing.T) {
-		in.SetFaults(standin.Faults{Delay: 100 * time.Millisecond})
-		defer in.SetFaults(standin.Faults{})
+		in.SetFaults(mailustandin.Faults{Delay: 100 * time.Millisecond})
+		defer in.SetFaults(mailustandin.Faults{})
 		if _, err := c.GetUser(ctx, admin); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Run("client timeout", func(t *testing.T) {
-		in.SetFaults(standin.Faults{Delay: 2 * time.Second})
-		defer in.SetFaults(standin.Faults{})
+		in.SetFaults(mailustandin.Faults{Delay: 2 * time.Second})
+		defer in.SetFaults(mailustandin.Faults{})
 		quick := mailu.New(in.APIURL(), token, &http.Client{Timeout: 100 * time.Millisecond})
 		if _, err := quick.GetUser(ctx, admin); !errors.Is(err, mailu.ErrUnavailable) {
 			t.Fatalf("GetUser with client timeout: %v", err)
 		}
 	})
 	t.Run("rejecting writes", func(t *testing.T) {
-		in.SetFaults(standin.Faults{RejectAPI: true})
-		defer in.SetFaults(standin.Faults{})
+		in.SetFaults(mailustandin.Faults{RejectAPI: true})
+		defer in.SetFaults(mailustandin.Faults{})
 		err := c.SetPassword(ctx, admin, "other-secret-pw")
 		var ae *mailu.APIError
 		if !errors.Is(err, mailu.ErrUnavailable) || !errors.As(err, &ae) || ae.Status != 500 {
@@ -215,8 +215,8 @@ func TestUnavailable(t *testing.T) {
 		}
 	})
 	t.Run("response lost after the write", func(t *testing.T) {
-		in.SetFaults(standin.Faults{DropNextWriteResponses: 1})
-		defer in.SetFaults(standin.Faults{})
+		in.SetFaults(mailustandin.Faults{DropNextWriteResponses: 1})
+		defer in.SetFaults(mailustandin.Faults{})
 		if err := c.SetPassword(ctx, admin, "dropped-pw"); !errors.Is(err, mailu.ErrUnavailable) {
 			t.Fatalf("SetPassword with lost response: %v", err)
 		}

@@ -16,7 +16,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"smtp-vault/shared/mailu"
-	"smtp-vault/shared/mailu/standin"
+	"smtp-vault/scripts/devenv/mailustandin"
 )
 
 const (
@@ -27,12 +27,12 @@ const (
 
 // startMailU starts one stand-in MailU for acme.test and returns it with a
 // client that holds the right token.
-func startMailU(t *testing.T, opts standin.Options) (*standin.Instance, *mailu.Client) {
+func startMailU(t *testing.T, opts mailustandin.Options) (*mailustandin.Instance, *mailu.Client) {
 	t.Helper()
 	opts.BcryptCost = bcrypt.MinCost
-	s := standin.NewServer(opts)
+	s := mailustandin.NewServer(opts)
 	t.Cleanup(func() { s.Close() })
-	in, err := s.AddInstance(context.Background(), standin.InstanceConfig{Domain: domain, APIToken: token})
+	in, err := s.AddInstance(context.Background(), mailustandin.InstanceConfig{Domain: domain, APIToken: token})
 	if err != nil {
 		t.Fatal(err)
 	}

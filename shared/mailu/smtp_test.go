@@ -15,11 +15,11 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"smtp-vault/shared/mailu"
-	"smtp-vault/shared/mailu/standin"
+	"smtp-vault/scripts/devenv/mailustandin"
 )
 
 func TestVerifyLogin(t *testing.T) {
-	in, c := startMailU(t, standin.Options{})
+	in, c := startMailU(t, mailustandin.Options{})
 	ctx := context.Background()
 	const pw = "the-Current-pw"
 	if err := c.CreateUser(ctx, mailu.UserCreate{Email: admin, RawPassword: pw, GlobalAdmin: true, Enabled: true}); err != nil {
@@ -32,7 +32,7 @@ func TestVerifyLogin(t *testing.T) {
 
 	cases := []struct {
 		name   string
-		faults standin.Faults
+		faults mailustandin.Faults
 		addr   string
 		user   string
 		pw     string
@@ -43,11 +43,11 @@ func TestVerifyLogin(t *testing.T) {
 		{name: "wrong password", user: admin, pw: "wrong-pw", want: mailu.ErrAuthFailed},
 		{name: "unknown user", user: "nobody@acme.test", pw: pw, want: mailu.ErrAuthFailed},
 		{name: "disabled user", user: "off@acme.test", pw: pw, want: mailu.ErrAuthFailed},
-		{name: "server rejects every login", faults: standin.Faults{RejectSMTP: true}, user: admin, pw: pw, want: mailu.ErrAuthFailed},
-		{name: "server down", faults: standin.Faults{Down: true}, user: admin, pw: pw, want: mailu.ErrUnavailable},
+		{name: "server rejects every login", faults: mailustandin.Faults{RejectSMTP: true}, user: admin, pw: pw, want: mailu.ErrAuthFailed},
+		{name: "server down", faults: mailustandin.Faults{Down: true}, user: admin, pw: pw, want: mailu.ErrUnavailable},
 		{name: "nothing listening", addr: closed, user: admin, pw: pw, want: mailu.ErrUnavailable},
-		{name: "slow within deadline", faults: standin.Faults{Delay: 100 * time.Millisecond}, user: admin, pw: pw},
-		{name: "slow past deadline", faults: standin.Faults{Delay: 5 * time.Second}, user: admin, pw: pw, want: context.DeadlineExceeded,
+		{name: "slow within deadline", faults: mailustandin.Faults{Delay: 100 * time.Millisecond}, user: admin, pw: pw},
+		{name: "slow past deadline", faults: mailustandin.Faults{Delay: 5 * time.Second}, user: admin, pw: pw, want: context.DeadlineExceeded,
 			ctx: func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, 200*time.Millisecond) }},
 	}
 	for _, tc := range cases {
@@ -55,7 +55,7 @@ func TestVerifyLogin(t *testing.T) {
 			if err := in.SetFaults(tc.faults); err != nil {
 				t.Fatal(err)
 			}
-			defer in.SetFaults(standin.Faults{})
+			defer in.SetFaults(mailustandin.Faults{})
 			addr := in.SMTPAddr()
 			if tc.addr != "" {
 				addr = tc.addr
@@ -94,7 +94,7 @@ func TestVerifyLogin(t *testing.T) {
 
 func TestVerifyLoginSTARTTLS(t *testing.T) {
 	cert, pool := selfSigned(t)
-	in, c := startMailU(t, standin.Options{SMTPTLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}})
+	in, c := startMailU(t, mailustandin.Options{SMTPTLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}})
 	ctx := context.Background()
 	const pw = "tls-only-pw"
 	if err := c.CreateUser(ctx, mailu.UserCreate{Email: admin, RawPassword: pw, Enabled: true}); err != nil {
@@ -149,7 +149,7 @@ func TestVerifyLoginTemporaryFailure(t *testing.T) {
 // temporary failure, never a wrong password: a rotation must not take it
 // for a password MailU refuses.
 func TestVerifyLoginRateLimited(t *testing.T) {
-	in, c := startMailU(t, standin.Options{AuthLimits: &standin.AuthLimits{IPFailures: 2, IPWindow: time.Hour, UserFailures: 10, UserWindow: time.Hour}})
+	in, c := startMailU(t, mailustandin.Options{AuthLimits: &mailustandin.AuthLimits{IPFailures: 2, IPWindow: time.Hour, UserFailures: 10, UserWindow: time.Hour}})
 	ctx := context.Background()
 	if err := c.CreateUser(ctx, mailu.UserCreate{Email: admin, RawPassword: "pw-right", Enabled: true}); err != nil {
 		t.Fatal(err)

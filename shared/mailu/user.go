@@ -6,7 +6,7 @@ import (
 )
 
 // User is a MailU user as GET /user/{email} describes it, with MailU's JSON
-// names. MailU also returns the password hash; it is deliberately not
+// names (the MailU stand-in serves the same type). MailU also returns the password hash; it is deliberately not
 // decoded, so no value of this type ever holds password material.
 type User struct {
 	Email              string   `json:"email"`
@@ -24,13 +24,13 @@ type User struct {
 	ForwardDestination []string `json:"forward_destination"`
 	ForwardKeep        bool     `json:"forward_keep"`
 	ReplyEnabled       bool     `json:"reply_enabled"`
-	ReplySubject       string   `json:"reply_subject"`
-	ReplyBody          string   `json:"reply_body"`
+	ReplySubject       *string  `json:"reply_subject"` // null until set
+	ReplyBody          *string  `json:"reply_body"`
 	ReplyStartDate     string   `json:"reply_startdate"` // YYYY-MM-DD
 	ReplyEndDate       string   `json:"reply_enddate"`   // YYYY-MM-DD
 	SpamEnabled        bool     `json:"spam_enabled"`
 	SpamMarkAsRead     bool     `json:"spam_mark_as_read"`
-	SpamThreshold      int      `json:"spam_threshold"`
+	SpamThreshold      int64    `json:"spam_threshold"`
 }
 
 // UserCreate is the body of POST /user. GlobalAdmin and Enabled are always

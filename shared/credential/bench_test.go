@@ -1,0 +1,129 @@
+package credential_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"smtp-vault/scripts/devenv"
+	"smtp-vault/shared/credential"
+)
+
+// BenchmarkSweep seeds 10,000 tenants (SWEEP_BENCH_TENANTS changes it) in
+// the local Vault, none of them due, and times a sweep beside the bare
+// Vault work it cannot avoid: listing the tenants and reading the
+// metadata of the same paths, with the same concurrency. The goal is a
+// sweep at most 2x the bare read (README, Performance).
+func BenchmarkSweep(b *testing.B) {
+	tenants := 10_000
+	if v := os.Getenv("SWEEP_BENCH_TENANTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("SWEEP_BENCH_TENANTS=%q", v)
+		}
+		tenants = n
+	}
+	s := devenv.StartTestStack(b, 1)
+	ctx := context.Background()
+	start := time.Now()
+	seedTenants(b, s, tenants)
+	b.Logf("seeded %d tenants in %v", tenants, time.Since(start).Round(time.Millisecond))
+	v := s.App.Vault
+
+	var bare, sweep time.Duration
+	b.Run("bare-list-and-metadata", func(b *testing.B) {
+		for range b.N {
+			keys, err := v.List(ctx, "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			next := make(chan string)
+			for range credential.DefaultConcurrency {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for k := range next {
+						if _, err := v.ReadMetadata(ctx, credential.AdminPath(strings.TrimSuffix(k, "/"))); err != nil {
+							b.Error(err)
+						}
+					}
+				}()
+			}
+			for _, k := range keys {
+				next <- k
+			}
+			close(next)
+			wg.Wait()
+		}
+		bare = b.Elapsed() / time.Duration(b.N)
+	})
+	b.Run("sweep-none-due", func(b *testing.B) {
+		sw := s.App.API.Credentials
+		for range b.N {
+			sum, err := sw.Sweep(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if sum.Scanned != tenants+1 || sum.Due+sum.Notified+sum.Failed+sum.Queued != 0 {
+				b.Fatalf("sweep: %+v", sum)
+			}
+		}
+		sweep = b.Elapsed() / time.Duration(b.N)
+	})
+	if bare > 0 && sweep > 0 {
+		b.Logf("%d tenants: bare list + metadata %v, sweep %v: %.2fx (goal at most 2x)", tenants, bare.Round(time.Millisecond), sweep.Round(time.Millisecond), float64(sweep)/float64(bare))
+	}
+}
+
+// seedTenants writes n admin records with their metadata directly, in
+// parallel: last rotated 10 days ago, so none is due or near. Their
+// secret fields are placeholders; the sweep never reads them.
+func seedTenants(b *testing.B, s *devenv.TestStack, n int) {
+	ctx := context.Background()
+	v := s.App.Vault
+	last := credential.FormatTime(time.Now().Add(-10 * 24 * time.Hour))
+	var wg sync.WaitGroup
+	ids := make(chan string)
+	errs := make(chan error, 1)
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range ids {
+				path := credential.AdminPath(id)
+				_, err := v.WriteCAS(ctx, path, map[string]string{
+					"username": "admin@" + id[:8] + ".example.test", "password": "placeholder", "data_key": "placeholder",
+					"webmail_url": "https://mail." + id[:8] + ".example.test", "created_at": last, "last_rotated": last,
+					"rotation_policy": credential.RotationPolicy, "smtp_addr": "127.0.0.1:1",
+				}, 0)
+				if err == nil {
+					err = v.PatchCustomMetadata(ctx, path, map[string]string{credential.MetaState: credential.StateCurrent, credential.MetaLastRotated: last})
+				}
+				if err != nil {
+					select {
+					case errs <- fmt.Errorf("seed %s: %w", id, err):
+					default:
+					}
+				}
+			}
+		}()
+	}
+	for range n {
+		ids <- uuid.NewString()
+	}
+	close(ids)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		b.Fatal(err)
+	default:
+	}
+}

@@ -1,0 +1,47 @@
+package credential
+
+import (
+	"context"
+)
+
+// Keys of a credential's KV custom_metadata. They let the sweep and the
+// overview decide without reading, let alone decrypting, any secret. The KV
+// data stays authoritative: custom_metadata has no check-and-set in Vault,
+// so it is a cache that every change rewrites and that a run finding it
+// stale (a worker sent by the sweep) repairs from the data.
+const (
+	MetaLastRotated = "last_rotated"   // RFC 3339, as in the data
+	MetaState       = "rotation_state" // StateCurrent or StatePending
+	// MetaNoticeFor is the last_rotated of the cycle whose day-173 notice
+	// went out, so each cycle gets one notice.
+	MetaNoticeFor = "notice_sent_for"
+	// MetaCompromised is set by the emergency reset (SPEC section 6) to
+	// the incident; any non-empty value shows the tenant as compromised.
+	MetaCompromised = "compromised"
+)
+
+// Values of MetaState.
+const (
+	StateCurrent = "current"
+	StatePending = "pending"
+)
+
+// stateOf is the metadata that mirrors rec.
+func stateOf(rec *Record) map[string]string {
+	md := map[string]string{MetaState: StateCurrent, MetaLastRotated: rec.LastRotated}
+	if rec.Pending() {
+		md[MetaState] = StatePending
+	}
+	if rec.LastRotated == "" {
+		delete(md, MetaLastRotated)
+	}
+	return md
+}
+
+// markState updates custom_metadata. The KV data is authoritative, so a
+// failure here is logged and corrected by the next change or sweep.
+func (s *Service) markState(ctx context.Context, tenantID string, md map[string]string) {
+	if err := s.cfg.Vault.PatchCustomMetadata(ctx, AdminPath(tenantID), md); err != nil {
+		s.log.WarnContext(ctx, "update credential metadata", "tenant_id", tenantID, "error", err)
+	}
+}

@@ -1,0 +1,195 @@
+package credential
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"smtp-vault/shared/audit"
+	"smtp-vault/shared/crypto"
+	"smtp-vault/shared/mailu"
+)
+
+// A password change follows AWS Secrets Manager's four rotation steps, each
+// safe to repeat, with its state in the KV record itself:
+//
+//	createSecret  record the new password as pending (check-and-set)
+//	setSecret     create the MailU admin or set its password
+//	testSecret    prove the password with a real SMTP AUTH login
+//	finishSecret  promote pending to current (check-and-set), after the
+//	              audit event is written
+//
+// At every instant MailU accepts either the current password or the pending
+// one that Vault records, so a crash anywhere is finished or undone by
+// resume on the next run (resume.go). Store (a tenant's first password),
+// Rotate and the emergency reset run the same steps through runSteps.
+
+// Step names, as they appear in logs and in Boundary values.
+const (
+	StepCreate = "createSecret"
+	StepSet    = "setSecret"
+	StepTest   = "testSecret"
+	StepFinish = "finishSecret"
+)
+
+// Boundary is a point between steps where a run can stop.
+type Boundary string
+
+// The boundaries, in order.
+const (
+	BeforeCreate Boundary = "before_" + StepCreate
+	AfterCreate  Boundary = "after_" + StepCreate
+	AfterSet     Boundary = "after_" + StepSet
+	AfterTest    Boundary = "after_" + StepTest
+	AfterFinish  Boundary = "after_" + StepFinish
+)
+
+// Boundaries lists every boundary in order, for fault tests.
+var Boundaries = []Boundary{BeforeCreate, AfterCreate, AfterSet, AfterTest, AfterFinish}
+
+// Hook is called at each boundary of a run. An error stops the run there;
+// one wrapping ErrAbandon stops it as a crash would, leaving the tenant
+// lock held until it expires.
+type Hook func(ctx context.Context, tenantID string, at Boundary) error
+
+// ErrAbandon, returned by a Hook, makes the run stop as if its process had
+// died: nothing is cleaned up, not even the lock.
+var ErrAbandon = errors.New("run abandoned at a step boundary")
+
+// passwordField is the field name in the AAD of a sealed password.
+const passwordField = "password"
+
+// passwordBytes is the entropy of a generated password (SPEC section 4).
+const passwordBytes = 32
+
+func (s *Service) hook(ctx context.Context, tenantID string, at Boundary) error {
+	if s.cfg.Hook == nil {
+		return nil
+	}
+	return s.cfg.Hook(ctx, tenantID, at)
+}
+
+// runSteps changes the password of a tenant whose record holds no pending
+// change: the four steps with the hook between them. admin is the tenant's
+// MailU admin API.
+func (s *Service) runSteps(ctx context.Context, tenantID string, rec *Record, admin MailU, username, purpose string, ev audit.Event) error {
+	if err := s.hook(ctx, tenantID, BeforeCreate); err != nil {
+		return err
+	}
+	pw, err := s.createSecret(ctx, tenantID, rec, username, purpose)
+	if err != nil {
+		return err
+	}
+	if err := s.hook(ctx, tenantID, AfterCreate); err != nil {
+		return err
+	}
+	if err := s.setSecret(ctx, admin, username, pw); err != nil {
+		return err
+	}
+	if err := s.hook(ctx, tenantID, AfterSet); err != nil {
+		return err
+	}
+	if err := s.testSecret(ctx, rec.SMTPAddr, username, pw); err != nil {
+		return err
+	}
+	if err := s.hook(ctx, tenantID, AfterTest); err != nil {
+		return err
+	}
+	if err := s.finishSecret(ctx, tenantID, rec, ev); err != nil {
+		return err
+	}
+	return s.hook(ctx, tenantID, AfterFinish)
+}
+
+// createSecret generates a password and records it as pending in a new
+// version of the record. It returns the plaintext, which the caller keeps
+// only for the rest of the request.
+func (s *Service) createSecret(ctx context.Context, tenantID string, rec *Record, username, purpose string) (string, error) {
+	pw, err := crypto.NewPassword(passwordBytes)
+	if err != nil {
+		return "", fmt.Errorf("generate password: %w", err)
+	}
+	sealed, wrapped, err := s.seal(ctx, tenantID, passwordField, pw)
+	if err != nil {
+		return "", err
+	}
+	rec.PendingUsername = username
+	rec.PendingPassword = sealed
+	rec.PendingDataKey = wrapped
+	rec.PendingSince = FormatTime(s.Now())
+	rec.PendingPurpose = purpose
+	if err := s.writeRecord(ctx, tenantID, rec); err != nil {
+		return "", err
+	}
+	s.markState(ctx, tenantID, map[string]string{MetaState: StatePending})
+	return pw, nil
+}
+
+// setSecret makes MailU's admin user accept pw, creating the user when the
+// tenant's MailU does not have it yet. Setting the same password again
+// changes nothing, so a resumed run repeats it safely.
+func (s *Service) setSecret(ctx context.Context, admin MailU, username, pw string) error {
+	_, err := admin.GetUser(ctx, username)
+	if errors.Is(err, mailu.ErrNotFound) {
+		err = admin.CreateUser(ctx, mailu.UserCreate{
+			Email:       username,
+			RawPassword: pw,
+			Comment:     "MailU admin managed by smtp-vault",
+			GlobalAdmin: true,
+			Enabled:     true,
+		})
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, mailu.ErrConflict) {
+			return upstream("create the MailU admin", err)
+		}
+		// Created by someone else meanwhile: set the password below.
+	} else if err != nil {
+		return upstream("look up the MailU admin", err)
+	}
+	if err := admin.SetPassword(ctx, username, pw); err != nil {
+		return upstream("set the MailU admin password", err)
+	}
+	return nil
+}
+
+// testSecret proves pw with an SMTP AUTH login to the tenant's MailU.
+func (s *Service) testSecret(ctx context.Context, addr, username, pw string) error {
+	if err := s.cfg.VerifyLogin(ctx, addr, username, pw); err != nil {
+		if errors.Is(err, mailu.ErrAuthFailed) {
+			return fmt.Errorf("%w: MailU did not accept the new password over SMTP AUTH: %w", ErrUnavailable, err)
+		}
+		return upstream("test the password over SMTP AUTH", err)
+	}
+	return nil
+}
+
+// finishSecret writes ev to the audit trail and then promotes the pending
+// password to current. Without the audit record nothing is promoted; the
+// pending password stays recorded and the next run finishes it.
+func (s *Service) finishSecret(ctx context.Context, tenantID string, rec *Record, ev audit.Event) error {
+	now := s.Now()
+	ev.TenantID = tenantID
+	if ev.Details == nil {
+		ev.Details = map[string]any{}
+	}
+	ev.Details["kv_version"] = rec.version + 1
+	if err := s.cfg.Audit.Record(ctx, ev); err != nil {
+		return upstream("record "+ev.Event, err)
+	}
+	rec.Username = rec.PendingUsername
+	rec.Password = rec.PendingPassword
+	rec.DataKey = rec.PendingDataKey
+	rec.LastRotated = FormatTime(now)
+	if rec.CreatedAt == "" {
+		rec.CreatedAt = rec.LastRotated
+	}
+	rec.RotationPolicy = RotationPolicy
+	rec.clearPending()
+	if err := s.writeRecord(ctx, tenantID, rec); err != nil {
+		return err
+	}
+	s.markState(ctx, tenantID, stateOf(rec))
+	return nil
+}

@@ -1,0 +1,156 @@
+package credential
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"smtp-vault/shared/notify"
+)
+
+// Summary is what a sweep did; it is logged and returned.
+type Summary struct {
+	Scanned  int `json:"scanned"`
+	Due      int `json:"due"`
+	Rotated  int `json:"rotated"`
+	Notified int `json:"notified"`
+	Resumed  int `json:"resumed"`
+	Queued   int `json:"queued"`
+	Failed   int `json:"failed"`
+}
+
+// Sweep is the daily 02:00 UTC run (SPEC section 6): it reads every
+// tenant's custom_metadata (never a secret, never Transit), sends the
+// day-173 notice once per cycle, and rotates or resumes the tenants that
+// need it: the first Config.Inline of them itself, the rest through
+// Config.Queue to the rotate worker, so that tens of thousands of tenants
+// fit. Per-tenant failures are counted, logged and left for the next sweep
+// or the queue's retries; only a failure to list the tenants at all is an
+// error.
+func (s *Service) Sweep(ctx context.Context) (Summary, error) {
+	log := s.log
+	var sum Summary
+	statuses, err := s.statuses(ctx)
+	if err != nil {
+		return sum, err
+	}
+	now := s.Now()
+	var jobs []Job
+	for _, st := range statuses {
+		sum.Scanned++
+		switch {
+		case st.Err != nil:
+			sum.Failed++
+			log.WarnContext(ctx, "sweep: read the credential metadata", "tenant_id", st.TenantID, "error", st.Err)
+		case st.State == StatePending || st.LastRotated.IsZero():
+			jobs = append(jobs, Job{TenantID: st.TenantID, Reason: JobResume})
+		case st.Overdue(now):
+			sum.Due++
+			jobs = append(jobs, Job{TenantID: st.TenantID, Reason: JobScheduled})
+		case st.DueSoon(now) && st.NoticeFor != FormatTime(st.LastRotated):
+			if err := s.notice(ctx, st); err != nil {
+				sum.Failed++
+				log.WarnContext(ctx, "sweep: rotation notice", "tenant_id", st.TenantID, "error", err)
+				continue
+			}
+			sum.Notified++
+		}
+	}
+	inline := jobs
+	if s.cfg.Queue != nil {
+		inline = jobs[:min(max(s.cfg.Inline, 0), len(jobs))]
+	}
+	rest := s.runInline(ctx, inline, &sum)
+	rest = append(rest, jobs[len(inline):]...)
+	if len(rest) > 0 {
+		if s.cfg.Queue == nil {
+			sum.Failed += len(rest)
+		} else {
+			sent, err := s.cfg.Queue.Send(ctx, rest)
+			if err != nil {
+				log.ErrorContext(ctx, "sweep: queue jobs", "jobs", len(rest), "sent", sent, "error", err)
+			}
+			sum.Queued += sent
+			sum.Failed += len(rest) - sent
+		}
+	}
+	log.InfoContext(ctx, "rotation sweep", "scanned", sum.Scanned, "due", sum.Due, "rotated", sum.Rotated,
+		"notified", sum.Notified, "resumed", sum.Resumed, "queued", sum.Queued, "failed", sum.Failed)
+	return sum, nil
+}
+
+// runInline runs jobs in the sweep, Concurrency at a time, and returns
+// those it had no time left for.
+func (s *Service) runInline(ctx context.Context, jobs []Job, sum *Summary) []Job {
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		left []Job
+	)
+	next := make(chan Job)
+	for range min(s.cfg.Concurrency, len(jobs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range next {
+				if s.outOfTime(ctx) {
+					mu.Lock()
+					left = append(left, j)
+					mu.Unlock()
+					continue
+				}
+				res, err := s.Rotate(ctx, j.Request())
+				mu.Lock()
+				switch {
+				case err != nil:
+					sum.Failed++
+					s.log.WarnContext(ctx, "sweep: rotate", "tenant_id", j.TenantID, "reason", j.Reason, "error", err)
+				case res.Outcome == OutcomeRotated:
+					sum.Rotated++
+				case res.Outcome == OutcomeResumed:
+					sum.Resumed++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, j := range jobs {
+		next <- j
+	}
+	close(next)
+	wg.Wait()
+	return left
+}
+
+func (s *Service) outOfTime(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && time.Until(dl) < s.cfg.Reserve
+}
+
+// notice sends the day-173 notice of st's cycle and marks it sent. A
+// failure to mark means a second notice on the next sweep, never none.
+func (s *Service) notice(ctx context.Context, st Status) error {
+	if s.cfg.Notifier == nil {
+		return errors.New("no notifier configured")
+	}
+	due := st.Due()
+	err := s.cfg.Notifier.Notify(ctx, notify.Message{
+		Kind:     notify.KindRotationNotice,
+		Subject:  fmt.Sprintf("smtp-vault: tenant %s rotates on %s", st.TenantID, due.Format(time.DateOnly)),
+		Body:     fmt.Sprintf("The MailU admin SMTP credential of tenant %s, last rotated %s, is due for rotation on %s (every 180 days). The daily 02:00 UTC sweep rotates it; clients that read it from smtp-vault need nothing else.", st.TenantID, FormatTime(st.LastRotated), FormatTime(due)),
+		TenantID: st.TenantID,
+		Attrs:    map[string]string{"last_rotated": FormatTime(st.LastRotated), "due": FormatTime(due)},
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Vault.PatchCustomMetadata(ctx, AdminPath(st.TenantID), map[string]string{MetaNoticeFor: FormatTime(st.LastRotated)}); err != nil {
+		return upstream("mark the notice sent", err)
+	}
+	return nil
+}
