@@ -26,7 +26,7 @@ bench: vault versitygw
 	go run ./scripts/bench
 	go test -run '^$$' -bench . -benchmem ./shared/crypto/
 	go test -run '^$$' -bench RetrieveVersusBareIO -benchtime 300x ./shared/api/
-	go test -run '^$$' -bench BenchmarkSweep -benchtime 3x -timeout 30m ./shared/rotation/
+	go test -run '^$$' -bench BenchmarkSweep -benchtime 3x -timeout 30m ./shared/credential/
 
 ## token: print a bearer token for a demo admin: make token USER=<name>
 token: tools
