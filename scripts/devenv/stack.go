@@ -157,6 +157,8 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 	cfg.VaultToken = ""
 	cfg.AuditBucket, cfg.S3Endpoint, cfg.S3Region = AuditBucket, s.S3.Endpoint, S3Region
 	cfg.AlertStateBucket = AlertStateBucket
+	// The MailU stand-ins listen on loopback, outside every demo domain.
+	cfg.EndpointAllowedHosts = []string{"127.0.0.1", "localhost"}
 	cfg.S3AccessKey, cfg.S3SecretKey = s.S3.AccessKey, s.S3.SecretKey
 	if o.Notifier == nil {
 		s.NotificationsFile = filepath.Join(o.Dir, "notifications.jsonl")
@@ -168,11 +170,13 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 		o.Notifier = lines
 	}
 	s.RotateQueue = NewLocalQueue(slog.New(slog.NewJSONHandler(logOut(o.LogOut), nil)), describeJob)
-	if s.App, err = app.New(ctx, cfg, app.Options{AuditOut: o.AuditOut, LogOut: o.LogOut, Now: o.Now, Sinks: o.Sinks, Notifier: o.Notifier, RotateQueue: s.RotateQueue}); err != nil {
-		return s, err
-	}
+	// The gateway (as API Gateway's authorizer) and the functions (each
+	// on its own) verify bearer tokens against the dev issuer's keys.
 	jwks := s.Issuer.JWKS()
 	verifier := auth.NewVerifier(auth.VerifierConfig{Issuer: s.APIURL, Audience: Audience, JWKS: &jwks, RolesClaim: cfg.RolesClaim, Now: o.Now})
+	if s.App, err = app.New(ctx, cfg, app.Options{AuditOut: o.AuditOut, LogOut: o.LogOut, Now: o.Now, Sinks: o.Sinks, Notifier: o.Notifier, RotateQueue: s.RotateQueue, Verifier: verifier}); err != nil {
+		return s, err
+	}
 	s.Gateway = localgw.New(api.Routes, s.App.Handlers(), verifier, s.App.Log)
 	s.ConsoleOrigin = cfg.ConsoleOrigin
 	if s.ConsoleOrigin == "" {

@@ -28,9 +28,12 @@ type Deps struct {
 	Reauthenticator *reauth.Service
 	// Audit records the refused and failed requests (successes are
 	// audited by the domain).
-	Audit      credential.Recorder
-	Log        *slog.Logger
-	RolesClaim string
+	Audit credential.Recorder
+	Log   *slog.Logger
+	// Verifier checks each request's bearer token in the function itself;
+	// APIID, when set, is the only HTTP API whose events are served.
+	Verifier TokenVerifier
+	APIID    string
 }
 
 // caller is who made a request, once the guard has let it through.
@@ -62,7 +65,7 @@ func (d Deps) guard(function string, serve serveFunc) Handler {
 			return refuse(&Error{http.StatusNotFound, "not_found", "no such route"})
 		}
 		if !route.Public {
-			p, err := principal(req, d.RolesClaim)
+			p, err := principal(ctx, req, d.Verifier, d.APIID)
 			if err != nil {
 				return refuse(err)
 			}

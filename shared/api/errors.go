@@ -55,6 +55,8 @@ var errorTable = []struct {
 	{reauth.ErrAudit, http.StatusServiceUnavailable, "audit_unavailable", "the audit trail cannot be written, so nothing was done; try again later"},
 	{reauth.ErrUnavailable, http.StatusServiceUnavailable, "upstream_unavailable", "Vault is unavailable; nothing was decided, try again later"},
 	{audit.ErrQueryTooBroad, http.StatusUnprocessableEntity, "query_too_broad", fmt.Sprintf("the filters match more than %d records to read; narrow them with from and to", audit.MaxScan)},
+	{credential.ErrTokenRequired, http.StatusUnprocessableEntity, "mailu_api_token_required", ""},
+	{credential.ErrEndpointNotAllowed, http.StatusUnprocessableEntity, "endpoint_not_allowed", ""},
 	{credential.ErrInvalidInput, http.StatusBadRequest, "invalid_request", ""},
 	{credential.ErrNotFound, http.StatusNotFound, "not_found", "no credential is stored for this tenant"},
 	{credential.ErrCooldown, http.StatusConflict, "rotation_cooldown", "this credential was changed moments ago; rotate it again after Retry-After seconds"},

@@ -23,6 +23,7 @@ import (
 	"smtp-vault/shared/alert"
 	"smtp-vault/shared/api"
 	"smtp-vault/shared/audit"
+	"smtp-vault/shared/auth"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/mailu"
 	"smtp-vault/shared/notify"
@@ -56,6 +57,9 @@ type Options struct {
 	// RotateQueue takes the sweep's and the bulk rotation's jobs; default:
 	// SQS when ROTATE_QUEUE_URL is set, else none (jobs run inline).
 	RotateQueue credential.Queue
+	// Verifier checks bearer tokens in the functions; default: the
+	// identity provider of JWT_ISSUER (locally the stack's dev issuer).
+	Verifier api.TokenVerifier
 }
 
 // New wires an App. It contacts AWS only for Vault's aws auth method, and
@@ -156,16 +160,17 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 		DialMailU: func(apiURL, token string) credential.MailU {
 			return mailu.New(apiURL, token, mailuHTTP)
 		},
-		VerifyLogin: smtpVerifier(cfg.SMTPTimeout),
-		Audit:       rec,
-		Trail:       trailPort,
-		Notifier:    notifier,
-		Queue:       rotateQueue,
-		Inline:      cfg.RotateInline,
-		Reserve:     2 * time.Minute,
-		Now:         opts.Now,
-		Log:         log,
-		Cooldown:    cfg.RotationCooldown,
+		VerifyLogin:  smtpVerifier(cfg.SMTPTimeout),
+		Audit:        rec,
+		Trail:        trailPort,
+		Notifier:     notifier,
+		Queue:        rotateQueue,
+		Inline:       cfg.RotateInline,
+		Reserve:      2 * time.Minute,
+		Now:          opts.Now,
+		Log:          log,
+		Cooldown:     cfg.RotationCooldown,
+		AllowedHosts: cfg.EndpointAllowedHosts,
 	})
 	ra, err := reauth.New(reauth.Config{
 		Vault:         vcl,
@@ -189,7 +194,8 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 		Audit:    rec,
 		Log:      log,
 		API: api.Deps{
-			Credentials: svc, Reauthenticator: ra, Audit: rec, Log: log, RolesClaim: cfg.RolesClaim,
+			Credentials: svc, Reauthenticator: ra, Audit: rec, Log: log,
+			Verifier: tokenVerifier(cfg, opts.Verifier), APIID: cfg.HTTPAPIID,
 		},
 	}, nil
 }
@@ -223,4 +229,19 @@ func parseLevel(s string) slog.Level {
 		return slog.LevelError
 	}
 	return slog.LevelInfo
+}
+
+// tokenVerifier is the functions' own check of bearer tokens: the given
+// one, or the identity provider's JWKS; nil (every request refused) when
+// no issuer is configured.
+func tokenVerifier(cfg Config, given api.TokenVerifier) api.TokenVerifier {
+	if given != nil {
+		return given
+	}
+	if cfg.JWTIssuer == "" {
+		return nil
+	}
+	return auth.NewVerifier(auth.VerifierConfig{
+		Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, JWKSURL: cfg.JWKSURL, RolesClaim: cfg.RolesClaim,
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"smtp-vault/shared/credential"
@@ -29,6 +30,14 @@ type Config struct {
 	SMTPTimeout      time.Duration // SMTP_TIMEOUT: one SMTP AUTH check
 	MailUTimeout     time.Duration // MAILU_TIMEOUT: one MailU API call
 	RolesClaim       string        // ROLES_CLAIM: the JWT claim holding roles
+	// Each function verifies the bearer token itself (beside API
+	// Gateway's authorizer): JWT_ISSUER and JWT_AUDIENCE as the authorizer
+	// has them, JWKS_URL (default <issuer>/.well-known/jwks.json), and
+	// HTTP_API_ID, when set, the only API whose events are served.
+	JWTIssuer   string
+	JWTAudience string
+	JWKSURL     string
+	HTTPAPIID   string
 	AWSRegion        string        // AWS_REGION
 	LogLevel         string        // LOG_LEVEL: debug, info, warn, error
 
@@ -71,6 +80,10 @@ type Config struct {
 	RotateQueueURL   string
 	RotateInline     int
 	RotationCooldown time.Duration
+	// EndpointAllowedHosts (ENDPOINT_ALLOWED_HOSTS, comma-separated) are
+	// hosts outside a tenant's domain that its endpoints may move to;
+	// empty: only hosts under the tenant's domain.
+	EndpointAllowedHosts []string
 }
 
 // FromEnv reads the configuration; a malformed value is an error.
@@ -107,6 +120,10 @@ func FromEnv() (Config, error) {
 	if c.ReauthTTL > reauth.MaxTTL {
 		return Config{}, fmt.Errorf("config: REAUTH_TTL=%v is longer than the %v a re-auth token may live", c.ReauthTTL, reauth.MaxTTL)
 	}
+	c.JWTIssuer, c.JWTAudience, c.HTTPAPIID = os.Getenv("JWT_ISSUER"), os.Getenv("JWT_AUDIENCE"), os.Getenv("HTTP_API_ID")
+	if c.JWKSURL = os.Getenv("JWKS_URL"); c.JWKSURL == "" && c.JWTIssuer != "" {
+		c.JWKSURL = strings.TrimSuffix(c.JWTIssuer, "/") + "/.well-known/jwks.json"
+	}
 	c.UserpassMount = os.Getenv("VAULT_USERPASS_MOUNT")
 	c.AccessMount = os.Getenv("VAULT_ACCESS_MOUNT")
 	c.ReauthKey = os.Getenv("VAULT_REAUTH_KEY")
@@ -118,6 +135,11 @@ func FromEnv() (Config, error) {
 	c.RotateQueueURL = os.Getenv("ROTATE_QUEUE_URL")
 	if c.RotationCooldown, err = duration("ROTATION_COOLDOWN", credential.DefaultCooldown); err != nil {
 		return Config{}, err
+	}
+	for _, h := range strings.Split(os.Getenv("ENDPOINT_ALLOWED_HOSTS"), ",") {
+		if h = strings.ToLower(strings.TrimSpace(h)); h != "" {
+			c.EndpointAllowedHosts = append(c.EndpointAllowedHosts, h)
+		}
 	}
 	c.RotateInline = 25
 	if v := os.Getenv("ROTATE_INLINE_MAX"); v != "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -24,6 +25,7 @@ var configVars = []string{
 	"AUDIT_BUCKET", "AUDIT_RETENTION_YEARS", "S3_ENDPOINT", "S3_REGION", "S3_ACCESS_KEY", "S3_SECRET_KEY",
 	"S3_TIMEOUT", "VAULT_ALERTS_MOUNT", "ALERT_STATE_BUCKET",
 	"ROTATE_QUEUE_URL", "ROTATE_INLINE_MAX", "ROTATION_COOLDOWN",
+	"JWT_ISSUER", "JWT_AUDIENCE", "JWKS_URL", "HTTP_API_ID", "ENDPOINT_ALLOWED_HOSTS",
 }
 
 // clearEnv blanks every variable FromEnv reads, so the developer's shell
@@ -64,7 +66,7 @@ func TestFromEnvDefaults(t *testing.T) {
 		RotateInline:     25,
 		RotationCooldown: 10 * time.Minute,
 	}
-	if c != want {
+	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", c, want)
 	}
 }
@@ -141,7 +143,7 @@ func TestFromEnvOverrides(t *testing.T) {
 		RotateInline:        0,
 		RotationCooldown:    time.Hour,
 	}
-	if c != want {
+	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("overrides:\n got %+v\nwant %+v", c, want)
 	}
 }
@@ -351,5 +353,27 @@ func TestAuditSettingsAreChecked(t *testing.T) {
 	t.Setenv("VAULT_TOKEN", "t")
 	if _, err := app.FromEnvironment(context.Background()); err == nil || !strings.Contains(err.Error(), "AUDIT_BUCKET") {
 		t.Fatalf("FromEnvironment without AUDIT_BUCKET: %v", err)
+	}
+}
+
+func TestFromEnvTokenCheckAndEndpointHosts(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("JWT_ISSUER", "https://cognito-idp.eu-central-1.amazonaws.com/pool/")
+	t.Setenv("JWT_AUDIENCE", "client")
+	t.Setenv("HTTP_API_ID", "abc123")
+	t.Setenv("ENDPOINT_ALLOWED_HOSTS", " Mail.Platform.example , ,relay.example")
+	c, err := app.FromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.JWKSURL != "https://cognito-idp.eu-central-1.amazonaws.com/pool/.well-known/jwks.json" || c.HTTPAPIID != "abc123" || c.JWTAudience != "client" {
+		t.Fatalf("token check settings: %+v", c)
+	}
+	if !reflect.DeepEqual(c.EndpointAllowedHosts, []string{"mail.platform.example", "relay.example"}) {
+		t.Fatalf("allowed hosts %q", c.EndpointAllowedHosts)
+	}
+	t.Setenv("JWKS_URL", "https://idp.example/keys")
+	if c, err = app.FromEnv(); err != nil || c.JWKSURL != "https://idp.example/keys" {
+		t.Fatalf("JWKS_URL override: %q, %v", c.JWKSURL, err)
 	}
 }

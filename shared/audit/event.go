@@ -28,6 +28,14 @@ const (
 	CompromiseResponse        = "credential_compromise_response"
 	VaultRestoredFromBackup   = "vault_restored_from_backup"
 	CredentialsRewrapped      = "smtp_credentials_rewrapped"
+	// CredentialsChangeStarted: a new password is recorded as pending and
+	// is about to be set in MailU (the four steps' setSecret). Written
+	// before MailU is touched, failing closed, so no password changes in
+	// MailU without a record.
+	CredentialsChangeStarted = "smtp_credentials_change_started"
+	// EndpointChanged: a tenant's SMTP address or MailU API URL changed
+	// (store with the new API token); severity warning.
+	EndpointChanged = "smtp_endpoint_changed"
 	// BulkRotationRequested: an admin asked for every overdue credential
 	// to be rotated (rotate-overdue). Platform chain; each rotation it
 	// causes is audited on its tenant's chain.

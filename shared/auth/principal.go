@@ -42,43 +42,31 @@ func Require(p Principal, allowed ...Role) error {
 	return fmt.Errorf("%w: requires one of the roles %v", ErrForbidden, allowed)
 }
 
-// PrincipalFromClaims builds the principal from verified claims as API
-// Gateway passes them to a Lambda (requestContext.authorizer.jwt.claims).
-// The subject ("sub") is required. The roles claim (DefaultRolesClaim when
-// rolesClaim is empty) may be API Gateway's rendering of an array ("[a b]"),
-// a JSON array ("[\"a\",\"b\"]"), or one or more roles separated by spaces
-// or commas; roles this service does not know are dropped. A missing roles
-// claim yields a principal with no roles, which Require then refuses.
-func PrincipalFromClaims(claims map[string]string, rolesClaim string) (Principal, error) {
-	sub := strings.TrimSpace(claims["sub"])
-	if sub == "" {
+// principalFromPayload builds the principal from a verified token's JSON
+// payload: "sub" is required, and the roles are the known ones listed in
+// the roles claim when, and only when, it is a JSON array of strings.
+func principalFromPayload(payload []byte, rolesClaim string) (Principal, error) {
+	var claims map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return Principal{}, fmt.Errorf("%w: malformed claims", ErrUnauthenticated)
+	}
+	var sub string
+	if json.Unmarshal(claims["sub"], &sub) != nil || strings.TrimSpace(sub) == "" {
 		return Principal{}, fmt.Errorf("%w: token has no subject", ErrUnauthenticated)
 	}
 	if rolesClaim == "" {
 		rolesClaim = DefaultRolesClaim
 	}
-	p := Principal{Subject: sub}
-	for _, name := range splitRoles(claims[rolesClaim]) {
+	p := Principal{Subject: strings.TrimSpace(sub)}
+	var names []string
+	if json.Unmarshal(claims[rolesClaim], &names) != nil {
+		return p, nil // absent, a string, or not an array of strings: no roles
+	}
+	for _, name := range names {
 		r := Role(name)
 		if slices.Contains(knownRoles, r) && !p.Has(r) {
 			p.Roles = append(p.Roles, r)
 		}
 	}
 	return p, nil
-}
-
-// splitRoles reads the formats a roles claim arrives in.
-func splitRoles(v string) []string {
-	v = strings.TrimSpace(v)
-	if strings.HasPrefix(v, "[") && strings.HasSuffix(v, "]") {
-		var list []string
-		if json.Unmarshal([]byte(v), &list) == nil {
-			return list
-		}
-		// API Gateway renders a JSON array as "[a b]".
-		v = v[1 : len(v)-1]
-	}
-	return strings.FieldsFunc(v, func(c rune) bool {
-		return c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r'
-	})
 }

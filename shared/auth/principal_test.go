@@ -6,36 +6,36 @@ import (
 	"testing"
 )
 
-func TestPrincipalFromClaims(t *testing.T) {
+// TestPrincipalFromPayload: roles come only from a JSON array of strings
+// in the token; every string form, however list-like, grants nothing.
+func TestPrincipalFromPayload(t *testing.T) {
 	both := []Role{RoleSupport, RolePlatformAdmin}
 	tests := []struct {
 		name       string
-		claims     map[string]string
+		payload    string
 		rolesClaim string
 		want       []Role
 		wantErr    error
 	}{
-		{"API Gateway array", map[string]string{"sub": "a", "roles": "[support-team platform-admin]"}, "", both, nil},
-		{"JSON array", map[string]string{"sub": "a", "roles": `["support-team","platform-admin"]`}, "", both, nil},
-		{"JSON array with spaces", map[string]string{"sub": "a", "roles": `[ "support-team" , "platform-admin" ]`}, "", both, nil},
-		{"single", map[string]string{"sub": "a", "roles": "platform-admin"}, "", []Role{RolePlatformAdmin}, nil},
-		{"space separated", map[string]string{"sub": "a", "roles": "support-team  platform-admin"}, "", both, nil},
-		{"comma separated", map[string]string{"sub": "a", "roles": "support-team,platform-admin"}, "", both, nil},
-		{"comma and space", map[string]string{"sub": "a", "roles": "support-team, platform-admin"}, "", both, nil},
-		{"bracketed with commas", map[string]string{"sub": "a", "roles": "[support-team, platform-admin]"}, "", both, nil},
-		{"one-element API Gateway array", map[string]string{"sub": "a", "roles": "[support-team]"}, "", []Role{RoleSupport}, nil},
-		{"unknown roles dropped", map[string]string{"sub": "a", "roles": "[admin support-team root Platform-Admin]"}, "", []Role{RoleSupport}, nil},
-		{"duplicates collapse", map[string]string{"sub": "a", "roles": "support-team support-team"}, "", []Role{RoleSupport}, nil},
-		{"custom claim", map[string]string{"sub": "a", "cognito:groups": "[platform-admin]", "roles": "support-team"}, "cognito:groups", []Role{RolePlatformAdmin}, nil},
-		{"no roles claim", map[string]string{"sub": "a"}, "", nil, nil},
-		{"empty array", map[string]string{"sub": "a", "roles": "[]"}, "", nil, nil},
-		{"missing sub", map[string]string{"roles": "platform-admin"}, "", nil, ErrUnauthenticated},
-		{"blank sub", map[string]string{"sub": "  ", "roles": "platform-admin"}, "", nil, ErrUnauthenticated},
-		{"nil claims", nil, "", nil, ErrUnauthenticated},
+		{"JSON array", `{"sub":"a","roles":["support-team","platform-admin"]}`, "", both, nil},
+		{"unknown roles dropped", `{"sub":"a","roles":["admin","support-team","root","Platform-Admin"]}`, "", []Role{RoleSupport}, nil},
+		{"duplicates collapse", `{"sub":"a","roles":["support-team","support-team"]}`, "", []Role{RoleSupport}, nil},
+		{"custom claim", `{"sub":"a","cognito:groups":["platform-admin"],"roles":["support-team"]}`, "cognito:groups", []Role{RolePlatformAdmin}, nil},
+		{"API Gateway rendering", `{"sub":"a","roles":"[support-team platform-admin]"}`, "", nil, nil},
+		{"single string", `{"sub":"a","roles":"platform-admin"}`, "", nil, nil},
+		{"space separated", `{"sub":"a","roles":"x platform-admin"}`, "", nil, nil},
+		{"comma separated", `{"sub":"a","roles":"support-team,platform-admin"}`, "", nil, nil},
+		{"array of non-strings", `{"sub":"a","roles":[1,true]}`, "", nil, nil},
+		{"no roles claim", `{"sub":"a"}`, "", nil, nil},
+		{"empty array", `{"sub":"a","roles":[]}`, "", nil, nil},
+		{"missing sub", `{"roles":["platform-admin"]}`, "", nil, ErrUnauthenticated},
+		{"blank sub", `{"sub":"  ","roles":["platform-admin"]}`, "", nil, ErrUnauthenticated},
+		{"numeric sub", `{"sub":7,"roles":["platform-admin"]}`, "", nil, ErrUnauthenticated},
+		{"not an object", `[]`, "", nil, ErrUnauthenticated},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := PrincipalFromClaims(tt.claims, tt.rolesClaim)
+			p, err := principalFromPayload([]byte(tt.payload), tt.rolesClaim)
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}

@@ -79,12 +79,16 @@ func NewVerifier(cfg VerifierConfig) *Verifier {
 // Verify checks rawToken and returns the caller and the claims in the form
 // API Gateway passes them to a Lambda. Every failure wraps
 // ErrUnauthenticated, except that a canceled ctx is reported as such.
+//
+// The roles come from the token itself and only from a JSON array of
+// strings in the roles claim: a string claim such as "x platform-admin"
+// grants nothing, whatever a rendering of the claims looks like.
 func (v *Verifier) Verify(ctx context.Context, rawToken string) (Principal, map[string]string, error) {
-	claims, err := v.verify(ctx, rawToken)
+	claims, payload, err := v.verifyPayload(ctx, rawToken)
 	if err != nil {
 		return Principal{}, nil, err
 	}
-	p, err := PrincipalFromClaims(claims, v.rolesClaim)
+	p, err := principalFromPayload(payload, v.rolesClaim)
 	if err != nil {
 		return Principal{}, nil, err
 	}
@@ -103,46 +107,53 @@ func (v *Verifier) Authorize(ctx context.Context, authorizationHeader string) (m
 }
 
 func (v *Verifier) verify(ctx context.Context, raw string) (map[string]string, error) {
+	claims, _, err := v.verifyPayload(ctx, raw)
+	return claims, err
+}
+
+// verifyPayload checks a token and returns its claims rendered as API
+// Gateway renders them, and the verified JSON payload.
+func (v *Verifier) verifyPayload(ctx context.Context, raw string) (map[string]string, []byte, error) {
 	if raw == "" {
-		return nil, unauthenticated("empty token")
+		return nil, nil, unauthenticated("empty token")
 	}
 	if len(raw) > maxTokenBytes {
-		return nil, unauthenticated("token too large")
+		return nil, nil, unauthenticated("token too large")
 	}
 	// The algorithm allow-list is the defence against "none" and against
 	// HS256 tokens keyed with the public key: both fail to parse.
 	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
-		return nil, unauthenticated("malformed token or algorithm other than RS256")
+		return nil, nil, unauthenticated("malformed token or algorithm other than RS256")
 	}
 	if len(jws.Signatures) != 1 {
-		return nil, unauthenticated("token must carry exactly one signature")
+		return nil, nil, unauthenticated("token must carry exactly one signature")
 	}
 	kid := jws.Signatures[0].Header.KeyID
 	if kid == "" {
-		return nil, unauthenticated("token has no kid")
+		return nil, nil, unauthenticated("token has no kid")
 	}
 	key, err := v.keys.key(ctx, kid)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	payload, err := jws.Verify(key)
 	if err != nil {
-		return nil, unauthenticated("bad signature")
+		return nil, nil, unauthenticated("bad signature")
 	}
 
 	var std jwt.Claims
 	if err := json.Unmarshal(payload, &std); err != nil {
-		return nil, unauthenticated("malformed claims")
+		return nil, nil, unauthenticated("malformed claims")
 	}
 	if err := v.validate(std); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	claims, err := renderClaims(payload)
 	if err != nil {
-		return nil, unauthenticated("malformed claims")
+		return nil, nil, unauthenticated("malformed claims")
 	}
-	return claims, nil
+	return claims, payload, nil
 }
 
 func (v *Verifier) validate(c jwt.Claims) error {

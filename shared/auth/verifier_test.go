@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -418,3 +419,32 @@ func TestBearerToken(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestVerifyRolesOnlyFromJSONArray: a roles claim that is a string, even
+// one that reads like a list, grants nothing; only a JSON array does.
+func TestVerifyRolesOnlyFromJSONArray(t *testing.T) {
+	good := key(t, "good")
+	v := NewVerifier(VerifierConfig{Issuer: testIssuer, Audience: testAudience, JWKS: ptr(jwks(good)), Now: func() time.Time { return t0 }})
+	for _, tt := range []struct {
+		name  string
+		roles any
+		want  []Role
+	}{
+		{"array", []string{"platform-admin"}, []Role{RolePlatformAdmin}},
+		{"array with unknown", []any{"x", "support-team", 7}, nil},
+		{"space-separated string", "x platform-admin", nil},
+		{"rendered array string", "[support-team platform-admin]", nil},
+		{"JSON text in a string", `["platform-admin"]`, nil},
+		{"object", map[string]any{"platform-admin": true}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p, _, err := v.Verify(context.Background(), signRS(t, good, with(func(c map[string]any) { c["roles"] = tt.roles })))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(p.Roles) != fmt.Sprint(tt.want) {
+				t.Fatalf("roles %v, want %v", p.Roles, tt.want)
+			}
+		})
+	}
+}

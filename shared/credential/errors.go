@@ -31,6 +31,8 @@ var errorClasses = []struct {
 	err  error
 	name string
 }{
+	{ErrTokenRequired, "mailu_api_token_required"},
+	{ErrEndpointNotAllowed, "endpoint_not_allowed"},
 	{ErrConflict, "conflict"},
 	{ErrNotFound, "not_found"},
 	{ErrRejected, "mailu_rejected"},

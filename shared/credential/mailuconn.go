@@ -25,8 +25,9 @@ type mailuConn struct {
 	token  string
 }
 
-// saveMailUConn records the MailU API connection given in the input (when
-// it brings a token or a new URL) and returns the connection to use.
+// saveMailUConn records the MailU API token given in the input and
+// returns the connection to use. Without a token it uses the stored one,
+// and only for the URL it was stored for.
 func (s *Service) saveMailUConn(ctx context.Context, in StoreInput) (mailuConn, error) {
 	path := MailUPath(in.TenantID)
 	cur, err := s.cfg.Vault.Read(ctx, path)
@@ -42,16 +43,13 @@ func (s *Service) saveMailUConn(ctx context.Context, in StoreInput) (mailuConn, 
 		return mailuConn{}, upstream("read the MailU connection", err)
 	}
 	if in.MailUAPIToken == "" {
+		// The stored token is only ever sent to the URL it was stored for.
+		if cur.Data[mailuURLField] != in.MailUAPIURL {
+			return mailuConn{}, fmt.Errorf("%w: %w; the stored token is only ever sent to %s", ErrInvalidInput, ErrTokenRequired, urlHost(cur.Data[mailuURLField]))
+		}
 		token, err := s.open(ctx, in.TenantID, mailuTokenField, cur.Data[mailuTokenField], cur.Data[mailuKeyField])
 		if err != nil {
 			return mailuConn{}, err
-		}
-		if cur.Data[mailuURLField] != in.MailUAPIURL {
-			data := cloneMap(cur.Data)
-			data[mailuURLField] = in.MailUAPIURL
-			if _, err := s.cfg.Vault.WriteCAS(ctx, path, data, version); err != nil {
-				return mailuConn{}, upstream("write the MailU connection", err)
-			}
 		}
 		return mailuConn{apiURL: in.MailUAPIURL, token: token}, nil
 	}
@@ -71,6 +69,20 @@ func (s *Service) saveMailUConn(ctx context.Context, in StoreInput) (mailuConn, 
 }
 
 func isAuthFailed(err error) bool { return errors.Is(err, mailu.ErrAuthFailed) }
+
+// storedMailUURL is the MailU API URL stored for a tenant, "" when none;
+// nothing is decrypted.
+func (s *Service) storedMailUURL(ctx context.Context, tenantID string) (string, error) {
+	cur, err := s.cfg.Vault.Read(ctx, MailUPath(tenantID))
+	switch {
+	case err == nil:
+		return cur.Data[mailuURLField], nil
+	case errors.Is(err, vault.ErrNotFound):
+		return "", nil
+	default:
+		return "", upstream("read the MailU connection", err)
+	}
+}
 
 func cloneMap(m map[string]string) map[string]string {
 	out := make(map[string]string, len(m))

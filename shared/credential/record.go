@@ -21,8 +21,9 @@ const (
 // Purposes of a change, recorded with its pending password so that a run
 // resuming it writes the right audit event.
 const (
-	PurposeStore  = "store"
-	PurposeRotate = "rotate"
+	PurposeStore    = "store"
+	PurposeRotate   = "rotate"
+	PurposeEndpoint = "endpoint" // a store or recovery that moves the tenant to new endpoints
 )
 
 // Record is the KV v2 data at smtp/<tenant>/admin. password and
@@ -48,7 +49,15 @@ type Record struct {
 	PendingPassword string
 	PendingDataKey  string
 	PendingSince    string
-	PendingPurpose  string // PurposeStore or PurposeRotate
+	PendingPurpose  string // PurposeStore, PurposeRotate or PurposeEndpoint
+	// An endpoint change in flight (PurposeEndpoint): the new SMTP address
+	// and MailU connection, whose token is sealed as in the MailU record
+	// (AAD <tenant>/api_token). They replace the current ones only when
+	// the pending password is promoted.
+	PendingSMTPAddr      string
+	PendingMailUURL      string
+	PendingMailUToken    string
+	PendingMailUTokenKey string
 }
 
 var recordFields = []struct {
@@ -69,6 +78,10 @@ var recordFields = []struct {
 	{"pending_data_key", func(r *Record) *string { return &r.PendingDataKey }},
 	{"pending_since", func(r *Record) *string { return &r.PendingSince }},
 	{"pending_purpose", func(r *Record) *string { return &r.PendingPurpose }},
+	{"pending_smtp_addr", func(r *Record) *string { return &r.PendingSMTPAddr }},
+	{"pending_mailu_api_url", func(r *Record) *string { return &r.PendingMailUURL }},
+	{"pending_mailu_api_token", func(r *Record) *string { return &r.PendingMailUToken }},
+	{"pending_mailu_data_key", func(r *Record) *string { return &r.PendingMailUTokenKey }},
 }
 
 func recordFromData(data map[string]string, version int) *Record {
@@ -99,6 +112,16 @@ func (r *Record) Pending() bool { return r.PendingPassword != "" }
 
 func (r *Record) clearPending() {
 	r.PendingUsername, r.PendingPassword, r.PendingDataKey, r.PendingSince, r.PendingPurpose = "", "", "", "", ""
+	r.PendingSMTPAddr, r.PendingMailUURL, r.PendingMailUToken, r.PendingMailUTokenKey = "", "", "", ""
+}
+
+// pendingSMTPAddr is where the pending password is set and tested: the
+// new address of an endpoint change, the current one otherwise.
+func (r *Record) pendingSMTPAddr() string {
+	if r.PendingSMTPAddr != "" {
+		return r.PendingSMTPAddr
+	}
+	return r.SMTPAddr
 }
 
 // LastRotatedTime parses last_rotated; the zero time when absent or

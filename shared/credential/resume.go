@@ -24,20 +24,33 @@ const (
 // promoted; if MailU holds the current one, the pending one is dropped;
 // if it accepts neither, the pending password is set again (setSecret is
 // idempotent) and the change finished. When MailU cannot be asked,
-// nothing changes and the error says so. ev is the event to audit when the
-// change is finished; nil builds it from the change's purpose.
+// nothing changes and the error says so. An endpoint change is asked at
+// its new endpoints for the pending password and at the old ones for the
+// current password, so a new host that cannot be reached is rolled back
+// while the old one still takes the current password. ev is the event to
+// audit when the change is finished; nil builds it from the change's
+// purpose.
 func (s *Service) resume(ctx context.Context, tenantID string, rec *Record, ev *audit.Event) (Resumed, error) {
 	if ev == nil {
 		ev = &audit.Event{Event: audit.CredentialsStored, Details: map[string]any{"action": "resumed"}}
-		if rec.PendingPurpose == PurposeRotate {
+		switch rec.PendingPurpose {
+		case PurposeRotate:
 			ev = &audit.Event{Event: audit.CredentialsRotated, UserID: "system:resume", Details: map[string]any{"trigger": "resume"}}
+		case PurposeEndpoint:
+			ev = &audit.Event{Event: audit.CredentialsStored, UserID: "system:resume", Details: map[string]any{"action": "endpoint_changed"}}
 		}
 	}
+	moving := rec.PendingMailUURL != ""
 	finish := func() (Resumed, error) {
 		if ev.Details == nil {
 			ev.Details = map[string]any{}
 		}
 		ev.Details["resumed"] = true
+		if moving {
+			if err := s.recordEndpointChanged(ctx, tenantID, s.pendingChange(ctx, tenantID, rec), *ev); err != nil {
+				return "", err
+			}
+		}
 		if err := s.finishSecret(ctx, tenantID, rec, *ev); err != nil {
 			return "", err
 		}
@@ -47,12 +60,12 @@ func (s *Service) resume(ctx context.Context, tenantID string, rec *Record, ev *
 	if err != nil {
 		return "", err
 	}
-	err = s.cfg.VerifyLogin(ctx, rec.SMTPAddr, rec.PendingUsername, pw)
+	pendingErr := s.cfg.VerifyLogin(ctx, rec.pendingSMTPAddr(), rec.PendingUsername, pw)
 	switch {
-	case err == nil:
+	case pendingErr == nil:
 		return finish()
-	case !errors.Is(err, mailu.ErrAuthFailed):
-		return "", upstream("test the pending password", err)
+	case !errors.Is(pendingErr, mailu.ErrAuthFailed) && !moving:
+		return "", upstream("test the pending password", pendingErr)
 	}
 	if rec.Password != "" {
 		cur, err := s.open(ctx, tenantID, passwordField, rec.Password, rec.DataKey)
@@ -75,14 +88,23 @@ func (s *Service) resume(ctx context.Context, tenantID string, rec *Record, ev *
 	}
 	// MailU accepts neither: the pending password may be half set, or the
 	// admin was lost. Roll forward with the recorded password.
+	if !errors.Is(pendingErr, mailu.ErrAuthFailed) {
+		return "", upstream("test the pending password at the new endpoint", pendingErr)
+	}
 	admin, err := s.mailuAdmin(ctx, tenantID)
+	if moving {
+		admin, err = s.pendingMailUAdmin(ctx, tenantID, rec)
+	}
 	if err != nil {
+		return "", err
+	}
+	if err := s.recordChangeStarted(ctx, tenantID, rec, *ev); err != nil {
 		return "", err
 	}
 	if err := s.setSecret(ctx, admin, rec.PendingUsername, pw); err != nil {
 		return "", err
 	}
-	if err := s.testSecret(ctx, rec.SMTPAddr, rec.PendingUsername, pw); err != nil {
+	if err := s.testSecret(ctx, rec.pendingSMTPAddr(), rec.PendingUsername, pw); err != nil {
 		return "", err
 	}
 	return finish()

@@ -97,7 +97,7 @@ func (s *Service) pendingAccepted(ctx context.Context, tenantID string, rec *Rec
 		s.log.WarnContext(ctx, "open the pending password", "tenant_id", tenantID, "error", err)
 		return "", false
 	}
-	if err := s.cfg.VerifyLogin(ctx, rec.SMTPAddr, rec.PendingUsername, pw); err != nil {
+	if err := s.cfg.VerifyLogin(ctx, rec.pendingSMTPAddr(), rec.PendingUsername, pw); err != nil {
 		s.log.InfoContext(ctx, "pending password not accepted by MailU yet; serving the current one", "tenant_id", tenantID, "error", err)
 		return "", false
 	}

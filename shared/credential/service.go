@@ -46,6 +46,9 @@ type Config struct {
 	// Cooldown is the least time between two rotations of one tenant
 	// (default DefaultCooldown); negative disables it.
 	Cooldown time.Duration
+	// AllowedHosts are hosts outside a tenant's domain that its endpoints
+	// may move to (a shared MailU of the platform); lower case, no port.
+	AllowedHosts []string
 	// Hook, when set, is called at every step boundary; fault tests use it
 	// to crash a run there. Production code leaves it nil.
 	Hook Hook

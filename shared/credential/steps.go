@@ -83,13 +83,16 @@ func (s *Service) runSteps(ctx context.Context, tenantID string, rec *Record, ad
 	if err := s.hook(ctx, tenantID, AfterCreate); err != nil {
 		return err
 	}
+	if err := s.recordChangeStarted(ctx, tenantID, rec, ev); err != nil {
+		return err
+	}
 	if err := s.setSecret(ctx, admin, username, pw); err != nil {
 		return err
 	}
 	if err := s.hook(ctx, tenantID, AfterSet); err != nil {
 		return err
 	}
-	if err := s.testSecret(ctx, rec.SMTPAddr, username, pw); err != nil {
+	if err := s.testSecret(ctx, rec.pendingSMTPAddr(), username, pw); err != nil {
 		return err
 	}
 	if err := s.hook(ctx, tenantID, AfterTest); err != nil {
@@ -123,6 +126,22 @@ func (s *Service) createSecret(ctx context.Context, tenantID string, rec *Record
 	}
 	s.markState(ctx, tenantID, map[string]string{MetaState: StatePending})
 	return pw, nil
+}
+
+// recordChangeStarted audits that the pending password of rec is about to
+// be set in MailU, with the actor of ev. It fails closed: without the
+// record MailU is not touched, and the next run rolls the pending password
+// back (MailU never took it).
+func (s *Service) recordChangeStarted(ctx context.Context, tenantID string, rec *Record, ev audit.Event) error {
+	err := s.cfg.Audit.Record(ctx, audit.Event{
+		Event:     audit.CredentialsChangeStarted,
+		TenantID:  tenantID,
+		UserID:    ev.UserID,
+		IP:        ev.IP,
+		UserAgent: ev.UserAgent,
+		Details:   map[string]any{"purpose": rec.PendingPurpose, "kv_version": rec.version, "for_event": ev.Event},
+	})
+	return upstream("record "+audit.CredentialsChangeStarted, err)
 }
 
 // setSecret makes MailU's admin user accept pw, creating the user when the
@@ -177,6 +196,11 @@ func (s *Service) finishSecret(ctx context.Context, tenantID string, rec *Record
 	ev.Details["kv_version"] = rec.version + 1
 	if err := s.cfg.Audit.Record(ctx, ev); err != nil {
 		return upstream("record "+ev.Event, err)
+	}
+	if rec.PendingMailUURL != "" {
+		if err := s.promoteEndpoints(ctx, tenantID, rec); err != nil {
+			return err
+		}
 	}
 	rec.Username = rec.PendingUsername
 	rec.Password = rec.PendingPassword

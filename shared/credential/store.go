@@ -98,11 +98,6 @@ func (s *Service) Store(ctx context.Context, in StoreInput, actor Actor) (StoreR
 	}
 	defer release()
 
-	conn, err := s.saveMailUConn(ctx, in)
-	if err != nil {
-		return StoreResult{}, err
-	}
-	admin := s.cfg.DialMailU(conn.apiURL, conn.token)
 	username := "admin@" + in.Domain
 	ev := audit.Event{Event: audit.CredentialsStored, UserID: actor.UserID, IP: actor.IP, UserAgent: actor.UserAgent}
 
@@ -114,9 +109,26 @@ func (s *Service) Store(ctx context.Context, in StoreInput, actor Actor) (StoreR
 		return StoreResult{}, err
 	}
 	fresh := rec.Version() == 0
-	if rec.Pending() {
+	storedURL, err := s.storedMailUURL(ctx, in.TenantID)
+	if err != nil {
+		return StoreResult{}, err
+	}
+	saved := false
+	switch {
+	case rec.Pending() && rec.Password == "" && (rec.SMTPAddr != in.SMTPAddr || storedURL != in.MailUAPIURL):
+		// A first store that never finished, retried at other endpoints:
+		// there is no current password to protect, and createSecret below
+		// replaces the abandoned pending one.
+	case rec.Pending():
 		// Finish or undo what an earlier run left; a rotation's change is
-		// audited as a
+		// audited as a rotation. A new token for the same MailU is saved
+		// first, so that the resumed change can use it.
+		if !s.movesEndpoints(rec, storedURL, in) {
+			if _, err := s.saveMailUConn(ctx, in); err != nil {
+				return StoreResult{}, err
+			}
+			saved = true
+		}
 		rev := ev
 		if rec.PendingPurpose == PurposeRotate {
 			rev.Event, rev.Details = audit.CredentialsRotated, map[string]any{"trigger": "store"}
@@ -124,7 +136,22 @@ func (s *Service) Store(ctx context.Context, in StoreInput, actor Actor) (StoreR
 		if _, err := s.resume(ctx, in.TenantID, rec, &rev); err != nil {
 			return StoreResult{}, err
 		}
+		if storedURL, err = s.storedMailUURL(ctx, in.TenantID); err != nil {
+			return StoreResult{}, err
+		}
 	}
+	if s.movesEndpoints(rec, storedURL, in) {
+		return s.storeEndpoints(ctx, in, rec, storedURL, username, ev)
+	}
+	conn := mailuConn{}
+	if !saved || in.MailUAPIToken == "" {
+		if conn, err = s.saveMailUConn(ctx, in); err != nil {
+			return StoreResult{}, err
+		}
+	} else {
+		conn = mailuConn{apiURL: in.MailUAPIURL, token: in.MailUAPIToken}
+	}
+	admin := s.cfg.DialMailU(conn.apiURL, conn.token)
 	fieldsChanged := rec.WebmailURL != in.WebmailURL || rec.SMTPAddr != in.SMTPAddr || rec.MailUAPI != s.cfg.KVMount+"/"+MailUPath(in.TenantID)
 	rec.WebmailURL = in.WebmailURL
 	rec.SMTPAddr = in.SMTPAddr
@@ -205,4 +232,28 @@ func (s *Service) currentLogsIn(ctx context.Context, tenantID string, rec *Recor
 	default:
 		return false, upstream("test the stored password", err)
 	}
+}
+
+// movesEndpoints says whether in moves a stored tenant to another SMTP
+// address or MailU API URL.
+func (s *Service) movesEndpoints(rec *Record, storedURL string, in StoreInput) bool {
+	return rec.Password != "" && storedURL != "" && (rec.SMTPAddr != in.SMTPAddr || storedURL != in.MailUAPIURL)
+}
+
+// storeEndpoints moves a stored tenant to the endpoints of in, with a
+// fresh password set there (endpoint.go). A refused or failed move leaves
+// the record and the MailU connection as they were.
+func (s *Service) storeEndpoints(ctx context.Context, in StoreInput, rec *Record, storedURL, username string, ev audit.Event) (StoreResult, error) {
+	c := endpointChange{oldSMTP: rec.SMTPAddr, newSMTP: in.SMTPAddr, oldURL: storedURL, newURL: in.MailUAPIURL, token: in.MailUAPIToken, webmailURL: in.WebmailURL}
+	if c.token == "" {
+		return StoreResult{}, fmt.Errorf("%w: %w; the stored token is only ever sent to %s", ErrInvalidInput, ErrTokenRequired, urlHost(storedURL))
+	}
+	if err := s.checkEndpointHosts(in.Domain, c); err != nil {
+		return StoreResult{}, err
+	}
+	if err := s.changeEndpoints(ctx, in.TenantID, rec, username, c, withTenant(ev, in.TenantID, "endpoint_changed")); err != nil {
+		return StoreResult{}, err
+	}
+	s.log.InfoContext(ctx, "credential moved to new endpoints", "tenant_id", in.TenantID, "kv_version", rec.Version())
+	return s.storeResult(in.TenantID, rec, "endpoint_changed"), nil
 }
