@@ -20,8 +20,8 @@ import (
 	"smtp-vault/shared/api"
 	"smtp-vault/shared/app"
 	"smtp-vault/shared/auth"
-	"smtp-vault/shared/notify"
 	"smtp-vault/shared/credential"
+	"smtp-vault/shared/notify"
 )
 
 // These tests check who may do what, through the local gateway (JWT

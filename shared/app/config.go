@@ -38,8 +38,8 @@ type Config struct {
 	JWTAudience string
 	JWKSURL     string
 	HTTPAPIID   string
-	AWSRegion        string        // AWS_REGION
-	LogLevel         string        // LOG_LEVEL: debug, info, warn, error
+	AWSRegion   string // AWS_REGION
+	LogLevel    string // LOG_LEVEL: debug, info, warn, error
 
 	// Re-authentication. Empty means the default, applied where the
 	// setting is used (reauth.New, the local stack).

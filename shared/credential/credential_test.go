@@ -15,10 +15,10 @@ import (
 	vaultapi "github.com/hashicorp/vault/api"
 
 	"smtp-vault/scripts/devenv"
+	"smtp-vault/scripts/devenv/mailustandin"
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/mailu"
-	"smtp-vault/scripts/devenv/mailustandin"
 	"smtp-vault/shared/vault"
 )
 

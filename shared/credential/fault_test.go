@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"smtp-vault/scripts/devenv"
-	"smtp-vault/shared/mailu"
 	"smtp-vault/scripts/devenv/mailustandin"
 	"smtp-vault/shared/credential"
+	"smtp-vault/shared/mailu"
 )
 
 // faultRuns is how many randomized runs TestRandomFaultsNeverBreakMail

@@ -103,7 +103,7 @@ func TestSweepTimeTravel(t *testing.T) {
 		}
 	}
 	want(t, sweep(t), credential.Summary{Scanned: n}) // once per cycle
-	s.Clock.Shift(6 * day)                          // day 179
+	s.Clock.Shift(6 * day)                            // day 179
 	want(t, sweep(t), credential.Summary{Scanned: n})
 	if len(notices()) != n {
 		t.Fatal("a second notice in the same cycle")

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"smtp-vault/shared/mailu"
 	"smtp-vault/scripts/devenv/mailustandin"
+	"smtp-vault/shared/mailu"
 )
 
 func ptr[T any](v T) *T { return &v }

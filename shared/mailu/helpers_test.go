@@ -15,8 +15,8 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"smtp-vault/shared/mailu"
 	"smtp-vault/scripts/devenv/mailustandin"
+	"smtp-vault/shared/mailu"
 )
 
 const (

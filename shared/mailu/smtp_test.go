@@ -14,8 +14,8 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
-	"smtp-vault/shared/mailu"
 	"smtp-vault/scripts/devenv/mailustandin"
+	"smtp-vault/shared/mailu"
 )
 
 func TestVerifyLogin(t *testing.T) {
