@@ -97,6 +97,13 @@ type Stack struct {
 	// it through SQS events, as in AWS (queue.go).
 	RotateQueue *LocalQueue[credential.Job]
 
+	// Verifier checks bearer tokens against the dev issuer's keys, for the
+	// gateway and the functions alike.
+	Verifier *auth.Verifier
+	// SeedProblems are the demo tenants' seeding failures at start; the
+	// stack serves anyway and retries them in the background.
+	SeedProblems []error
+
 	server  *http.Server
 	closers []io.Closer
 }
@@ -173,11 +180,11 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 	// The gateway (as API Gateway's authorizer) and the functions (each
 	// on its own) verify bearer tokens against the dev issuer's keys.
 	jwks := s.Issuer.JWKS()
-	verifier := auth.NewVerifier(auth.VerifierConfig{Issuer: s.APIURL, Audience: Audience, JWKS: &jwks, RolesClaim: cfg.RolesClaim, Now: o.Now})
-	if s.App, err = app.New(ctx, cfg, app.Options{AuditOut: o.AuditOut, LogOut: o.LogOut, Now: o.Now, Sinks: o.Sinks, Notifier: o.Notifier, RotateQueue: s.RotateQueue, Verifier: verifier}); err != nil {
+	s.Verifier = auth.NewVerifier(auth.VerifierConfig{Issuer: s.APIURL, Audience: Audience, JWKS: &jwks, RolesClaim: cfg.RolesClaim, Now: o.Now})
+	if s.App, err = app.New(ctx, cfg, app.Options{AuditOut: o.AuditOut, LogOut: o.LogOut, Now: o.Now, Sinks: o.Sinks, Notifier: o.Notifier, RotateQueue: s.RotateQueue, Verifier: s.Verifier}); err != nil {
 		return s, err
 	}
-	s.Gateway = localgw.New(api.Routes, s.App.Handlers(), verifier, s.App.Log)
+	s.Gateway = localgw.New(api.Routes, s.App.Handlers(), s.Verifier, s.App.Log)
 	s.ConsoleOrigin = cfg.ConsoleOrigin
 	if s.ConsoleOrigin == "" {
 		s.ConsoleOrigin = s.APIURL
@@ -186,14 +193,24 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 	s.Gateway.Handle("/.well-known/jwks.json", s.Issuer.JWKSHandler())
 	s.startRotateQueue()
 
+	// One unhealthy tenant never stops the stack: a seed that fails (a
+	// crashed run's lock still held, MailU down) is a warning, retried in
+	// the background until it succeeds, and the API comes up for the rest.
+	seedLog := slog.New(slog.NewJSONHandler(logOut(o.LogOut), nil))
+	var retry []DemoTenant
 	for _, t := range st.Tenants {
 		if t.MailU, err = o.MailU.AddInstance(ctx, t.Domain, t.MailUToken); err != nil {
 			return s, err
 		}
 		if err := s.seed(ctx, t); err != nil {
-			return s, err
+			s.SeedProblems = append(s.SeedProblems, err)
+			seedLog.Warn("demo tenant not ready; retrying in the background (if it persists, `make clean` starts afresh)", "tenant_id", t.TenantID, "error", err)
+			retry = append(retry, t)
 		}
 		s.Tenants = append(s.Tenants, t)
+	}
+	if len(retry) > 0 {
+		s.retrySeeds(retry, seedLog)
 	}
 
 	ln, err := net.Listen("tcp", o.APIAddr)
@@ -252,6 +269,36 @@ func (s *Stack) StoreEvent(t DemoTenant) credential.StoreInput {
 		MailUAPIToken: t.MailUToken,
 	}
 }
+
+// retrySeeds stores the given tenants again every SeedRetryInterval until
+// each succeeds or the stack closes; a crashed run's tenant lock lapses
+// after the lock TTL, after which the store finishes or undoes its change.
+func (s *Stack) retrySeeds(tenants []DemoTenant, log *slog.Logger) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.closers = append(s.closers, closerFunc(func() error { cancel(); return nil }))
+	go func() {
+		for len(tenants) > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(SeedRetryInterval):
+			}
+			left := tenants[:0]
+			for _, t := range tenants {
+				if err := s.seed(ctx, t); err != nil {
+					left = append(left, t)
+					continue
+				}
+				log.Info("demo tenant ready", "tenant_id", t.TenantID)
+			}
+			tenants = left
+		}
+	}()
+}
+
+// SeedRetryInterval is how often a demo tenant that could not be seeded
+// at start is tried again.
+var SeedRetryInterval = 20 * time.Second
 
 // seed runs the store function for a demo tenant through the same Lambda
 // handler path as the provisioning flow. Store is idempotent, so this runs

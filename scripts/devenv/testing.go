@@ -108,6 +108,9 @@ func StartTestStack(t testing.TB, tenants int, sinks ...audit.Sink) *TestStack {
 	}
 	ts.Stack = s
 	t.Cleanup(s.Close)
+	if len(s.SeedProblems) > 0 {
+		t.Fatalf("test stack: seeding the demo tenants: %v", s.SeedProblems)
+	}
 	return ts
 }
 

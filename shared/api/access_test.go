@@ -385,14 +385,18 @@ func TestReauthLockout(t *testing.T) {
 	}
 	// Another instance of the function (a second App on the same Vault)
 	// sees the same lock.
-	a2, err := app.New(ctx, s.App.Config, app.Options{AuditOut: io.Discard, LogOut: io.Discard})
+	a2, err := app.New(ctx, s.App.Config, app.Options{AuditOut: io.Discard, LogOut: io.Discard, Verifier: s.Verifier})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer, err := s.Token(admin)
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := json.Marshal(map[string]string{"password": u.Password, "totp_code": wrongCode})
 	resp, err := a2.API.Reauth()(ctx, events.APIGatewayV2HTTPRequest{
 		RouteKey: "POST /api/v1/platform-admin/reauth",
-		Headers:  map[string]string{"content-type": "application/json"},
+		Headers:  map[string]string{"content-type": "application/json", "authorization": "Bearer " + bearer},
 		Body:     string(body),
 		RequestContext: events.APIGatewayV2HTTPRequestContext{Authorizer: &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
 			JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: map[string]string{"sub": admin, "roles": "[platform-admin]"}},

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"smtp-vault/shared/alert"
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/auth"
 	"smtp-vault/shared/credential"
@@ -55,6 +56,7 @@ var errorTable = []struct {
 	{reauth.ErrAudit, http.StatusServiceUnavailable, "audit_unavailable", "the audit trail cannot be written, so nothing was done; try again later"},
 	{reauth.ErrUnavailable, http.StatusServiceUnavailable, "upstream_unavailable", "Vault is unavailable; nothing was decided, try again later"},
 	{audit.ErrQueryTooBroad, http.StatusUnprocessableEntity, "query_too_broad", fmt.Sprintf("the filters match more than %d records to read; narrow them with from and to", audit.MaxScan)},
+	{credential.ErrIncidentRequired, http.StatusUnprocessableEntity, alert.CodeIncidentIDRequired, ""},
 	{credential.ErrTokenRequired, http.StatusUnprocessableEntity, "mailu_api_token_required", ""},
 	{credential.ErrEndpointNotAllowed, http.StatusUnprocessableEntity, "endpoint_not_allowed", ""},
 	{credential.ErrInvalidInput, http.StatusBadRequest, "invalid_request", ""},

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"smtp-vault/shared/credential"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -18,6 +19,9 @@ type retrieveResponse struct {
 	NextRotation time.Time `json:"next_rotation"`
 	// ExpiresAt is when the re-auth token runs out: the view must close.
 	ExpiresAt time.Time `json:"expires_at"`
+	// Compromise: an earlier credential was declared compromised by an
+	// emergency reset (until the next normal rotation).
+	Compromise *credential.Compromise `json:"compromise,omitempty"`
 }
 
 // Retrieve serves the retrieve route (access: Routes).
@@ -35,6 +39,7 @@ func (d Deps) Retrieve() Handler {
 			LastRotated:  v.LastRotated,
 			NextRotation: v.NextRotation,
 			ExpiresAt:    c.Reauth.Expiry(),
+			Compromise:   v.Compromise,
 		}), nil
 	})
 }

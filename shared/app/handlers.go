@@ -12,7 +12,7 @@ func (a *App) Handlers() map[string]any {
 		"reauth":          a.API.Reauth(),
 		"rotate":          a.API.RotateFunction(),
 		"rotate-sweep":    a.API.RotateSweepFunction(),
-		"emergency-reset": a.API.GuardedNotImplemented("emergency-reset"),
+		"emergency-reset": a.API.EmergencyResetFunction(),
 		"audit":           a.API.AuditFunction(),
 		"backup":          api.NotImplemented("backup"),
 		"recover":         api.NotImplemented("recover"),

@@ -18,3 +18,6 @@ func (s *Service) Open(ctx context.Context, tenantID, field, sealed, wrapped str
 // SetInline changes how many jobs the sweep runs itself, as a smaller
 // invocation budget would.
 func (s *Service) SetInline(n int) { s.cfg.Inline = n }
+
+// RecordWithoutVersion is r with its KV version cleared, to compare data.
+func RecordWithoutVersion(r Record) Record { r.version = 0; return r }

@@ -16,6 +16,13 @@ import (
 // that crashed is overtaken once its expiry has passed. The returned
 // function releases the lock; it never fails the caller.
 func (s *Service) lock(ctx context.Context, tenantID, purpose string) (func(), error) {
+	return s.lockOrTakeOver(ctx, tenantID, purpose, 0)
+}
+
+// lockOrTakeOver is lock that also overtakes a holder that took the lock
+// more than takeOverAfter ago (0: never) and has not released it: the
+// emergency reset does not wait out a crashed run's full lock TTL.
+func (s *Service) lockOrTakeOver(ctx context.Context, tenantID, purpose string, takeOverAfter time.Duration) (func(), error) {
 	path := LockPath(tenantID)
 	cas := 0
 	cur, err := s.cfg.Vault.Read(ctx, path)
@@ -24,7 +31,13 @@ func (s *Service) lock(ctx context.Context, tenantID, purpose string) (func(), e
 		cas = cur.Version
 		// A released lock is free whatever the clocks say: instances'
 		// clocks differ a little, and a release stamps its own time.
-		if exp, perr := time.Parse(time.RFC3339Nano, cur.Data["expires_at"]); perr == nil && cur.Data["released"] != "true" && s.Now().Before(exp) {
+		exp, perr := time.Parse(time.RFC3339Nano, cur.Data["expires_at"])
+		held := perr == nil && cur.Data["released"] != "true" && s.Now().Before(exp)
+		if held && takeOverAfter > 0 && s.Now().After(exp.Add(-s.cfg.LockTTL).Add(takeOverAfter)) {
+			s.log.WarnContext(ctx, "taking over the tenant lock of a stale change", "tenant_id", tenantID, "purpose", purpose, "held_by", cur.Data["purpose"])
+			held = false
+		}
+		if held {
 			return nil, fmt.Errorf("%w: another change of this tenant (%s) is in progress", ErrConflict, cur.Data["purpose"])
 		}
 	case errors.Is(err, vault.ErrNotFound):

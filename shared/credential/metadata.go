@@ -2,6 +2,7 @@ package credential
 
 import (
 	"context"
+	"strconv"
 )
 
 // Keys of a credential's KV custom_metadata. They let the sweep and the
@@ -19,6 +20,10 @@ const (
 	// the incident; any non-empty value shows the tenant as compromised.
 	MetaCompromised = "compromised"
 )
+
+// MetaCompromisedVersion is the key that records, for good, that KV
+// version v was declared compromised: "incident=..;by=..;at=..;pending=..".
+func MetaCompromisedVersion(v int) string { return "compromised_v" + strconv.Itoa(v) }
 
 // Values of MetaState.
 const (

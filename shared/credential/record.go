@@ -24,6 +24,7 @@ const (
 	PurposeStore    = "store"
 	PurposeRotate   = "rotate"
 	PurposeEndpoint = "endpoint" // a store or recovery that moves the tenant to new endpoints
+	PurposeReset    = "reset"    // an emergency reset
 )
 
 // Record is the KV v2 data at smtp/<tenant>/admin. password and
@@ -50,6 +51,15 @@ type Record struct {
 	PendingDataKey  string
 	PendingSince    string
 	PendingPurpose  string // PurposeStore, PurposeRotate or PurposeEndpoint
+	// The last emergency reset, shown until the next normal rotation: the
+	// incident, when, and the KV version it declared compromised.
+	CompromisedIncident      string
+	CompromisedAt      string
+	CompromisedVersion string
+	// ResetIncidents lists the incidents (comma-separated, newest last)
+	// that reset this credential, so one incident resets it once.
+	ResetIncidents string
+
 	// An endpoint change in flight (PurposeEndpoint): the new SMTP address
 	// and MailU connection, whose token is sealed as in the MailU record
 	// (AAD <tenant>/api_token). They replace the current ones only when
@@ -78,6 +88,10 @@ var recordFields = []struct {
 	{"pending_data_key", func(r *Record) *string { return &r.PendingDataKey }},
 	{"pending_since", func(r *Record) *string { return &r.PendingSince }},
 	{"pending_purpose", func(r *Record) *string { return &r.PendingPurpose }},
+	{"compromised_incident", func(r *Record) *string { return &r.CompromisedIncident }},
+	{"compromised_at", func(r *Record) *string { return &r.CompromisedAt }},
+	{"compromised_version", func(r *Record) *string { return &r.CompromisedVersion }},
+	{"reset_incidents", func(r *Record) *string { return &r.ResetIncidents }},
 	{"pending_smtp_addr", func(r *Record) *string { return &r.PendingSMTPAddr }},
 	{"pending_mailu_api_url", func(r *Record) *string { return &r.PendingMailUURL }},
 	{"pending_mailu_api_token", func(r *Record) *string { return &r.PendingMailUToken }},

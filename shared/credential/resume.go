@@ -36,6 +36,9 @@ func (s *Service) resume(ctx context.Context, tenantID string, rec *Record, ev *
 		switch rec.PendingPurpose {
 		case PurposeRotate:
 			ev = &audit.Event{Event: audit.CredentialsRotated, UserID: "system:resume", Details: map[string]any{"trigger": "resume"}}
+		case PurposeReset:
+			ev = &audit.Event{Event: audit.CredentialsEmergencyReset, UserID: "system:resume", Severity: audit.Critical,
+				Details: map[string]any{"incident_id": rec.CompromisedIncident, "compromised_version": rec.CompromisedVersion}}
 		case PurposeEndpoint:
 			ev = &audit.Event{Event: audit.CredentialsStored, UserID: "system:resume", Details: map[string]any{"action": "endpoint_changed"}}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"smtp-vault/shared/audit"
@@ -18,6 +19,27 @@ type View struct {
 	WebmailURL   string
 	LastRotated  time.Time
 	NextRotation time.Time
+	// Compromise is the last emergency reset, until the next normal
+	// rotation; nil when none.
+	Compromise *Compromise
+}
+
+// Compromise says that an earlier credential of a tenant was declared
+// compromised, by which incident, when, and which KV version.
+type Compromise struct {
+	IncidentID string    `json:"incident_id"`
+	At         time.Time `json:"at"`
+	KVVersion  int       `json:"kv_version"`
+}
+
+// compromiseOf reads the compromise an emergency reset left on rec.
+func compromiseOf(rec *Record) *Compromise {
+	if rec.CompromisedIncident == "" {
+		return nil
+	}
+	at, _ := time.Parse(time.RFC3339, rec.CompromisedAt)
+	v, _ := strconv.Atoi(rec.CompromisedVersion)
+	return &Compromise{IncidentID: rec.CompromisedIncident, At: at, KVVersion: v}
 }
 
 // LogValue keeps the password out of any log line that names a View.
@@ -86,6 +108,7 @@ func (s *Service) Retrieve(ctx context.Context, tenantID string, actor Actor) (V
 		WebmailURL:   rec.WebmailURL,
 		LastRotated:  last,
 		NextRotation: last.Add(RotationInterval),
+		Compromise:   compromiseOf(rec),
 	}, nil
 }
 

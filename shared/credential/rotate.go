@@ -114,7 +114,7 @@ func (s *Service) Rotate(ctx context.Context, req Request) (res Result, err erro
 	if err != nil {
 		return Result{}, err
 	}
-	if err := s.runSteps(ctx, req.TenantID, rec, admin, rec.Username, PurposeRotate, ev); err != nil {
+	if _, err := s.runSteps(ctx, req.TenantID, rec, admin, rec.Username, PurposeRotate, ev); err != nil {
 		return Result{}, err
 	}
 	s.log.InfoContext(ctx, "credential rotated", "tenant_id", req.TenantID, "trigger", req.Trigger, "kv_version", rec.version)

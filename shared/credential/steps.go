@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/crypto"
@@ -59,8 +60,12 @@ var ErrAbandon = errors.New("run abandoned at a step boundary")
 // passwordField is the field name in the AAD of a sealed password.
 const passwordField = "password"
 
-// passwordBytes is the entropy of a generated password (SPEC section 4).
-const passwordBytes = 32
+// The entropy of a generated password: 32 bytes (SPEC section 4), 48 for
+// an emergency reset (section 6).
+const (
+	passwordBytes      = 32
+	resetPasswordBytes = 48
+)
 
 func (s *Service) hook(ctx context.Context, tenantID string, at Boundary) error {
 	if s.cfg.Hook == nil {
@@ -71,44 +76,49 @@ func (s *Service) hook(ctx context.Context, tenantID string, at Boundary) error 
 
 // runSteps changes the password of a tenant whose record holds no pending
 // change: the four steps with the hook between them. admin is the tenant's
-// MailU admin API.
-func (s *Service) runSteps(ctx context.Context, tenantID string, rec *Record, admin MailU, username, purpose string, ev audit.Event) error {
+// MailU admin API. It returns the new password, for the one-time display
+// of an emergency reset; other callers drop it.
+func (s *Service) runSteps(ctx context.Context, tenantID string, rec *Record, admin MailU, username, purpose string, ev audit.Event) (string, error) {
 	if err := s.hook(ctx, tenantID, BeforeCreate); err != nil {
-		return err
+		return "", err
 	}
 	pw, err := s.createSecret(ctx, tenantID, rec, username, purpose)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := s.hook(ctx, tenantID, AfterCreate); err != nil {
-		return err
+		return "", err
 	}
 	if err := s.recordChangeStarted(ctx, tenantID, rec, ev); err != nil {
-		return err
+		return "", err
 	}
 	if err := s.setSecret(ctx, admin, username, pw); err != nil {
-		return err
+		return "", err
 	}
 	if err := s.hook(ctx, tenantID, AfterSet); err != nil {
-		return err
+		return "", err
 	}
 	if err := s.testSecret(ctx, rec.pendingSMTPAddr(), username, pw); err != nil {
-		return err
+		return "", err
 	}
 	if err := s.hook(ctx, tenantID, AfterTest); err != nil {
-		return err
+		return "", err
 	}
 	if err := s.finishSecret(ctx, tenantID, rec, ev); err != nil {
-		return err
+		return "", err
 	}
-	return s.hook(ctx, tenantID, AfterFinish)
+	return pw, s.hook(ctx, tenantID, AfterFinish)
 }
 
 // createSecret generates a password and records it as pending in a new
 // version of the record. It returns the plaintext, which the caller keeps
 // only for the rest of the request.
 func (s *Service) createSecret(ctx context.Context, tenantID string, rec *Record, username, purpose string) (string, error) {
-	pw, err := crypto.NewPassword(passwordBytes)
+	size := passwordBytes
+	if purpose == PurposeReset {
+		size = resetPasswordBytes
+	}
+	pw, err := crypto.NewPassword(size)
 	if err != nil {
 		return "", fmt.Errorf("generate password: %w", err)
 	}
@@ -210,10 +220,18 @@ func (s *Service) finishSecret(ctx context.Context, tenantID string, rec *Record
 		rec.CreatedAt = rec.LastRotated
 	}
 	rec.RotationPolicy = RotationPolicy
+	md := map[string]string{}
+	if rec.PendingPurpose == PurposeRotate && rec.CompromisedIncident != "" {
+		// A normal rotation ends the compromise's display; the per-version
+		// marks in custom_metadata and the audit trail keep it.
+		rec.CompromisedIncident, rec.CompromisedAt, rec.CompromisedVersion = "", "", ""
+		md[MetaCompromised] = ""
+	}
 	rec.clearPending()
 	if err := s.writeRecord(ctx, tenantID, rec); err != nil {
 		return err
 	}
-	s.markState(ctx, tenantID, stateOf(rec))
+	maps.Copy(md, stateOf(rec))
+	s.markState(ctx, tenantID, md)
 	return nil
 }

@@ -188,7 +188,7 @@ func (s *Service) Store(ctx context.Context, in StoreInput, actor Actor) (StoreR
 		// A store that must change the password (new tenant, or MailU no
 		// longer takes the stored one) is not held back by the rotation
 		// cool-down: nobody can log in with the old password anyway.
-		if err := s.runSteps(ctx, in.TenantID, rec, admin, username, PurposeStore, withTenant(ev, in.TenantID, action)); err != nil {
+		if _, err := s.runSteps(ctx, in.TenantID, rec, admin, username, PurposeStore, withTenant(ev, in.TenantID, action)); err != nil {
 			return StoreResult{}, err
 		}
 	}

@@ -156,14 +156,21 @@ func (d *DevIssuer) Sign(subject string, roles []auth.Role, ttl time.Duration) (
 	if subject == "" {
 		return "", errors.New("signing dev token: empty subject")
 	}
-	if ttl <= 0 {
-		return "", errors.New("signing dev token: ttl must be positive")
-	}
-	now := d.now()
 	names := make([]string, len(roles))
 	for i, r := range roles {
 		names[i] = string(r)
 	}
+	return d.SignClaims(subject, map[string]any{auth.DefaultRolesClaim: names}, ttl)
+}
+
+// SignClaims issues a token for subject with extra claims as given, for
+// tests of how the functions read claims (a roles claim that is a string,
+// say).
+func (d *DevIssuer) SignClaims(subject string, extra map[string]any, ttl time.Duration) (string, error) {
+	if ttl <= 0 {
+		return "", errors.New("signing dev token: ttl must be positive")
+	}
+	now := d.now()
 	std := jwt.Claims{
 		Issuer:    d.issuer,
 		Subject:   subject,
@@ -173,7 +180,7 @@ func (d *DevIssuer) Sign(subject string, roles []auth.Role, ttl time.Duration) (
 		Expiry:    jwt.NewNumericDate(now.Add(ttl)),
 		ID:        rand.Text(),
 	}
-	token, err := jwt.Signed(d.signer).Claims(std).Claims(map[string]any{auth.DefaultRolesClaim: names}).Serialize()
+	token, err := jwt.Signed(d.signer).Claims(std).Claims(extra).Serialize()
 	if err != nil {
 		return "", fmt.Errorf("signing dev token: %w", err)
 	}

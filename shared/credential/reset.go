@@ -1,0 +1,207 @@
+package credential
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"smtp-vault/shared/audit"
+	"smtp-vault/shared/notify"
+)
+
+// ErrIncidentRequired refuses an emergency reset without a well-formed
+// incident id; the refusal raises the emergency_reset_without_incident
+// alert.
+var ErrIncidentRequired = errors.New("incident_id is required")
+
+var incidentPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{2,63}$`)
+
+// ValidateIncidentID accepts 3 to 64 letters, digits and . _ : -, starting
+// with a letter or digit (INC-2026-0042, sec:1234).
+func ValidateIncidentID(id string) error {
+	if !incidentPattern.MatchString(id) {
+		return fmt.Errorf("%w: incident_id must be 3 to 64 letters, digits, '.', '_', ':' or '-', starting with a letter or digit", ErrIncidentRequired)
+	}
+	return nil
+}
+
+// MaxReasonBytes bounds a free-text reason kept in the audit trail.
+const MaxReasonBytes = 500
+
+// ValidateReason accepts one line of at most MaxReasonBytes; required
+// refuses an empty one.
+func ValidateReason(reason string, required bool) (string, error) {
+	r := strings.TrimSpace(reason)
+	switch {
+	case r == "" && required:
+		return "", fmt.Errorf("%w: reason is required", ErrInvalidInput)
+	case len(r) > MaxReasonBytes || !utf8.ValidString(r) || strings.ContainsAny(r, "\x00\r\n"):
+		return "", fmt.Errorf("%w: reason must be one line of at most %d bytes", ErrInvalidInput, MaxReasonBytes)
+	}
+	return r, nil
+}
+
+// ResetTakeOver is how long an unreleased tenant lock holds off an
+// emergency reset: a live change finishes well within it (each MailU and
+// SMTP call is bounded by its timeout), so an older holder has crashed.
+const ResetTakeOver = time.Minute
+
+// keptResetIncidents bounds the incidents a record remembers.
+const keptResetIncidents = 20
+
+// ResetRequest asks for one tenant's emergency reset.
+type ResetRequest struct {
+	TenantID   string
+	IncidentID string
+	Reason     string
+	Actor      Actor
+}
+
+// ResetResult is what an emergency reset did. Password is the new
+// password, shown once to the caller; it is empty when AlreadyReset.
+type ResetResult struct {
+	TenantID           string
+	IncidentID         string
+	Username           string
+	Password           string
+	LastRotated        time.Time
+	NextRotation       time.Time
+	CompromisedVersion int
+	Version            int
+	// AlreadyReset: this incident reset the credential before; nothing
+	// changed and no password is returned.
+	AlreadyReset bool
+}
+
+// EmergencyReset replaces a tenant's password in an incident: a fresh
+// 48-byte password is set in MailU through its admin API (the old one is
+// not needed), proved with an SMTP AUTH login and promoted with
+// check-and-set, after the replaced KV version (and any pending password,
+// itself treated as compromised) is marked compromised in custom_metadata.
+// It is not held back by the rotation cool-down, and takes over a change
+// of the tenant that has held the lock longer than ResetTakeOver. An
+// incident resets a credential once: a second call answers AlreadyReset.
+// The reset is audited (smtp_credentials_emergency_reset, critical) before
+// it is promoted, failing closed, and a security alert goes out.
+func (s *Service) EmergencyReset(ctx context.Context, req ResetRequest) (res ResetResult, err error) {
+	if err := ValidateTenantID(req.TenantID); err != nil {
+		return ResetResult{}, err
+	}
+	if err := ValidateIncidentID(req.IncidentID); err != nil {
+		return ResetResult{}, err
+	}
+	if req.Reason, err = ValidateReason(req.Reason, false); err != nil {
+		return ResetResult{}, err
+	}
+	release, err := s.lockOrTakeOver(ctx, req.TenantID, PurposeReset, ResetTakeOver)
+	if err != nil {
+		return ResetResult{}, err
+	}
+	defer release()
+	rec, err := s.readRecord(ctx, req.TenantID)
+	if err != nil {
+		return ResetResult{}, err
+	}
+	// A reset of this incident that crashed before promoting its password
+	// is done again; one that finished is not.
+	crashedReset := rec.Pending() && rec.PendingPurpose == PurposeReset
+	if slices.Contains(strings.Split(rec.ResetIncidents, ","), req.IncidentID) && !crashedReset {
+		s.log.InfoContext(ctx, "emergency reset: already reset for this incident", "tenant_id", req.TenantID, "incident_id", req.IncidentID)
+		return ResetResult{TenantID: req.TenantID, IncidentID: req.IncidentID, Username: rec.Username, LastRotated: rec.LastRotatedTime(),
+			NextRotation: rec.LastRotatedTime().Add(RotationInterval), Version: rec.Version(), AlreadyReset: true}, nil
+	}
+	if rec.Password == "" && rec.PendingMailUURL == "" && !rec.Pending() {
+		return ResetResult{}, fmt.Errorf("%w: the credential of tenant %s is still being created", ErrNotFound, req.TenantID)
+	}
+	compromised := rec.Version()
+	if err := s.markCompromised(ctx, req, rec); err != nil {
+		return ResetResult{}, err
+	}
+	username := rec.Username
+	if username == "" {
+		username = rec.PendingUsername
+	}
+	// A pending change (a crashed or interrupted rotation, store or move)
+	// is dropped, not finished: its password is compromised too. A pending
+	// move to new endpoints is dropped with it; the tenant stays where it
+	// is.
+	rec.clearPending()
+	admin, err := s.mailuAdmin(ctx, req.TenantID)
+	if err != nil {
+		return ResetResult{}, err
+	}
+	ev := audit.Event{
+		Event:     audit.CredentialsEmergencyReset,
+		UserID:    req.Actor.UserID,
+		IP:        req.Actor.IP,
+		UserAgent: req.Actor.UserAgent,
+		Severity:  audit.Critical,
+		Details:   map[string]any{"incident_id": req.IncidentID, "reason": req.Reason, "compromised_version": compromised},
+	}
+	rec.CompromisedIncident, rec.CompromisedAt, rec.CompromisedVersion = req.IncidentID, FormatTime(s.Now()), strconv.Itoa(compromised)
+	if !slices.Contains(strings.Split(rec.ResetIncidents, ","), req.IncidentID) {
+		rec.ResetIncidents = appendIncident(rec.ResetIncidents, req.IncidentID)
+	}
+	pw, err := s.runSteps(ctx, req.TenantID, rec, admin, username, PurposeReset, ev)
+	if err != nil {
+		return ResetResult{}, err
+	}
+	s.alertReset(ctx, req, compromised)
+	s.log.InfoContext(ctx, "emergency reset", "tenant_id", req.TenantID, "incident_id", req.IncidentID, "kv_version", rec.Version())
+	last := rec.LastRotatedTime()
+	return ResetResult{TenantID: req.TenantID, IncidentID: req.IncidentID, Username: rec.Username, Password: pw,
+		LastRotated: last, NextRotation: last.Add(RotationInterval), CompromisedVersion: compromised, Version: rec.Version()}, nil
+}
+
+// markCompromised records in custom_metadata, before anything changes,
+// that the current KV version (with any pending password in it) is
+// compromised: MetaCompromised names the incident for the overview, and a
+// per-version key keeps incident, who and when for good.
+func (s *Service) markCompromised(ctx context.Context, req ResetRequest, rec *Record) error {
+	by := req.Actor.UserID
+	if len(by) > 128 {
+		by = by[:128]
+	}
+	md := map[string]string{
+		MetaCompromised: req.IncidentID,
+		MetaCompromisedVersion(rec.Version()): fmt.Sprintf("incident=%s;by=%s;at=%s;pending=%t", req.IncidentID, by, FormatTime(s.Now()), rec.Pending()),
+	}
+	if err := s.cfg.Vault.PatchCustomMetadata(ctx, AdminPath(req.TenantID), md); err != nil {
+		return upstream("mark the credential compromised", err)
+	}
+	return nil
+}
+
+// alertReset sends the security alert of a reset; a failure is logged
+// (the reset is done and audited as critical).
+func (s *Service) alertReset(ctx context.Context, req ResetRequest, compromised int) {
+	if s.cfg.Notifier == nil {
+		s.log.WarnContext(ctx, "emergency reset: no notifier configured for the security alert", "tenant_id", req.TenantID)
+		return
+	}
+	err := s.cfg.Notifier.Notify(ctx, notify.Message{
+		Kind:     notify.KindSecurityAlert,
+		Subject:  fmt.Sprintf("smtp-vault: emergency reset of tenant %s (%s)", req.TenantID, req.IncidentID),
+		Body:     fmt.Sprintf("%s reset the MailU admin credential of tenant %s in incident %s; KV version %d is marked compromised. Reason: %s", req.Actor.UserID, req.TenantID, req.IncidentID, compromised, req.Reason),
+		TenantID: req.TenantID,
+		Attrs:    map[string]string{"rule": "emergency_reset", "incident_id": req.IncidentID, "user_id": req.Actor.UserID, "severity": string(audit.Critical)},
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "emergency reset: security alert not sent", "tenant_id", req.TenantID, "error", err)
+	}
+}
+
+func appendIncident(list, id string) string {
+	ids := slices.DeleteFunc(strings.Split(list, ","), func(s string) bool { return s == "" })
+	ids = append(ids, id)
+	if len(ids) > keptResetIncidents {
+		ids = ids[len(ids)-keptResetIncidents:]
+	}
+	return strings.Join(ids, ",")
+}
