@@ -12,7 +12,6 @@ import (
 	"smtp-vault/shared/credential"
 )
 
-
 // resetBody is the body of POST .../smtp-credentials/emergency-reset.
 type resetBody struct {
 	IncidentID string `json:"incident_id"`

@@ -53,9 +53,9 @@ type Record struct {
 	PendingPurpose  string // PurposeStore, PurposeRotate or PurposeEndpoint
 	// The last emergency reset, shown until the next normal rotation: the
 	// incident, when, and the KV version it declared compromised.
-	CompromisedIncident      string
-	CompromisedAt      string
-	CompromisedVersion string
+	CompromisedIncident string
+	CompromisedAt       string
+	CompromisedVersion  string
 	// ResetIncidents lists the incidents (comma-separated, newest last)
 	// that reset this credential, so one incident resets it once.
 	ResetIncidents string

@@ -169,7 +169,7 @@ func (s *Service) markCompromised(ctx context.Context, req ResetRequest, rec *Re
 		by = by[:128]
 	}
 	md := map[string]string{
-		MetaCompromised: req.IncidentID,
+		MetaCompromised:                       req.IncidentID,
 		MetaCompromisedVersion(rec.Version()): fmt.Sprintf("incident=%s;by=%s;at=%s;pending=%t", req.IncidentID, by, FormatTime(s.Now()), rec.Pending()),
 	}
 	if err := s.cfg.Vault.PatchCustomMetadata(ctx, AdminPath(req.TenantID), md); err != nil {
