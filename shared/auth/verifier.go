@@ -51,6 +51,7 @@ type Verifier struct {
 	rolesClaim string
 	now        func() time.Time
 	keys       *keySource
+	verified   verifiedCache
 }
 
 // NewVerifier returns a Verifier for cfg. Nothing is fetched until the first
@@ -84,7 +85,10 @@ func NewVerifier(cfg VerifierConfig) *Verifier {
 // strings in the roles claim: a string claim such as "x platform-admin"
 // grants nothing, whatever a rendering of the claims looks like.
 func (v *Verifier) Verify(ctx context.Context, rawToken string) (Principal, map[string]string, error) {
-	claims, payload, err := v.verifyPayload(ctx, rawToken)
+	if p, claims, ok := v.verified.get(rawToken, v.now(), v.keys.holds); ok {
+		return p, claims, nil
+	}
+	claims, payload, kid, key, err := v.verifyPayload(ctx, rawToken)
 	if err != nil {
 		return Principal{}, nil, err
 	}
@@ -92,6 +96,7 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (Principal, map[
 	if err != nil {
 		return Principal{}, nil, err
 	}
+	v.verified.put(rawToken, p, claims, payload, kid, key)
 	return p, claims, nil
 }
 
@@ -107,53 +112,53 @@ func (v *Verifier) Authorize(ctx context.Context, authorizationHeader string) (m
 }
 
 func (v *Verifier) verify(ctx context.Context, raw string) (map[string]string, error) {
-	claims, _, err := v.verifyPayload(ctx, raw)
+	claims, _, _, _, err := v.verifyPayload(ctx, raw)
 	return claims, err
 }
 
 // verifyPayload checks a token and returns its claims rendered as API
 // Gateway renders them, and the verified JSON payload.
-func (v *Verifier) verifyPayload(ctx context.Context, raw string) (map[string]string, []byte, error) {
+func (v *Verifier) verifyPayload(ctx context.Context, raw string) (claims map[string]string, payload []byte, kid string, key *rsa.PublicKey, err error) {
 	if raw == "" {
-		return nil, nil, unauthenticated("empty token")
+		return nil, nil, "", nil, unauthenticated("empty token")
 	}
 	if len(raw) > maxTokenBytes {
-		return nil, nil, unauthenticated("token too large")
+		return nil, nil, "", nil, unauthenticated("token too large")
 	}
 	// The algorithm allow-list is the defence against "none" and against
 	// HS256 tokens keyed with the public key: both fail to parse.
 	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
-		return nil, nil, unauthenticated("malformed token or algorithm other than RS256")
+		return nil, nil, "", nil, unauthenticated("malformed token or algorithm other than RS256")
 	}
 	if len(jws.Signatures) != 1 {
-		return nil, nil, unauthenticated("token must carry exactly one signature")
+		return nil, nil, "", nil, unauthenticated("token must carry exactly one signature")
 	}
-	kid := jws.Signatures[0].Header.KeyID
+	kid = jws.Signatures[0].Header.KeyID
 	if kid == "" {
-		return nil, nil, unauthenticated("token has no kid")
+		return nil, nil, "", nil, unauthenticated("token has no kid")
 	}
-	key, err := v.keys.key(ctx, kid)
+	key, err = v.keys.key(ctx, kid)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", nil, err
 	}
-	payload, err := jws.Verify(key)
+	payload, err = jws.Verify(key)
 	if err != nil {
-		return nil, nil, unauthenticated("bad signature")
+		return nil, nil, "", nil, unauthenticated("bad signature")
 	}
 
 	var std jwt.Claims
 	if err := json.Unmarshal(payload, &std); err != nil {
-		return nil, nil, unauthenticated("malformed claims")
+		return nil, nil, "", nil, unauthenticated("malformed claims")
 	}
 	if err := v.validate(std); err != nil {
-		return nil, nil, err
+		return nil, nil, "", nil, err
 	}
-	claims, err := renderClaims(payload)
+	claims, err = renderClaims(payload)
 	if err != nil {
-		return nil, nil, unauthenticated("malformed claims")
+		return nil, nil, "", nil, unauthenticated("malformed claims")
 	}
-	return claims, payload, nil
+	return claims, payload, kid, key, nil
 }
 
 func (v *Verifier) validate(c jwt.Claims) error {
@@ -223,6 +228,15 @@ const (
 	maxJWKSBytes     = 1 << 20
 	minRSABits       = 2048
 )
+
+// holds says whether kid still names key, without fetching: a cached
+// verification is void once its key is retired or replaced.
+func (s *keySource) holds(kid string, key *rsa.PublicKey) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.set[kid]
+	return ok && k.Equal(key)
+}
 
 func (s *keySource) key(ctx context.Context, kid string) (*rsa.PublicKey, error) {
 	s.mu.Lock()

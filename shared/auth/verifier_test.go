@@ -448,3 +448,21 @@ func TestVerifyRolesOnlyFromJSONArray(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyCacheNeverOutlivesTheToken: a token served from the cache of
+// verified tokens is refused once it expires, like a fresh one.
+func TestVerifyCacheNeverOutlivesTheToken(t *testing.T) {
+	good := key(t, "good")
+	now := t0
+	v := NewVerifier(VerifierConfig{Issuer: testIssuer, Audience: testAudience, JWKS: ptr(jwks(good)), Now: func() time.Time { return now }})
+	tok := signRS(t, good, with(func(c map[string]any) { c["exp"] = t0.Add(time.Minute).Unix() }))
+	for range 2 {
+		if p, _, err := v.Verify(context.Background(), tok); err != nil || p.Subject != "alice" {
+			t.Fatalf("fresh token: %+v, %v", p, err)
+		}
+	}
+	now = t0.Add(time.Minute)
+	if _, _, err := v.Verify(context.Background(), tok); !errors.Is(err, ErrUnauthenticated) {
+		t.Fatalf("expired token answered from the cache: %v", err)
+	}
+}
