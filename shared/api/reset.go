@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -55,18 +56,119 @@ func (d Deps) EmergencyReset() Handler {
 	})
 }
 
-// EmergencyResetFunction is the emergency-reset Lambda's handler: the
-// HTTP API routes; other invocations are refused.
+// compromiseBody is the body of POST .../incidents/{id}/compromise-response:
+// exactly one of tenant_ids, mailu_host or all.
+type compromiseBody struct {
+	TenantIDs []string `json:"tenant_ids"`
+	MailUHost string   `json:"mailu_host"`
+	All       bool     `json:"all"`
+	Reason    string   `json:"reason"`
+}
+
+// CompromiseEvent is the on-demand invocation of a compromise response
+// (events/compromise-response.json).
+type CompromiseEvent struct {
+	Action     string   `json:"action"` // "compromise-response"
+	IncidentID string   `json:"incident_id"`
+	TenantIDs  []string `json:"tenant_ids,omitempty"`
+	MailUHost  string   `json:"mailu_host,omitempty"`
+	All        bool     `json:"all,omitempty"`
+	Reason     string   `json:"reason,omitempty"`
+	// RequestedBy names the operator; audited.
+	RequestedBy string `json:"requested_by"`
+}
+
+// StartCompromiseResponse serves POST .../compromise-response: it answers
+// 202 with the response's first progress at once; the resets run in the
+// emergency-reset worker.
+func (d Deps) StartCompromiseResponse() Handler {
+	return d.guard("emergency-reset", func(ctx context.Context, req events.APIGatewayV2HTTPRequest, c caller) (events.APIGatewayV2HTTPResponse, error) {
+		var b compromiseBody
+		if err := decodeBody(req, &b); err != nil {
+			return events.APIGatewayV2HTTPResponse{}, err
+		}
+		st, err := d.Credentials.StartCompromiseResponse(ctx, credential.CompromiseRequest{
+			IncidentID: req.PathParameters["incident_id"], TenantIDs: b.TenantIDs, MailUHost: b.MailUHost, All: b.All,
+			Reason: b.Reason, Actor: actor(req, c.Principal),
+		})
+		if err != nil {
+			return events.APIGatewayV2HTTPResponse{}, err
+		}
+		return respondJSON(http.StatusAccepted, st), nil
+	})
+}
+
+// CompromiseResponse serves GET .../compromise-response: progress and
+// per-tenant outcomes.
+func (d Deps) CompromiseResponse() Handler {
+	return d.guard("emergency-reset", func(ctx context.Context, req events.APIGatewayV2HTTPRequest, c caller) (events.APIGatewayV2HTTPResponse, error) {
+		st, err := d.Credentials.CompromiseResponse(ctx, req.PathParameters["incident_id"])
+		if err != nil {
+			return events.APIGatewayV2HTTPResponse{}, err
+		}
+		return respondJSON(http.StatusOK, st), nil
+	})
+}
+
+// EmergencyResetFunction is the emergency-reset Lambda's handler: its
+// HTTP API routes, ResetQueue's SQS batches (each tenant's outcome is
+// recorded, so no message comes back), or a CompromiseEvent invoked
+// directly.
 func (d Deps) EmergencyResetFunction() func(context.Context, json.RawMessage) (any, error) {
-	reset := d.EmergencyReset()
+	reset, start, progress := d.EmergencyReset(), d.StartCompromiseResponse(), d.CompromiseResponse()
 	return func(ctx context.Context, raw json.RawMessage) (any, error) {
-		if !isHTTPEvent(raw) {
-			return nil, &Error{http.StatusBadRequest, "invalid_request", "the emergency-reset function takes HTTP API events"}
+		if isHTTPEvent(raw) {
+			var req events.APIGatewayV2HTTPRequest
+			if err := json.Unmarshal(raw, &req); err != nil {
+				return nil, fmt.Errorf("decode HTTP API event: %w", err)
+			}
+			switch req.RouteKey {
+			case "POST " + compromiseResponse:
+				return start(ctx, req)
+			case "GET " + compromiseResponse:
+				return progress(ctx, req)
+			}
+			return reset(ctx, req) // the guard refuses any other route
 		}
-		var req events.APIGatewayV2HTTPRequest
-		if err := json.Unmarshal(raw, &req); err != nil {
-			return nil, fmt.Errorf("decode HTTP API event: %w", err)
+		if isSQSEvent(raw) {
+			var ev events.SQSEvent
+			if err := json.Unmarshal(raw, &ev); err != nil {
+				return nil, fmt.Errorf("decode SQS event: %w", err)
+			}
+			return d.ResetBatch(ctx, ev), nil
 		}
-		return reset(ctx, req)
+		var ev CompromiseEvent
+		if err := decodeJSON(raw, &ev); err != nil {
+			return nil, err
+		}
+		if ev.Action != "compromise-response" || ev.RequestedBy == "" {
+			return nil, &Error{http.StatusBadRequest, "invalid_request", `action must be "compromise-response", with requested_by naming the operator`}
+		}
+		st, err := d.Credentials.StartCompromiseResponse(ctx, credential.CompromiseRequest{
+			IncidentID: ev.IncidentID, TenantIDs: ev.TenantIDs, MailUHost: ev.MailUHost, All: ev.All, Reason: ev.Reason,
+			Actor: credential.Actor{UserID: "operator:" + ev.RequestedBy},
+		})
+		if err != nil {
+			return nil, toError(err)
+		}
+		return st, nil
 	}
+}
+
+// ResetBatch works through one SQS batch of compromise-response jobs, a
+// few at a time. Every job records its own outcome (a failed tenant is
+// reported, not retried), so only a malformed message is logged and
+// dropped.
+func (d Deps) ResetBatch(ctx context.Context, ev events.SQSEvent) events.SQSEventResponse {
+	var wg sync.WaitGroup
+	for _, m := range ev.Records {
+		var job credential.ResetJob
+		if err := decodeJSON([]byte(m.Body), &job); err != nil {
+			d.Log.ErrorContext(ctx, "reset queue: malformed message dropped", "message_id", m.MessageId, "error", err)
+			continue
+		}
+		wg.Go(func() { d.Credentials.RunResetJob(ctx, job) })
+	}
+	wg.Wait()
+	return events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 }

@@ -23,7 +23,10 @@ type Route struct {
 // Key is the route key API Gateway puts in events ("GET /path").
 func (r Route) Key() string { return r.Method + " " + r.Path }
 
-const tenantCredentials = "/api/v1/platform-admin/tenants/{tenant_id}/smtp-credentials"
+const (
+	tenantCredentials  = "/api/v1/platform-admin/tenants/{tenant_id}/smtp-credentials"
+	compromiseResponse = "/api/v1/platform-admin/incidents/{incident_id}/compromise-response"
+)
 
 var (
 	staff  = auth.NewRoleSet(auth.RoleSupport, auth.RolePlatformAdmin)
@@ -41,6 +44,8 @@ var Routes = []Route{
 	{Method: "GET", Path: "/api/v1/platform-admin/smtp-credentials", Function: "console", Roles: admins},
 	{Method: "GET", Path: "/platform-admin/{proxy+}", Function: "console", Public: true},
 	{Method: "POST", Path: "/api/v1/platform-admin/reauth", Function: "reauth", Roles: staff},
+	{Method: "POST", Path: compromiseResponse, Function: "emergency-reset", Roles: admins, Reauth: true},
+	{Method: "GET", Path: compromiseResponse, Function: "emergency-reset", Roles: admins},
 }
 
 // routeFor finds the route of an event by its route key.

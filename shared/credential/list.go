@@ -14,16 +14,9 @@ import (
 // no secret data is read. A tenant whose metadata cannot be read is
 // returned with Err set; a folder without an admin record is left out.
 func (s *Service) statuses(ctx context.Context) ([]Status, error) {
-	keys, err := s.cfg.Vault.List(ctx, "")
+	ids, err := s.tenantIDs(ctx)
 	if err != nil {
-		return nil, upstream("list tenants", err)
-	}
-	ids := make([]string, 0, len(keys))
-	for _, k := range keys {
-		id, folder := strings.CutSuffix(k, "/")
-		if folder && ValidateTenantID(id) == nil {
-			ids = append(ids, id)
-		}
+		return nil, err
 	}
 	out := make([]Status, len(ids))
 	found := make([]bool, len(ids))
@@ -63,4 +56,20 @@ func (s *Service) statuses(ctx context.Context) ([]Status, error) {
 		}
 	}
 	return res, nil
+}
+
+// tenantIDs lists every tenant with a folder in the KV mount.
+func (s *Service) tenantIDs(ctx context.Context) ([]string, error) {
+	keys, err := s.cfg.Vault.List(ctx, "")
+	if err != nil {
+		return nil, upstream("list tenants", err)
+	}
+	ids := make([]string, 0, len(keys))
+	for _, k := range keys {
+		id, folder := strings.CutSuffix(k, "/")
+		if folder && ValidateTenantID(id) == nil {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
 }

@@ -55,3 +55,9 @@ type Trail interface {
 	Query(ctx context.Context, q audit.Query) (audit.Page, error)
 	Verify(ctx context.Context, chain string) (audit.Report, error)
 }
+
+// ResetQueue takes the compromise response's jobs for the emergency-reset
+// worker.
+type ResetQueue interface {
+	Send(ctx context.Context, jobs []ResetJob) (int, error)
+}

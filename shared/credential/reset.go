@@ -61,6 +61,9 @@ type ResetRequest struct {
 	IncidentID string
 	Reason     string
 	Actor      Actor
+	// fromResponse is the compromise response that asked, whose start and
+	// end alert instead of each tenant's reset.
+	fromResponse string
 }
 
 // ResetResult is what an emergency reset did. Password is the new
@@ -144,6 +147,9 @@ func (s *Service) EmergencyReset(ctx context.Context, req ResetRequest) (res Res
 		Severity:  audit.Critical,
 		Details:   map[string]any{"incident_id": req.IncidentID, "reason": req.Reason, "compromised_version": compromised},
 	}
+	if req.fromResponse != "" {
+		ev.Details["response_id"] = req.fromResponse
+	}
 	rec.CompromisedIncident, rec.CompromisedAt, rec.CompromisedVersion = req.IncidentID, FormatTime(s.Now()), strconv.Itoa(compromised)
 	if !slices.Contains(strings.Split(rec.ResetIncidents, ","), req.IncidentID) {
 		rec.ResetIncidents = appendIncident(rec.ResetIncidents, req.IncidentID)
@@ -152,7 +158,9 @@ func (s *Service) EmergencyReset(ctx context.Context, req ResetRequest) (res Res
 	if err != nil {
 		return ResetResult{}, err
 	}
-	s.alertReset(ctx, req, compromised)
+	if req.fromResponse == "" {
+		s.alertReset(ctx, req, compromised)
+	}
 	s.log.InfoContext(ctx, "emergency reset", "tenant_id", req.TenantID, "incident_id", req.IncidentID, "kv_version", rec.Version())
 	last := rec.LastRotatedTime()
 	return ResetResult{TenantID: req.TenantID, IncidentID: req.IncidentID, Username: rec.Username, Password: pw,

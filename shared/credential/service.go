@@ -30,6 +30,9 @@ type Config struct {
 	// Queue takes the sweep's and the bulk rotation's jobs beyond Inline;
 	// nil runs every job in the invocation.
 	Queue Queue
+	// ResetQueue takes a compromise response's jobs for the emergency-reset
+	// worker; nil resets every tenant in the request.
+	ResetQueue ResetQueue
 	// Inline is how many jobs the sweep runs itself when Queue is set.
 	Inline int
 	// Reserve is the time left before the invocation's deadline at which
