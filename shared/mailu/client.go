@@ -32,13 +32,22 @@ type Client struct {
 
 // New returns a client for the admin API at baseURL (for example
 // https://mail.example.com/api/v1) authenticating with token. A nil hc
-// gets a client with DefaultTimeout.
+// gets a client with DefaultTimeout. The client never follows a redirect,
+// whatever hc's own policy (see refuseRedirect).
 func New(baseURL, token string, hc *http.Client) *Client {
-	if hc == nil {
-		hc = &http.Client{Timeout: DefaultTimeout}
+	own := http.Client{Timeout: DefaultTimeout}
+	if hc != nil {
+		own = *hc // a copy: the caller's client keeps its own policy
 	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), token: token, hc: hc}
+	own.CheckRedirect = refuseRedirect
+	return &Client{base: strings.TrimRight(baseURL, "/"), token: token, hc: &own}
 }
+
+// refuseRedirect stops net/http from following a redirect: a 307 or 308
+// would re-send the request, the bearer token and a PATCH body with the
+// new password, to wherever Location points (even from https to http).
+// The 3xx answer itself comes back to do, which refuses it.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // CreateUser creates a user (POST /user). ErrConflict when it exists,
 // ErrNotFound when MailU does not host its domain.
@@ -139,6 +148,11 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, secre
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
 		return fmt.Errorf("%w: read response: %w", ErrUnavailable, err)
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+		// A redirect means the base URL is not MailU's API (or someone
+		// moved it): nothing is sent to the new place.
+		return fmt.Errorf("%w: MailU answered %d (a redirect, which is never followed): check the API URL", ErrRejected, resp.StatusCode)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return apiError(resp.StatusCode, raw, secret)
