@@ -117,8 +117,9 @@ func userPath(email string) string { return "/user/" + url.PathEscape(email) }
 var errNoEmail = fmt.Errorf("%w: empty email", ErrRejected)
 
 // do sends one request and decodes a 2xx body into out. secret, when not
-// empty, is scrubbed from any message MailU echoes back, so a proxy that
-// reflects the request body cannot put a password into an error.
+// empty, and the API token are scrubbed from any message MailU echoes
+// back, so a proxy that reflects the request cannot put a password or
+// the token into an error (FuzzAPIResponse found the token echoed).
 func (c *Client) do(ctx context.Context, method, path string, in, out any, secret string) error {
 	var body io.Reader
 	if in != nil {
@@ -155,7 +156,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, secre
 		return fmt.Errorf("%w: MailU answered %d (a redirect, which is never followed): check the API URL", ErrRejected, resp.StatusCode)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return apiError(resp.StatusCode, raw, secret)
+		return apiError(resp.StatusCode, raw, secret, c.token)
 	}
 	if out == nil {
 		return nil
@@ -170,7 +171,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, secre
 // apiError reads MailU's error shapes: {"code", "message"} from the
 // endpoints, {"message"} from the token check and the framework, and
 // {"errors": {field: why}, "message"} from payload validation.
-func apiError(status int, raw []byte, secret string) *APIError {
+func apiError(status int, raw []byte, secrets ...string) *APIError {
 	e := &APIError{Status: status, Code: status}
 	var b struct {
 		Code    int               `json:"code"`
@@ -194,8 +195,10 @@ func apiError(status int, raw []byte, secret string) *APIError {
 		// HTML from a proxy or a dead upstream: the status says enough.
 		e.Message = http.StatusText(status)
 	}
-	if secret != "" {
-		e.Message = strings.ReplaceAll(e.Message, secret, "[redacted]")
+	for _, secret := range secrets {
+		if secret != "" {
+			e.Message = strings.ReplaceAll(e.Message, secret, "[redacted]")
+		}
 	}
 	if len(e.Message) > 500 {
 		e.Message = e.Message[:500] + "..."
