@@ -71,6 +71,7 @@ type Config struct {
 	RotateQueueURL   string
 	RotateInline     int
 	RotationCooldown time.Duration
+	AuditChain       AuditChainConfig // the audit chains' MAC key and anchors (auditkey.go)
 }
 
 // FromEnv reads the configuration; a malformed value is an error.
