@@ -11,7 +11,7 @@ GO_TEST_FLAGS ?=
 # The S3-compatible server with Object Lock that keeps the audit bucket locally.
 VERSITYGW_VERSION := v1.8.0
 
-.PHONY: run test bench token vault versitygw tools functions lint clean
+.PHONY: run test fuzz bench token vault versitygw tools functions lint clean
 
 ## run: build, start Vault + MailU stand-in + local gateway in the foreground
 run: vault versitygw tools
@@ -20,6 +20,16 @@ run: vault versitygw tools
 ## test: every test, including those against the real local Vault and MailU stand-in
 test: vault versitygw lint
 	go test -count=1 -timeout 40m $(GO_TEST_FLAGS) ./...
+
+## fuzz: every Fuzz target for FUZZTIME each (default 10m); `make test` runs only their seed corpora
+FUZZTIME ?= 10m
+fuzz: vault versitygw
+	@for pkg in $$(go list ./...); do \
+	  for f in $$(go test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f ($(FUZZTIME))"; \
+	    go test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
 
 ## bench: function binary sizes and cold init, crypto benchmarks, retrieve beside its bare I/O, the sweep over 10,000 tenants
 bench: vault versitygw

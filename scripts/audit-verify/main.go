@@ -1,14 +1,23 @@
 // Command audit-verify walks audit hash chains in the audit bucket and
-// reports the first break of each (exit status 1 when one is broken).
+// reports every problem of each (exit status 1 when one has any): forged
+// records (no valid MAC: written by someone without the functions' Vault
+// access), missing ones (a gap below a valid record), reordered or moved
+// ones, broken prev_hash links, malformed keys, overwrite or delete
+// attempts, and a bucket that no longer ends at (or holds) the head
+// anchored in Vault.
 //
 //	go run ./scripts/audit-verify -tenant <tenant_id>   one tenant
 //	go run ./scripts/audit-verify -chain platform       events without a tenant
 //	go run ./scripts/audit-verify -all                  every chain in the bucket
 //
-// It reads the bucket only, with any S3 credentials allowed to list and
-// get: locally those of .local/dev.env (S3_ENDPOINT, S3_ACCESS_KEY,
-// S3_SECRET_KEY, AUDIT_BUCKET, read from the environment or that file); in
-// AWS, AUDIT_BUCKET and the caller's own AWS credentials. The audit
+// It reads the bucket with any S3 credentials allowed to list and get, and
+// needs Vault to unwrap the records' MAC keys (transit/decrypt on the MAC
+// key) and read the anchors: locally the settings of .local/dev.env
+// (S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, AUDIT_BUCKET, VAULT_ADDR,
+// VAULT_TOKEN, read from the environment or that file); in AWS,
+// AUDIT_BUCKET, the caller's own AWS credentials and a VAULT_TOKEN with
+// the operator policy. VAULT_AUDIT_MAC_KEY and VAULT_AUDIT_ANCHORS_MOUNT
+// override the defaults (audit-mac, smtp-audit-anchors). The audit
 // function's verify invocation (events/audit-verify.json) does the same
 // inside AWS and records that it did.
 package main
@@ -31,6 +40,7 @@ import (
 
 	"smtp-vault/scripts/devenv"
 	"smtp-vault/shared/audit"
+	"smtp-vault/shared/vault"
 )
 
 func main() {
@@ -65,10 +75,19 @@ func run(ctx context.Context, chain string, all bool) (broken bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	b := audit.NewBucket(client, bucketName, 0)
+	vc, err := vault.New(vault.Config{Address: os.Getenv("VAULT_ADDR"), AuthMethod: vault.AuthToken, Token: os.Getenv("VAULT_TOKEN")})
+	if err != nil {
+		return false, fmt.Errorf("VAULT_ADDR and VAULT_TOKEN: %w", err)
+	}
+	b := audit.NewBucket(audit.BucketConfig{
+		Client:  client,
+		Name:    bucketName,
+		Keys:    audit.NewKeys(vc, envOr("VAULT_AUDIT_MAC_KEY", "audit-mac")),
+		Anchors: &audit.VaultAnchors{Vault: vc, Mount: envOr("VAULT_AUDIT_ANCHORS_MOUNT", "smtp-audit-anchors")},
+	})
 	chains := []string{chain}
 	if all {
-		if chains, err = listChains(ctx, client, bucketName); err != nil {
+		if chains, err = b.Chains(ctx); err != nil {
 			return false, err
 		}
 	}
@@ -84,41 +103,26 @@ func run(ctx context.Context, chain string, all bool) (broken bool, err error) {
 		}
 		if rep.Intact {
 			fmt.Fprintf(os.Stderr, "chain %s: intact, %d records, head %d %s\n", c, rep.Records, rep.HeadSeq, rep.HeadHash)
-		} else {
-			broken = true
-			fmt.Fprintf(os.Stderr, "chain %s: BROKEN at record %d (%s): %s\n", c, rep.Break.Seq, rep.Break.Key, rep.Break.Problem)
+			continue
+		}
+		broken = true
+		kinds := map[string]int{}
+		for _, p := range rep.Problems {
+			kinds[p.Kind]++
+		}
+		fmt.Fprintf(os.Stderr, "chain %s: %d PROBLEMS %v; %d valid records, head %d\n", c, rep.ProblemCount, kinds, rep.Records, rep.HeadSeq)
+		for _, p := range rep.Problems {
+			fmt.Fprintf(os.Stderr, "  %s at record %d (%s): %s\n", strings.ToUpper(p.Kind), p.Seq, p.Key, p.Problem)
 		}
 	}
 	return broken, nil
 }
 
-// listChains names every chain with records in the bucket.
-func listChains(ctx context.Context, c *s3.Client, bucket string) ([]string, error) {
-	chains := []string{}
-	out, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String("platform/"), MaxKeys: aws.Int32(1)})
-	if err != nil {
-		return nil, err
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
 	}
-	if len(out.Contents) > 0 {
-		chains = append(chains, audit.PlatformChain)
-	}
-	in := &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String("tenants/"), Delimiter: aws.String("/")}
-	for {
-		out, err := c.ListObjectsV2(ctx, in)
-		if err != nil {
-			return nil, err
-		}
-		for _, p := range out.CommonPrefixes {
-			id := strings.TrimSuffix(strings.TrimPrefix(aws.ToString(p.Prefix), "tenants/"), "/")
-			if audit.ValidChain(id) {
-				chains = append(chains, id)
-			}
-		}
-		if !aws.ToBool(out.IsTruncated) {
-			return chains, nil
-		}
-		in.ContinuationToken = out.NextContinuationToken
-	}
+	return def
 }
 
 func s3Client(ctx context.Context) (*s3.Client, error) {
@@ -164,7 +168,7 @@ func loadDevEnv() {
 			continue
 		}
 		switch k {
-		case "S3_ENDPOINT", "S3_REGION", "S3_ACCESS_KEY", "S3_SECRET_KEY", "AUDIT_BUCKET":
+		case "S3_ENDPOINT", "S3_REGION", "S3_ACCESS_KEY", "S3_SECRET_KEY", "AUDIT_BUCKET", "VAULT_ADDR", "VAULT_TOKEN":
 			if os.Getenv(k) == "" {
 				os.Setenv(k, v)
 			}

@@ -281,6 +281,9 @@ func (v *Vault) configure(ctx context.Context) error {
 			return fmt.Errorf("create transit key %s: %w", ReauthKey, err)
 		}
 	}
+	if err := configureAuditChain(ctx, c, mounts); err != nil {
+		return err
+	}
 	root, err := RepoRoot()
 	if err != nil {
 		return err

@@ -133,7 +133,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 	sinks := []audit.Sink{audit.NewStreamSink(opts.AuditOut)}
 	var trail *audit.Bucket
 	if cfg.AuditBucket != "" {
-		trail = audit.NewBucket(s3c, cfg.AuditBucket, cfg.AuditRetentionYears)
+		trail = newTrail(cfg, s3c, vcl, log, opts.AuditOut)
 		sinks = append(sinks, trail)
 	}
 	sinks = append(sinks, opts.Sinks...)

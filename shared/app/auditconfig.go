@@ -16,6 +16,7 @@ func (c *Config) auditFromEnv() error {
 	c.S3SecretKey = os.Getenv("S3_SECRET_KEY")
 	c.AlertsMount = env("VAULT_ALERTS_MOUNT", "smtp-alerts")
 	c.AlertStateBucket = os.Getenv("ALERT_STATE_BUCKET")
+	c.AuditChain = auditChainFromEnv()
 	c.AuditRetentionYears = 7
 	if v := os.Getenv("AUDIT_RETENTION_YEARS"); v != "" {
 		n, err := strconv.Atoi(v)

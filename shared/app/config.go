@@ -84,6 +84,7 @@ type Config struct {
 	// hosts outside a tenant's domain that its endpoints may move to;
 	// empty: only hosts under the tenant's domain.
 	EndpointAllowedHosts []string
+	AuditChain           AuditChainConfig // the audit chains' MAC key and anchors (auditkey.go)
 }
 
 // FromEnv reads the configuration; a malformed value is an error.

@@ -26,6 +26,7 @@ var configVars = []string{
 	"S3_TIMEOUT", "VAULT_ALERTS_MOUNT", "ALERT_STATE_BUCKET",
 	"ROTATE_QUEUE_URL", "ROTATE_INLINE_MAX", "ROTATION_COOLDOWN",
 	"JWT_ISSUER", "JWT_AUDIENCE", "JWKS_URL", "HTTP_API_ID", "ENDPOINT_ALLOWED_HOSTS",
+	"VAULT_AUDIT_MAC_KEY", "VAULT_AUDIT_ANCHORS_MOUNT",
 }
 
 // clearEnv blanks every variable FromEnv reads, so the developer's shell
@@ -65,6 +66,7 @@ func TestFromEnvDefaults(t *testing.T) {
 		// two rotations of a tenant.
 		RotateInline:     25,
 		RotationCooldown: 10 * time.Minute,
+		AuditChain:       app.AuditChainConfig{MACKey: "audit-mac", AnchorsMount: "smtp-audit-anchors"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", c, want)
@@ -74,35 +76,37 @@ func TestFromEnvDefaults(t *testing.T) {
 func TestFromEnvOverrides(t *testing.T) {
 	clearEnv(t)
 	env := map[string]string{
-		"VAULT_ADDR":            "https://vault.internal:8200",
-		"VAULT_AUTH_METHOD":     "aws",
-		"VAULT_TOKEN":           "tok",
-		"VAULT_AUTH_MOUNT":      "aws-lambda",
-		"VAULT_ROLE_ID":         "role-id",
-		"VAULT_SECRET_ID":       "secret-id",
-		"VAULT_AWS_ROLE":        "smtp-vault-fn",
-		"VAULT_AWS_SERVER_ID":   "vault.internal",
-		"VAULT_KV_MOUNT":        "kv-smtp",
-		"VAULT_TRANSIT_MOUNT":   "transit-2",
-		"VAULT_TRANSIT_KEY":     "other-key",
-		"VAULT_TIMEOUT":         "3s",
-		"SMTP_TIMEOUT":          "4",
-		"MAILU_TIMEOUT":         "1500ms",
-		"ROLES_CLAIM":           "cognito:groups",
-		"AWS_REGION":            "us-east-1",
-		"LOG_LEVEL":             "debug",
-		"AUDIT_BUCKET":          "audit-bucket",
-		"AUDIT_RETENTION_YEARS": "10",
-		"S3_ENDPOINT":           "http://127.0.0.1:7070",
-		"S3_REGION":             "local-1",
-		"S3_ACCESS_KEY":         "ak",
-		"S3_SECRET_KEY":         "sk",
-		"S3_TIMEOUT":            "2s",
-		"VAULT_ALERTS_MOUNT":    "alerts-2",
-		"ALERT_STATE_BUCKET":    "alert-state",
-		"ROTATE_QUEUE_URL":      "https://sqs.us-east-1.amazonaws.com/123456789012/rotate",
-		"ROTATE_INLINE_MAX":     "0",
-		"ROTATION_COOLDOWN":     "1h",
+		"VAULT_ADDR":                "https://vault.internal:8200",
+		"VAULT_AUTH_METHOD":         "aws",
+		"VAULT_TOKEN":               "tok",
+		"VAULT_AUTH_MOUNT":          "aws-lambda",
+		"VAULT_ROLE_ID":             "role-id",
+		"VAULT_SECRET_ID":           "secret-id",
+		"VAULT_AWS_ROLE":            "smtp-vault-fn",
+		"VAULT_AWS_SERVER_ID":       "vault.internal",
+		"VAULT_KV_MOUNT":            "kv-smtp",
+		"VAULT_TRANSIT_MOUNT":       "transit-2",
+		"VAULT_TRANSIT_KEY":         "other-key",
+		"VAULT_TIMEOUT":             "3s",
+		"SMTP_TIMEOUT":              "4",
+		"MAILU_TIMEOUT":             "1500ms",
+		"ROLES_CLAIM":               "cognito:groups",
+		"AWS_REGION":                "us-east-1",
+		"LOG_LEVEL":                 "debug",
+		"AUDIT_BUCKET":              "audit-bucket",
+		"AUDIT_RETENTION_YEARS":     "10",
+		"S3_ENDPOINT":               "http://127.0.0.1:7070",
+		"S3_REGION":                 "local-1",
+		"S3_ACCESS_KEY":             "ak",
+		"S3_SECRET_KEY":             "sk",
+		"S3_TIMEOUT":                "2s",
+		"VAULT_ALERTS_MOUNT":        "alerts-2",
+		"ALERT_STATE_BUCKET":        "alert-state",
+		"ROTATE_QUEUE_URL":          "https://sqs.us-east-1.amazonaws.com/123456789012/rotate",
+		"ROTATE_INLINE_MAX":         "0",
+		"ROTATION_COOLDOWN":         "1h",
+		"VAULT_AUDIT_MAC_KEY":       "mac-2",
+		"VAULT_AUDIT_ANCHORS_MOUNT": "anchors-2",
 	}
 	for k, v := range env {
 		t.Setenv(k, v)
@@ -142,6 +146,7 @@ func TestFromEnvOverrides(t *testing.T) {
 		RotateQueueURL:      "https://sqs.us-east-1.amazonaws.com/123456789012/rotate",
 		RotateInline:        0,
 		RotationCooldown:    time.Hour,
+		AuditChain:          app.AuditChainConfig{MACKey: "mac-2", AnchorsMount: "anchors-2"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("overrides:\n got %+v\nwant %+v", c, want)

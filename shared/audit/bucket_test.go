@@ -3,6 +3,9 @@ package audit_test
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,7 +43,7 @@ func TestBucketObjectsAreLockedInComplianceMode(t *testing.T) {
 	c := srv.Client()
 	ctx := context.Background()
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	rec := audit.NewRecorder(func() time.Time { return at }, audit.NewBucket(c, devenv.AuditBucket, 7))
+	rec := audit.NewRecorder(func() time.Time { return at }, newBucket(t, c, devenv.AuditBucket, 7))
 	tenant := uuid.NewString()
 	if err := rec.Record(ctx, audit.Event{Event: audit.CredentialsAccessed, TenantID: tenant, UserID: "alice"}); err != nil {
 		t.Fatal(err)
@@ -88,7 +91,7 @@ func TestBucketObjectsAreLockedInComplianceMode(t *testing.T) {
 	if got := getObject(t, c, devenv.AuditBucket, key, version); !bytes.Equal(got, orig) {
 		t.Fatalf("the original version changed: %s", got)
 	}
-	rep, err := audit.NewBucket(c, devenv.AuditBucket, 7).Verify(ctx, tenant)
+	rep, err := newBucket(t, c, devenv.AuditBucket, 7).Verify(ctx, tenant)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +107,7 @@ func TestBucketAppendsSafelyFromManyInstances(t *testing.T) {
 	// Four "function instances", each with its own client and head cache.
 	var recs []*audit.Recorder
 	for range 4 {
-		recs = append(recs, audit.NewRecorder(nil, audit.NewBucket(srv.Client(), devenv.AuditBucket, 1)))
+		recs = append(recs, audit.NewRecorder(nil, newBucket(t, srv.Client(), devenv.AuditBucket, 1)))
 	}
 	const each = 12
 	var wg sync.WaitGroup
@@ -125,7 +128,7 @@ func TestBucketAppendsSafelyFromManyInstances(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rep, err := audit.NewBucket(srv.Client(), devenv.AuditBucket, 1).Verify(ctx, tenant)
+	rep, err := newBucket(t, srv.Client(), devenv.AuditBucket, 1).Verify(ctx, tenant)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +136,7 @@ func TestBucketAppendsSafelyFromManyInstances(t *testing.T) {
 		t.Fatalf("after concurrent appends: %+v", rep)
 	}
 	users := map[string]bool{}
-	p, err := audit.NewBucket(srv.Client(), devenv.AuditBucket, 1).Query(ctx, audit.Query{Chain: tenant, Page: 1, PerPage: 200})
+	p, err := newBucket(t, srv.Client(), devenv.AuditBucket, 1).Query(ctx, audit.Query{Chain: tenant, Page: 1, PerPage: 200})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +152,7 @@ func TestBucketWriteFailsWhileTheServerIsDown(t *testing.T) {
 	srv := devenv.StartTestS3(t)
 	ctx := context.Background()
 	tenant := uuid.NewString()
-	b := audit.NewBucket(srv.Client(), devenv.AuditBucket, 1)
+	b := newBucket(t, srv.Client(), devenv.AuditBucket, 1)
 	rec := audit.NewRecorder(nil, b)
 	if err := rec.Record(ctx, audit.Event{Event: audit.CredentialsAccessed, TenantID: tenant}); err != nil {
 		t.Fatal(err)
@@ -189,43 +192,53 @@ func TestVerifyCatchesTampering(t *testing.T) {
 		}
 	}
 	cases := []struct {
-		name    string
-		tamper  func(tenant string)
-		wantSeq uint64
-		want    string
+		name   string
+		tamper func(tenant string)
+		want   []string // "<kind>@<seq>" of every problem, in chain order
 	}{
-		{"intact", func(string) {}, 0, ""},
+		{"intact", func(string) {}, nil},
 		{"edited", func(tn string) {
 			k := audit.ChainKey(tn, 3)
 			put(k, bytes.Replace(getObject(t, c, bucket, k, nil), []byte(`"user_id":"user-3"`), []byte(`"user_id":"someone-else"`), 1))
-		}, 4, "prev_hash"},
-		{"edited with its seq kept but the hash fixed up is still caught downstream", func(tn string) {
+		}, []string{"forged@3", "broken_link@4"}},
+		{"the newest record edited", func(tn string) {
 			k := audit.ChainKey(tn, 6)
 			put(k, bytes.Replace(getObject(t, c, bucket, k, nil), []byte(`"ip":"203.0.113.6"`), []byte(`"ip":"198.51.100.1"`), 1))
-		}, 0, ""}, // the last record: only Object Lock protects the head (see docs/audit.md)
+		}, []string{"forged@6"}}, // the MAC shows what no later link can
 		{"deleted", func(tn string) {
 			if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(audit.ChainKey(tn, 2))}); err != nil {
 				t.Fatal(err)
 			}
-		}, 2, "missing"},
+		}, []string{"missing@2", "broken_link@3"}},
 		{"reordered", func(tn string) {
 			k2, k3 := audit.ChainKey(tn, 2), audit.ChainKey(tn, 3)
 			b2, b3 := getObject(t, c, bucket, k2, nil), getObject(t, c, bucket, k3, nil)
 			put(k2, b3)
 			put(k3, b2)
-		}, 2, "reordered"},
+		}, []string{"reordered@2", "reordered@3", "broken_link@4"}},
 		{"renumbered", func(tn string) {
-			// Swap two records and fix their seq fields: the hashes give it away.
+			// Swap two records and fix their seq fields: the MACs give it away.
 			k2, k3 := audit.ChainKey(tn, 2), audit.ChainKey(tn, 3)
 			b2, b3 := getObject(t, c, bucket, k2, nil), getObject(t, c, bucket, k3, nil)
 			put(k2, bytes.Replace(b3, []byte(`"seq":3`), []byte(`"seq":2`), 1))
 			put(k3, bytes.Replace(b2, []byte(`"seq":2`), []byte(`"seq":3`), 1))
-		}, 2, "prev_hash"},
+		}, []string{"forged@2", "forged@3", "broken_link@4"}},
+		{"appended by a bucket writer", func(tn string) {
+			// A record that links correctly and names a real wrapped key,
+			// MACed with a key of the writer's own: it is not a function's.
+			head := getObject(t, c, bucket, audit.ChainKey(tn, 6), nil)
+			var r audit.Record
+			if err := json.Unmarshal(head, &r); err != nil {
+				t.Fatal(err)
+			}
+			r.Seq, r.PrevHash, r.ID, r.UserID = 7, audit.Hash(head), uuid.NewString(), "mallory"
+			put(audit.ChainKey(tn, 7), forgeMAC(t, r))
+		}, []string{"forged@7"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tenant := uuid.NewString()
-			b := audit.NewBucket(c, bucket, 0)
+			b := newBucket(t, c, bucket, 0)
 			rec := audit.NewRecorder(nil, b)
 			for i := 1; i <= 6; i++ {
 				if err := rec.Record(ctx, audit.Event{Event: audit.CredentialsAccessed, TenantID: tenant, UserID: fmt.Sprintf("user-%d", i), IP: fmt.Sprintf("203.0.113.%d", i)}); err != nil {
@@ -233,21 +246,42 @@ func TestVerifyCatchesTampering(t *testing.T) {
 				}
 			}
 			tc.tamper(tenant)
-			rep, err := b.Verify(ctx, tenant)
+			rep, err := newBucket(t, c, bucket, 0).Verify(ctx, tenant)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tc.want == "" {
-				if !rep.Intact || rep.Break != nil {
-					t.Fatalf("verify: %+v", rep)
-				}
-				return
+			if got := problems(rep); fmt.Sprint(got) != fmt.Sprint(tc.want) || rep.Intact != (tc.want == nil) {
+				t.Fatalf("verify found %v (intact %v), want %v\n%+v", got, rep.Intact, tc.want, rep.Problems)
 			}
-			if rep.Intact || rep.Break == nil || rep.Break.Seq != tc.wantSeq || !strings.Contains(rep.Break.Problem, tc.want) {
-				t.Fatalf("verify: %+v (break %+v), want a break at %d mentioning %q", rep, rep.Break, tc.wantSeq, tc.want)
+			if tc.want != nil && (rep.Break == nil || fmt.Sprintf("%s@%d", rep.Break.Kind, rep.Break.Seq) != tc.want[0]) {
+				t.Fatalf("break %+v, want the first problem", rep.Break)
 			}
 		})
 	}
+}
+
+// problems renders a report's problems as "<kind>@<seq>".
+func problems(rep audit.Report) []string {
+	var out []string
+	for _, p := range rep.Problems {
+		out = append(out, fmt.Sprintf("%s@%d", p.Kind, p.Seq))
+	}
+	return out
+}
+
+// forgeMAC encodes r as a writer would, with a MAC under a key of the
+// forger's own, as someone with bucket access but no Vault access could.
+func forgeMAC(t *testing.T, r audit.Record) []byte {
+	t.Helper()
+	r.MAC = strings.Repeat("0", 64)
+	b, err := audit.EncodeRecord(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unsigned := append(bytes.TrimSuffix(b, []byte(`,"mac":"`+r.MAC+`"}`)), '}')
+	h := hmac.New(sha256.New, []byte("the forger's own key, 32 bytes!!"))
+	h.Write(unsigned)
+	return fmt.Appendf(unsigned[:len(unsigned)-1:len(unsigned)-1], `,"mac":"%s"}`, hex.EncodeToString(h.Sum(nil)))
 }
 
 func TestQueryPagesNewestFirstAndFilters(t *testing.T) {
@@ -258,7 +292,7 @@ func TestQueryPagesNewestFirstAndFilters(t *testing.T) {
 	// objects are written, as in the real system (Query uses that).
 	const step = 20 * time.Second
 	base := time.Now().UTC().Add(-10 * time.Minute).Truncate(time.Second)
-	b := audit.NewBucket(srv.Client(), devenv.AuditBucket, 1)
+	b := newBucket(t, srv.Client(), devenv.AuditBucket, 1)
 	rec := audit.NewRecorder(nil, b)
 	for i := range 23 {
 		ev := audit.CredentialsAccessed

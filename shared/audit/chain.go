@@ -23,8 +23,12 @@ import (
 //     declared order, details keys sorted, no insignificant whitespace,
 //     timestamps RFC 3339 with nanoseconds in UTC. Any tool can recompute
 //     it from the object without re-encoding anything.
-//   - prev_hash: the hex hash of the record with seq-1; GenesisHash for
-//     seq 1.
+//   - prev_hash: the hex hash of the chain's previous valid record;
+//     GenesisHash for the first. A slot taken by an object that is not a
+//     valid record (see Bucket.Verify) is skipped, not linked to.
+//   - mac_key and mac: the record's MAC (see Keys): mac is the hex
+//     HMAC-SHA256, under the data key that mac_key wraps, of the object's
+//     bytes without the final mac field. mac is always the last field.
 //
 // Appending claims the key of seq N+1 with a conditional write
 // (If-None-Match: *), so two writers can never both append after the same
@@ -33,6 +37,8 @@ type Record struct {
 	Seq      uint64 `json:"seq"`
 	PrevHash string `json:"prev_hash"`
 	Event
+	MACKey string `json:"mac_key,omitempty"`
+	MAC    string `json:"mac,omitempty"`
 }
 
 // GenesisHash is the prev_hash of a chain's first record.

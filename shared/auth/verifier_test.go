@@ -40,7 +40,7 @@ var (
 	keys   = map[string]testKey{}
 )
 
-func key(t *testing.T, kid string) testKey {
+func key(t testing.TB, kid string) testKey {
 	t.Helper()
 	keysMu.Lock()
 	defer keysMu.Unlock()
@@ -80,7 +80,7 @@ func claims() map[string]any {
 	}
 }
 
-func sign(t *testing.T, alg jose.SignatureAlgorithm, signingKey any, kid string, c map[string]any) string {
+func sign(t testing.TB, alg jose.SignatureAlgorithm, signingKey any, kid string, c map[string]any) string {
 	t.Helper()
 	opts := (&jose.SignerOptions{}).WithType("JWT")
 	if kid != "" {
@@ -105,7 +105,7 @@ func sign(t *testing.T, alg jose.SignatureAlgorithm, signingKey any, kid string,
 	return tok
 }
 
-func signRS(t *testing.T, k testKey, c map[string]any) string {
+func signRS(t testing.TB, k testKey, c map[string]any) string {
 	return sign(t, jose.RS256, k.priv, k.kid, c)
 }
 

@@ -32,13 +32,22 @@ type Client struct {
 
 // New returns a client for the admin API at baseURL (for example
 // https://mail.example.com/api/v1) authenticating with token. A nil hc
-// gets a client with DefaultTimeout.
+// gets a client with DefaultTimeout. The client never follows a redirect,
+// whatever hc's own policy (see refuseRedirect).
 func New(baseURL, token string, hc *http.Client) *Client {
-	if hc == nil {
-		hc = &http.Client{Timeout: DefaultTimeout}
+	own := http.Client{Timeout: DefaultTimeout}
+	if hc != nil {
+		own = *hc // a copy: the caller's client keeps its own policy
 	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), token: token, hc: hc}
+	own.CheckRedirect = refuseRedirect
+	return &Client{base: strings.TrimRight(baseURL, "/"), token: token, hc: &own}
 }
+
+// refuseRedirect stops net/http from following a redirect: a 307 or 308
+// would re-send the request, the bearer token and a PATCH body with the
+// new password, to wherever Location points (even from https to http).
+// The 3xx answer itself comes back to do, which refuses it.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // CreateUser creates a user (POST /user). ErrConflict when it exists,
 // ErrNotFound when MailU does not host its domain.
@@ -108,8 +117,9 @@ func userPath(email string) string { return "/user/" + url.PathEscape(email) }
 var errNoEmail = fmt.Errorf("%w: empty email", ErrRejected)
 
 // do sends one request and decodes a 2xx body into out. secret, when not
-// empty, is scrubbed from any message MailU echoes back, so a proxy that
-// reflects the request body cannot put a password into an error.
+// empty, and the API token are scrubbed from any message MailU echoes
+// back, so a proxy that reflects the request cannot put a password or
+// the token into an error (FuzzAPIResponse found the token echoed).
 func (c *Client) do(ctx context.Context, method, path string, in, out any, secret string) error {
 	var body io.Reader
 	if in != nil {
@@ -140,8 +150,13 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, secre
 	if err != nil {
 		return fmt.Errorf("%w: read response: %w", ErrUnavailable, err)
 	}
+	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+		// A redirect means the base URL is not MailU's API (or someone
+		// moved it): nothing is sent to the new place.
+		return fmt.Errorf("%w: MailU answered %d (a redirect, which is never followed): check the API URL", ErrRejected, resp.StatusCode)
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return apiError(resp.StatusCode, raw, secret)
+		return apiError(resp.StatusCode, raw, secret, c.token)
 	}
 	if out == nil {
 		return nil
@@ -156,7 +171,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, secre
 // apiError reads MailU's error shapes: {"code", "message"} from the
 // endpoints, {"message"} from the token check and the framework, and
 // {"errors": {field: why}, "message"} from payload validation.
-func apiError(status int, raw []byte, secret string) *APIError {
+func apiError(status int, raw []byte, secrets ...string) *APIError {
 	e := &APIError{Status: status, Code: status}
 	var b struct {
 		Code    int               `json:"code"`
@@ -180,8 +195,10 @@ func apiError(status int, raw []byte, secret string) *APIError {
 		// HTML from a proxy or a dead upstream: the status says enough.
 		e.Message = http.StatusText(status)
 	}
-	if secret != "" {
-		e.Message = strings.ReplaceAll(e.Message, secret, "[redacted]")
+	for _, secret := range secrets {
+		if secret != "" {
+			e.Message = strings.ReplaceAll(e.Message, secret, "[redacted]")
+		}
 	}
 	if len(e.Message) > 500 {
 		e.Message = e.Message[:500] + "..."

@@ -55,3 +55,19 @@ path "transit/keys/reauth-signing" {
 path "smtp-alerts/data/*" {
   capabilities = ["create", "read", "update"]
 }
+
+# The audit chains (shared/audit): each instance fetches one data key of
+# the derived MAC key and MACs its records with it; reading a chain's head
+# or verifying it unwraps the keys other instances named. The daily sweep
+# anchors each chain's head in smtp-audit-anchors, and verify compares.
+path "transit/datakey/plaintext/audit-mac" {
+  capabilities = ["update"]
+}
+
+path "transit/decrypt/audit-mac" {
+  capabilities = ["update"]
+}
+
+path "smtp-audit-anchors/data/*" {
+  capabilities = ["create", "read", "update"]
+}

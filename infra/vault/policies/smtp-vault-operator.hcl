@@ -42,3 +42,15 @@ path "smtp-access/metadata/reauth/" {
 path "sys/health" {
   capabilities = ["read"]
 }
+
+# Verify the audit chains (scripts/audit-verify): unwrap the records' MAC
+# keys and read the anchored heads. Unwrapping a MAC key would also let an
+# operator who can write to the bucket forge records of the instance that
+# used it; the bucket allows only the functions' roles to write.
+path "transit/decrypt/audit-mac" {
+  capabilities = ["update"]
+}
+
+path "smtp-audit-anchors/data/*" {
+  capabilities = ["read"]
+}
