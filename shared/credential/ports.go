@@ -2,6 +2,7 @@ package credential
 
 import (
 	"context"
+	"time"
 
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/mailu"
@@ -54,6 +55,9 @@ type Queue interface {
 type Trail interface {
 	Query(ctx context.Context, q audit.Query) (audit.Page, error)
 	Verify(ctx context.Context, chain string) (audit.Report, error)
+	// AnchorAll records each chain's head outside the bucket (in Vault),
+	// once a day from the sweep.
+	AnchorAll(ctx context.Context, now time.Time) ([]audit.AnchorReport, error)
 }
 
 // ResetQueue takes the compromise response's jobs for the emergency-reset

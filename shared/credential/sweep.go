@@ -19,6 +19,10 @@ type Summary struct {
 	Resumed  int `json:"resumed"`
 	Queued   int `json:"queued"`
 	Failed   int `json:"failed"`
+	// Anchored audit chains, and those whose records since the last anchor
+	// do not link up (an operator must look: audit-verify).
+	Anchored      int `json:"anchored"`
+	AnchorBlocked int `json:"anchor_blocked"`
 }
 
 // Sweep is the daily 02:00 UTC run (SPEC section 6): it reads every
@@ -76,8 +80,10 @@ func (s *Service) Sweep(ctx context.Context) (Summary, error) {
 			sum.Failed += len(rest) - sent
 		}
 	}
+	s.anchorChains(ctx, &sum)
 	log.InfoContext(ctx, "rotation sweep", "scanned", sum.Scanned, "due", sum.Due, "rotated", sum.Rotated,
-		"notified", sum.Notified, "resumed", sum.Resumed, "queued", sum.Queued, "failed", sum.Failed)
+		"notified", sum.Notified, "resumed", sum.Resumed, "queued", sum.Queued, "failed", sum.Failed,
+		"anchored", sum.Anchored, "anchor_blocked", sum.AnchorBlocked)
 	return sum, nil
 }
 
@@ -153,4 +159,36 @@ func (s *Service) notice(ctx context.Context, st Status) error {
 		return upstream("mark the notice sent", err)
 	}
 	return nil
+}
+
+// anchorChains anchors every audit chain's head in Vault (audit.Bucket's
+// AnchorAll), so a rewritten bucket tail shows against it, and alerts on a
+// chain whose new records do not link up. A failure is logged: the next
+// sweep anchors from the same point.
+func (s *Service) anchorChains(ctx context.Context, sum *Summary) {
+	if s.cfg.Trail == nil {
+		return
+	}
+	reps, err := s.cfg.Trail.AnchorAll(ctx, s.Now())
+	if err != nil {
+		s.log.ErrorContext(ctx, "sweep: anchor the audit chains", "error", err)
+	}
+	for _, r := range reps {
+		if !r.Blocked() {
+			sum.Anchored++
+			continue
+		}
+		sum.AnchorBlocked++
+		s.log.ErrorContext(ctx, "sweep: an audit chain does not link up since its last anchor", "chain", r.Chain, "problems", len(r.Problems))
+		if s.cfg.Notifier != nil {
+			if err := s.cfg.Notifier.Notify(ctx, notify.Message{
+				Kind:    notify.KindSecurityAlert,
+				Subject: "smtp-vault: audit chain " + truncate(r.Chain, 40) + " does not verify",
+				Body:    fmt.Sprintf("The records of audit chain %s written since its last anchor (seq %d) do not link up (%d problems). Run scripts/audit-verify -chain %s.", r.Chain, r.From, len(r.Problems), r.Chain),
+				Attrs:   map[string]string{"rule": "audit_chain_broken", "chain": r.Chain, "severity": "critical"},
+			}); err != nil {
+				s.log.ErrorContext(ctx, "sweep: audit chain alert not sent", "chain", r.Chain, "error", err)
+			}
+		}
+	}
 }
