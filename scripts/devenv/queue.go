@@ -14,13 +14,21 @@ import (
 	"smtp-vault/shared/credential"
 )
 
-// startRotateQueue delivers the local RotateQueue's jobs to the rotate
-// function as SQS batches, through the same Lambda handler path as in AWS
-// (RotateQueueMapping with ReportBatchItemFailures).
-func (s *Stack) startRotateQueue() {
+// startQueues delivers the local RotateQueue's and ResetQueue's jobs to
+// the rotate and emergency-reset functions as SQS batches, through the
+// same Lambda handler path as in AWS (the event source mappings, with
+// ReportBatchItemFailures).
+func (s *Stack) startQueues() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.closers = append(s.closers, closerFunc(func() error { cancel(); return nil }))
-	s.RotateQueue.Start(ctx, 2, func(ctx context.Context, batch []credential.Job) ([]int, error) {
+	s.RotateQueue.Start(ctx, 2, sqsConsumer[credential.Job](s, "rotate", "RotateQueue"))
+	s.ResetQueue.Start(ctx, 4, sqsConsumer[credential.ResetJob](s, "emergency-reset", "ResetQueue"))
+}
+
+// sqsConsumer hands a batch of jobs to a function as an SQS event and
+// returns the indexes of the messages it reports failed.
+func sqsConsumer[T any](s *Stack, function, queue string) func(ctx context.Context, batch []T) ([]int, error) {
+	return func(ctx context.Context, batch []T) ([]int, error) {
 		ev := events.SQSEvent{}
 		for i, j := range batch {
 			body, err := json.Marshal(j)
@@ -31,7 +39,7 @@ func (s *Stack) startRotateQueue() {
 				MessageId:      strconv.Itoa(i) + "-" + uuid.NewString(),
 				Body:           string(body),
 				EventSource:    "aws:sqs",
-				EventSourceARN: "arn:aws:sqs:local:000000000000:RotateQueue",
+				EventSourceARN: "arn:aws:sqs:local:000000000000:" + queue,
 				AWSRegion:      "local",
 			})
 		}
@@ -39,13 +47,13 @@ func (s *Stack) startRotateQueue() {
 		if err != nil {
 			return nil, err
 		}
-		out, err := s.Gateway.Invoke(ctx, "rotate", raw)
+		out, err := s.Gateway.Invoke(ctx, function, raw)
 		if err != nil {
-			return nil, fmt.Errorf("devenv: rotate function: %w", err)
+			return nil, fmt.Errorf("devenv: %s function: %w", function, err)
 		}
 		var resp events.SQSEventResponse
 		if err := json.Unmarshal(out, &resp); err != nil {
-			return nil, fmt.Errorf("devenv: rotate function answered %s: %w", out, err)
+			return nil, fmt.Errorf("devenv: %s function answered %s: %w", function, out, err)
 		}
 		var failed []int
 		for _, f := range resp.BatchItemFailures {
@@ -56,7 +64,12 @@ func (s *Stack) startRotateQueue() {
 			}
 		}
 		return failed, nil
-	})
+	}
+}
+
+// describeResetJob names a reset job in the local queue's log.
+func describeResetJob(j credential.ResetJob) []any {
+	return []any{"tenant_id", j.TenantID, "incident_id", j.IncidentID}
 }
 
 type closerFunc func() error

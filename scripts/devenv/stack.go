@@ -96,6 +96,9 @@ type Stack struct {
 	// RotateQueue stands in for RotateQueue: the rotate function consumes
 	// it through SQS events, as in AWS (queue.go).
 	RotateQueue *LocalQueue[credential.Job]
+	// ResetQueue stands in for ResetQueue: the emergency-reset function
+	// consumes it as SQS batches.
+	ResetQueue *LocalQueue[credential.ResetJob]
 
 	// Verifier checks bearer tokens against the dev issuer's keys, for the
 	// gateway and the functions alike.
@@ -177,11 +180,12 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 		o.Notifier = lines
 	}
 	s.RotateQueue = NewLocalQueue(slog.New(slog.NewJSONHandler(logOut(o.LogOut), nil)), describeJob)
+	s.ResetQueue = NewLocalQueue(slog.New(slog.NewJSONHandler(logOut(o.LogOut), nil)), describeResetJob)
 	// The gateway (as API Gateway's authorizer) and the functions (each
 	// on its own) verify bearer tokens against the dev issuer's keys.
 	jwks := s.Issuer.JWKS()
 	s.Verifier = auth.NewVerifier(auth.VerifierConfig{Issuer: s.APIURL, Audience: Audience, JWKS: &jwks, RolesClaim: cfg.RolesClaim, Now: o.Now})
-	if s.App, err = app.New(ctx, cfg, app.Options{AuditOut: o.AuditOut, LogOut: o.LogOut, Now: o.Now, Sinks: o.Sinks, Notifier: o.Notifier, RotateQueue: s.RotateQueue, Verifier: s.Verifier}); err != nil {
+	if s.App, err = app.New(ctx, cfg, app.Options{AuditOut: o.AuditOut, LogOut: o.LogOut, Now: o.Now, Sinks: o.Sinks, Notifier: o.Notifier, RotateQueue: s.RotateQueue, ResetQueue: s.ResetQueue, Verifier: s.Verifier}); err != nil {
 		return s, err
 	}
 	s.Gateway = localgw.New(api.Routes, s.App.Handlers(), s.Verifier, s.App.Log)
@@ -191,7 +195,7 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 	}
 	s.Gateway.SetCORS(localgw.ConsoleCORS(s.ConsoleOrigin))
 	s.Gateway.Handle("/.well-known/jwks.json", s.Issuer.JWKSHandler())
-	s.startRotateQueue()
+	s.startQueues()
 
 	// One unhealthy tenant never stops the stack: a seed that fails (a
 	// crashed run's lock still held, MailU down) is a warning, retried in

@@ -57,6 +57,9 @@ type Options struct {
 	// RotateQueue takes the sweep's and the bulk rotation's jobs; default:
 	// SQS when ROTATE_QUEUE_URL is set, else none (jobs run inline).
 	RotateQueue credential.Queue
+	// ResetQueue takes a compromise response's jobs; default: SQS when
+	// RESET_QUEUE_URL is set, else none (the request resets them).
+	ResetQueue credential.ResetQueue
 	// Verifier checks bearer tokens in the functions; default: the
 	// identity provider of JWT_ISSUER (locally the stack's dev issuer).
 	Verifier api.TokenVerifier
@@ -147,6 +150,14 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 			return nil, err
 		}
 		rotateQueue = queue.SQS[credential.Job]{Client: sqs.NewFromConfig(c), QueueURL: cfg.RotateQueueURL}
+	}
+	resetQueue := opts.ResetQueue
+	if resetQueue == nil && cfg.ResetQueueURL != "" {
+		c, err := loadAWS()
+		if err != nil {
+			return nil, err
+		}
+		resetQueue = queue.SQS[credential.ResetJob]{Client: sqs.NewFromConfig(c), QueueURL: cfg.ResetQueueURL}
 	}
 	var trailPort credential.Trail
 	if trail != nil {

@@ -77,7 +77,10 @@ type Config struct {
 	// stack passes an in-process queue). RotationCooldown
 	// (ROTATION_COOLDOWN, default 10m) is the least time between two
 	// rotations of one tenant.
-	RotateQueueURL   string
+	RotateQueueURL string
+	// ResetQueueURL (RESET_QUEUE_URL) is ResetQueue, where a compromise
+	// response sends its tenants; empty: the request resets them itself.
+	ResetQueueURL    string
 	RotateInline     int
 	RotationCooldown time.Duration
 	// EndpointAllowedHosts (ENDPOINT_ALLOWED_HOSTS, comma-separated) are
@@ -134,6 +137,7 @@ func FromEnv() (Config, error) {
 		return Config{}, err
 	}
 	c.RotateQueueURL = os.Getenv("ROTATE_QUEUE_URL")
+	c.ResetQueueURL = os.Getenv("RESET_QUEUE_URL")
 	if c.RotationCooldown, err = duration("ROTATION_COOLDOWN", credential.DefaultCooldown); err != nil {
 		return Config{}, err
 	}
