@@ -176,6 +176,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 		Trail:        trailPort,
 		Notifier:     notifier,
 		Queue:        rotateQueue,
+		ResetQueue:   resetQueue,
 		Inline:       cfg.RotateInline,
 		Reserve:      2 * time.Minute,
 		Now:          opts.Now,

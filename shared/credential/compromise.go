@@ -22,7 +22,7 @@ import (
 // is recorded at incidents/<id>/response, each tenant becomes a ResetJob
 // for the emergency-reset worker (SQS in AWS, an in-process queue
 // locally), and each job records its outcome at
-// incidents/<id>/results/<tenant>. A tenant is reset once per incident
+// incidents/<id>/runs/<response_id>/<tenant>. A tenant is reset once per incident
 // (EmergencyReset's own rule), so running the response again finishes
 // what failed and resets nobody twice.
 
@@ -84,9 +84,16 @@ type CompromiseStatus struct {
 	Results      []TenantOutcome `json:"results"`
 }
 
-func incidentPath(id string) string         { return "incidents/" + id + "/response" }
-func resultsPath(id string) string          { return "incidents/" + id + "/results/" }
-func resultPath(id, tenantID string) string { return resultsPath(id) + tenantID }
+// KV paths of a compromise response: the latest run's request, and each
+// run's outcomes in a folder of their own (so counting a folder's keys
+// tells whether a run is done).
+func incidentPath(id string) string { return "incidents/" + id + "/response" }
+func resultsPath(id, responseID string) string {
+	return "incidents/" + id + "/runs/" + responseID + "/"
+}
+func resultPath(id, responseID, tenantID string) string {
+	return resultsPath(id, responseID) + tenantID
+}
 
 // StartCompromiseResponse records the response, audits its start
 // (credential_compromise_response, critical, failing closed), alerts, and
@@ -305,7 +312,7 @@ const resetAttempts = 4
 // the response, finishes the response.
 func (s *Service) recordOutcome(ctx context.Context, j ResetJob, out TenantOutcome) {
 	out.At = s.Now()
-	path := resultPath(j.IncidentID, j.TenantID)
+	path := resultPath(j.IncidentID, j.ResponseID, j.TenantID)
 	for range 3 {
 		version := 0
 		if cur, err := s.cfg.Vault.Read(ctx, path); err == nil {
@@ -329,12 +336,17 @@ func (s *Service) recordOutcome(ctx context.Context, j ResetJob, out TenantOutco
 // record's check-and-set picks one writer) when every tenant has an
 // outcome of this run.
 func (s *Service) finishResponseIfDone(ctx context.Context, incidentID, responseID string) {
-	st, err := s.CompromiseResponse(ctx, incidentID)
-	if err != nil || st.ResponseID != responseID || st.Done < st.Total || st.FinishedAt != nil {
+	// One list per job; the full read only once every tenant has an outcome.
+	keys, err := s.cfg.Vault.List(ctx, resultsPath(incidentID, responseID))
+	if err != nil {
 		return
 	}
 	cur, err := s.cfg.Vault.Read(ctx, incidentPath(incidentID))
-	if err != nil || cur.Data["response_id"] != responseID || cur.Data["finished_at"] != "" {
+	if err != nil || cur.Data["response_id"] != responseID || cur.Data["finished_at"] != "" || len(keys) < len(strings.Split(cur.Data["tenants"], ",")) {
+		return
+	}
+	st, err := s.CompromiseResponse(ctx, incidentID)
+	if err != nil || st.ResponseID != responseID || st.Done < st.Total {
 		return
 	}
 	data := cloneMap(cur.Data)
@@ -398,7 +410,7 @@ func (s *Service) CompromiseResponse(ctx context.Context, incidentID string) (Co
 // readOutcomes reads the outcome of each tenant in this run of the
 // response; a tenant without one is pending.
 func (s *Service) readOutcomes(ctx context.Context, incidentID, responseID string, tenants []string) ([]TenantOutcome, error) {
-	keys, err := s.cfg.Vault.List(ctx, resultsPath(incidentID))
+	keys, err := s.cfg.Vault.List(ctx, resultsPath(incidentID, responseID))
 	if err != nil && !errors.Is(err, vault.ErrNotFound) {
 		return nil, upstream("list the compromise response's results", err)
 	}
@@ -420,7 +432,7 @@ func (s *Service) readOutcomes(ctx context.Context, incidentID, responseID strin
 				if !have[tenants[i]] {
 					continue
 				}
-				sec, err := s.cfg.Vault.Read(ctx, resultPath(incidentID, tenants[i]))
+				sec, err := s.cfg.Vault.Read(ctx, resultPath(incidentID, responseID, tenants[i]))
 				if err != nil {
 					mu.Lock()
 					errs = append(errs, err)

@@ -1,0 +1,176 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"smtp-vault/scripts/devenv"
+	"smtp-vault/shared/app"
+	"smtp-vault/shared/credential"
+)
+
+// jobQueue keeps a compromise response's jobs for the benchmark to run.
+type jobQueue struct {
+	mu   sync.Mutex
+	jobs []credential.ResetJob
+}
+
+func (q *jobQueue) Send(_ context.Context, jobs []credential.ResetJob) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.jobs = append(q.jobs, jobs...)
+	return len(jobs), nil
+}
+
+// BenchmarkCompromiseResponse stores RESET_BENCH_TENANTS tenants (default
+// 1,000) on the MailU stand-in against the local Vault, then runs one
+// compromise response over all of them with RESET_BENCH_WORKERS workers
+// (default 32, as ResetQueue's mapping runs batches in parallel) and
+// reports the wall time and each tenant's reset p50/p99. Goal: under 60 s
+// for 1,000 tenants on the 2-core machine (README, Performance).
+func BenchmarkCompromiseResponse(b *testing.B) {
+	tenants := envInt(b, "RESET_BENCH_TENANTS", 1000)
+	workers := envInt(b, "RESET_BENCH_WORKERS", 32)
+	s := devenv.StartTestStack(b, 1)
+	ctx := context.Background()
+	q := &jobQueue{}
+	a, err := app.New(ctx, s.App.Config, app.Options{AuditOut: io.Discard, LogOut: io.Discard, Now: s.Clock.Now, ResetQueue: q, Verifier: s.Verifier, Notifier: s.Notifications})
+	if err != nil {
+		b.Fatal(err)
+	}
+	svc := a.API.Credentials
+	start := time.Now()
+	ids := seedMailUTenants(b, s, svc, tenants)
+	b.Logf("stored %d tenants on the MailU stand-in in %v", tenants, time.Since(start).Round(time.Millisecond))
+
+	for i := range b.N {
+		q.jobs = nil
+		incident := fmt.Sprintf("BENCH-%d-%d", time.Now().Unix(), i)
+		t0 := time.Now()
+		if _, err := svc.StartCompromiseResponse(ctx, credential.CompromiseRequest{IncidentID: incident, TenantIDs: ids, Reason: "benchmark", Actor: credential.Actor{UserID: "bench"}}); err != nil {
+			b.Fatal(err)
+		}
+		durations := make([]time.Duration, len(q.jobs))
+		var wg sync.WaitGroup
+		next := make(chan int)
+		failed := 0
+		var mu sync.Mutex
+		for range workers {
+			wg.Go(func() {
+				for j := range next {
+					t := time.Now()
+					out := svc.RunResetJob(ctx, q.jobs[j])
+					durations[j] = time.Since(t)
+					if out.Outcome != credential.OutcomeReset {
+						mu.Lock()
+						failed++
+						mu.Unlock()
+					}
+				}
+			})
+		}
+		for j := range q.jobs {
+			next <- j
+		}
+		close(next)
+		wg.Wait()
+		wall := time.Since(t0)
+		st, err := svc.CompromiseResponse(ctx, incident)
+		if err != nil || st.State != "finished" || st.Reset != tenants || failed != 0 {
+			b.Fatalf("response: state %s, reset %d of %d, failed %d, %v", st.State, st.Reset, tenants, failed, err)
+		}
+		slices.Sort(durations)
+		b.ReportMetric(wall.Seconds(), "wall-s")
+		b.ReportMetric(float64(durations[len(durations)/2].Milliseconds()), "p50-ms")
+		b.ReportMetric(float64(durations[len(durations)*99/100].Milliseconds()), "p99-ms")
+		b.Logf("%d tenants reset in %v with %d workers (goal under 60 s): per tenant p50 %v, p99 %v",
+			tenants, wall.Round(time.Millisecond), workers, durations[len(durations)/2].Round(time.Millisecond), durations[len(durations)*99/100].Round(time.Millisecond))
+	}
+}
+
+// seedMailUTenants creates n tenants, each with its own domain on the
+// stack's first MailU stand-in instance, and stores them through the
+// domain (a real admin user, a real SMTP login).
+func seedMailUTenants(b *testing.B, s *devenv.TestStack, svc *credential.Service, n int) []string {
+	ctx := context.Background()
+	host := s.Tenants[0]
+	hc := &http.Client{Timeout: 10 * time.Second}
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	next := make(chan int)
+	errs := make(chan error, 1)
+	for range 16 {
+		wg.Go(func() {
+			for i := range next {
+				id := uuid.NewString()
+				domain := "t" + strings.ReplaceAll(id[:13], "-", "") + ".bench.test"
+				err := createDomain(ctx, hc, host.MailU.APIURL, host.MailUToken, domain)
+				if err == nil {
+					in := s.StoreEvent(host)
+					in.TenantID, in.Domain, in.WebmailURL = id, domain, "https://mail."+domain
+					_, err = svc.Store(ctx, in, credential.Actor{UserID: "bench"})
+				}
+				if err != nil {
+					select {
+					case errs <- fmt.Errorf("seed tenant %d: %w", i, err):
+					default:
+					}
+				}
+				ids[i] = id
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		b.Fatal(err)
+	default:
+	}
+	return ids
+}
+
+func createDomain(ctx context.Context, hc *http.Client, apiURL, token, domain string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, apiURL+"/domain", strings.NewReader(`{"name":"`+domain+`"}`))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
+		body, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("create domain %s: %d %s", domain, resp.StatusCode, body)
+	}
+	return nil
+}
+
+func envInt(b *testing.B, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		b.Fatalf("%s=%q", name, v)
+	}
+	return n
+}
