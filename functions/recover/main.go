@@ -1,13 +1,9 @@
-// Command recover restores a tenant's MailU admin after a VPS loss. Its issue has not landed yet: it answers 501 Not
-// Implemented (an error for non-HTTP invocations) and fakes nothing.
+// Command recover re-creates a tenant's MailU admin on its new MailU after
+// the VPS was lost (an on-demand invocation; docs/runbook.md).
 package main
 
-import (
-	"github.com/aws/aws-lambda-go/lambda"
-
-	"smtp-vault/shared/api"
-)
+import "smtp-vault/shared/app"
 
 func main() {
-	lambda.Start(api.NotImplemented("recover"))
+	app.Main("recover")
 }

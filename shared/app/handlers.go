@@ -15,7 +15,7 @@ func (a *App) Handlers() map[string]any {
 		"emergency-reset": a.API.EmergencyResetFunction(),
 		"audit":           a.API.AuditFunction(),
 		"backup":          api.NotImplemented("backup"),
-		"recover":         api.NotImplemented("recover"),
+		"recover":         a.API.RecoverFunction(),
 		"console":         a.API.ConsoleFunction(),
 	}
 }

@@ -36,6 +36,9 @@ type endpointChange struct {
 	oldURL, newURL   string
 	token            string
 	webmailURL       string // the tenant's webmail after the move; "" keeps it
+	// password, when set, is the password to set at the new endpoints (a
+	// recovery keeping the stored one); otherwise a fresh one is made.
+	password string
 }
 
 // checkEndpointHosts refuses new endpoints whose hosts are neither the
@@ -78,7 +81,12 @@ func (s *Service) changeEndpoints(ctx context.Context, tenantID string, rec *Rec
 	rec.MailUAPI = s.cfg.KVMount + "/" + MailUPath(tenantID)
 	rec.PendingSMTPAddr, rec.PendingMailUURL = c.newSMTP, c.newURL
 	rec.PendingMailUToken, rec.PendingMailUTokenKey = tokenSealed, tokenKey
-	pw, err := s.createSecret(ctx, tenantID, rec, username, PurposeEndpoint)
+	pw := c.password
+	if pw != "" {
+		err = s.recordPending(ctx, tenantID, rec, username, PurposeEndpoint, pw)
+	} else {
+		pw, err = s.createSecret(ctx, tenantID, rec, username, PurposeEndpoint)
+	}
 	if err != nil {
 		*rec = before
 		return err

@@ -122,9 +122,16 @@ func (s *Service) createSecret(ctx context.Context, tenantID string, rec *Record
 	if err != nil {
 		return "", fmt.Errorf("generate password: %w", err)
 	}
+	return pw, s.recordPending(ctx, tenantID, rec, username, purpose, pw)
+}
+
+// recordPending records pw as the pending password of rec in a new
+// version (check-and-set): createSecret's write, also used by a recovery
+// that sets the stored password on a new MailU.
+func (s *Service) recordPending(ctx context.Context, tenantID string, rec *Record, username, purpose, pw string) error {
 	sealed, wrapped, err := s.seal(ctx, tenantID, passwordField, pw)
 	if err != nil {
-		return "", err
+		return err
 	}
 	rec.PendingUsername = username
 	rec.PendingPassword = sealed
@@ -132,10 +139,10 @@ func (s *Service) createSecret(ctx context.Context, tenantID string, rec *Record
 	rec.PendingSince = FormatTime(s.Now())
 	rec.PendingPurpose = purpose
 	if err := s.writeRecord(ctx, tenantID, rec); err != nil {
-		return "", err
+		return err
 	}
 	s.markState(ctx, tenantID, map[string]string{MetaState: StatePending})
-	return pw, nil
+	return nil
 }
 
 // recordChangeStarted audits that the pending password of rec is about to

@@ -1,0 +1,91 @@
+package credential_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"smtp-vault/scripts/devenv"
+	"smtp-vault/scripts/devenv/mailustandin"
+	"smtp-vault/shared/credential"
+)
+
+// TestRecoverAfterVPSLoss is the VPS loss drill: the tenant's MailU is
+// gone (down for good), a fresh MailU stand-in takes its place, and
+// Recover re-creates the admin there with the stored password, then again
+// with a fresh one; SMTP logins prove both, and the old MailU never sees
+// a request.
+func TestRecoverAfterVPSLoss(t *testing.T) {
+	s := devenv.StartTestStack(t, 1)
+	e := newEnv(t, s, -1)
+	ctx := context.Background()
+	tn := s.Tenants[0]
+	user, pw, _ := e.current(t, tn.TenantID)
+	if err := s.MailUHost.SetFaults(ctx, tn.Domain, mailustandin.Faults{Down: true}); err != nil {
+		t.Fatal(err)
+	}
+	srv := mailustandin.NewServer(mailustandin.Options{BcryptCost: bcrypt.MinCost})
+	t.Cleanup(func() { srv.Close() })
+	fresh, err := srv.AddInstance(ctx, mailustandin.InstanceConfig{Domain: tn.Domain, APIToken: "new-vps-token"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := e.with(func(c *credential.Config) { c.AllowedHosts = []string{"127.0.0.1"} })
+	in := credential.RecoverInput{TenantID: tn.TenantID, MailUAPIURL: fresh.APIURL(), MailUAPIToken: "new-vps-token", SMTPAddr: fresh.SMTPAddr(), WebmailURL: "https://webmail." + tn.Domain}
+
+	for _, bad := range []func(*credential.RecoverInput){
+		func(in *credential.RecoverInput) { in.MailUAPIToken = "" },
+		func(in *credential.RecoverInput) { in.TenantID = "nope" },
+		func(in *credential.RecoverInput) { in.WebmailURL = "http://plain.example" },
+	} {
+		b := in
+		bad(&b)
+		if _, err := svc.Recover(ctx, b, credential.Actor{UserID: "ops"}); !errors.Is(err, credential.ErrInvalidInput) {
+			t.Fatalf("bad input: %v", err)
+		}
+	}
+	if _, err := e.svc.Recover(ctx, in, credential.Actor{UserID: "ops"}); !errors.Is(err, credential.ErrEndpointNotAllowed) {
+		t.Fatalf("a host outside the domain and the allow-list: %v", err)
+	}
+
+	start := time.Now()
+	res, err := svc.Recover(ctx, in, credential.Actor{UserID: "ops"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("recovered one tenant with its stored password in %v", time.Since(start).Round(time.Millisecond))
+	if res.Rotated || res.SMTPAddr != fresh.SMTPAddr() || res.WebmailURL != in.WebmailURL {
+		t.Fatalf("result %+v", res)
+	}
+	if err := verifyLogin(ctx, fresh.SMTPAddr(), user, pw); err != nil {
+		t.Fatalf("the stored password does not log in on the new MailU: %v", err)
+	}
+	_, served, rec := e.current(t, tn.TenantID)
+	if served != pw || rec.SMTPAddr != fresh.SMTPAddr() || rec.WebmailURL != in.WebmailURL || rec.Pending() {
+		t.Fatalf("after recovery: same password %v, smtp %s, webmail %s, pending %v", served == pw, rec.SMTPAddr, rec.WebmailURL, rec.Pending())
+	}
+
+	in.Rotate = true
+	if _, err := svc.Recover(ctx, in, credential.Actor{UserID: "ops"}); err != nil {
+		t.Fatal(err)
+	}
+	_, rotated, _ := e.current(t, tn.TenantID)
+	if rotated == pw {
+		t.Fatal("rotate: the password did not change")
+	}
+	if err := verifyLogin(ctx, fresh.SMTPAddr(), user, rotated); err != nil {
+		t.Fatalf("the fresh password does not log in: %v", err)
+	}
+	if err := verifyLogin(ctx, fresh.SMTPAddr(), user, pw); err == nil {
+		t.Fatal("the old password still logs in after a rotating recovery")
+	}
+	for _, ev := range []string{`"smtp_credentials_recovered"`, `"smtp_endpoint_changed"`} {
+		if !strings.Contains(e.auditOut.String(), ev) {
+			t.Fatalf("no %s in the audit stream", ev)
+		}
+	}
+}
