@@ -59,10 +59,38 @@ tools:
 	@go build -o $(BIN)/gateway ./scripts/gateway
 	@go build -o $(BIN)/mailu-standin ./scripts/mailu-standin
 
-## functions: the Lambda binaries as SAM builds them (linux/arm64)
+# One target per function of template.yaml (Metadata: BuildMethod: makefile,
+# ProjectRootDirectory and ContextPath at the repository root): `sam build`
+# runs `make build-<LogicalId>` in a copy of the repository with
+# ARTIFACTS_DIR set, so it builds exactly what `make functions`, the
+# template check and `make bench` build. Static (CGO_ENABLED=0) for
+# provided.al2023, stripped, without VCS stamps so both copies give the
+# same bytes, and without the RPC mode of aws-lambda-go that provided
+# runtimes never use (lambda.norpc).
+FUNCTIONS := reauth store retrieve rotate rotate-sweep emergency-reset audit backup recover console
+LOGICAL_ID_reauth := ReauthFunction
+LOGICAL_ID_store := StoreFunction
+LOGICAL_ID_retrieve := RetrieveFunction
+LOGICAL_ID_rotate := RotateFunction
+LOGICAL_ID_rotate-sweep := RotateSweepFunction
+LOGICAL_ID_emergency-reset := EmergencyResetFunction
+LOGICAL_ID_audit := AuditFunction
+LOGICAL_ID_backup := BackupFunction
+LOGICAL_ID_recover := RecoverFunction
+LOGICAL_ID_console := ConsoleFunction
+LAMBDA_BUILD = GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -trimpath -buildvcs=false -tags lambda.norpc -ldflags='-s -w'
+
+define lambda_target
+.PHONY: build-$(LOGICAL_ID_$(1))
+build-$(LOGICAL_ID_$(1)):
+	@test -n "$$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set (sam build sets it)" >&2; exit 2; }
+	$(LAMBDA_BUILD) -o "$$(ARTIFACTS_DIR)/bootstrap" ./functions/$(1)
+endef
+$(foreach f,$(FUNCTIONS),$(eval $(call lambda_target,$(f))))
+
+## functions: the Lambda binaries as `sam build` builds them, into bin/<name>/bootstrap
 functions:
-	@for f in functions/*/; do n=$$(basename $$f); \
-	  GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o bin/$$n/bootstrap ./$$f; done
+	@$(foreach f,$(FUNCTIONS),$(MAKE) -s build-$(LOGICAL_ID_$(f)) ARTIFACTS_DIR=$(CURDIR)/bin/$(f) &&) true
 
 lint:
 	@out=$$(gofmt -l functions shared scripts infra); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
