@@ -2,6 +2,7 @@ package templatecheck
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,8 +14,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"gopkg.in/yaml.v3"
 
+	"smtp-vault/infra/openapi"
 	"smtp-vault/shared/api"
 )
 
@@ -464,4 +467,41 @@ func validJSONValue(raw []byte) error {
 		return fmt.Errorf("trailing data after the JSON value")
 	}
 	return nil
+}
+
+// TestTemplateRoutesMatchTheContract: the HttpApi events of template.yaml
+// and the operations of docs/openapi.yaml are the same routes, and a route
+// without the JWT authorizer is exactly one the contract asks no
+// authentication for.
+func TestTemplateRoutesMatchTheContract(t *testing.T) {
+	tpl := loadTemplate(t)
+	contract, err := openapi.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := map[string]*openapi3.Operation{}
+	for path, item := range contract.Doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			ops[strings.ToUpper(method)+" "+path] = op
+		}
+	}
+	for _, ev := range tpl.httpEvents(t) {
+		key := ev.route.Key()
+		op, ok := ops[key]
+		if !ok {
+			t.Errorf("%s declares %s; %s has no such operation", ev.where, key, openapi.DocPath)
+			continue
+		}
+		delete(ops, key)
+		if fn, _ := op.Extensions["x-function"].(string); fn != ev.route.Function {
+			t.Errorf("%s: %s serves %s, the contract's x-function says %q", ev.where, key, ev.route.Function, fn)
+		}
+		open := op.Security != nil && len(*op.Security) == 0
+		if open != (ev.authorizer == "NONE") {
+			t.Errorf("%s: authorizer %s, but the contract's security for %s is %v", ev.where, ev.authorizer, key, op.Security)
+		}
+	}
+	for key := range ops {
+		t.Errorf("%s documents %s; template.yaml has no HttpApi event for it", openapi.DocPath, key)
+	}
 }
