@@ -36,8 +36,8 @@ token: tools
 vault:
 	@mkdir -p $(BIN)
 	@if [ ! -x "$(BIN)/vault-$(VAULT_KEY)" ]; then \
-	  echo "building the Vault server (first time 20-30 minutes)..."; \
-	  (cd scripts/vault && go build -trimpath -ldflags='-s -w' -o "$(BIN)/vault-$(VAULT_KEY).tmp" .); \
+	  echo "building the Vault server (first time 20-30 minutes; a progress line every minute)..."; \
+	  (cd scripts/vault && ../long-build.sh "vault build" go build -v -trimpath -ldflags='-s -w' -o "$(BIN)/vault-$(VAULT_KEY).tmp" .); \
 	  mv "$(BIN)/vault-$(VAULT_KEY).tmp" "$(BIN)/vault-$(VAULT_KEY)"; \
 	fi
 	@ln -sfn "vault-$(VAULT_KEY)" "$(BIN)/vault"
@@ -48,7 +48,7 @@ versitygw:
 	@if [ ! -x "$(BIN)/versitygw-$(VERSITYGW_VERSION)" ]; then \
 	  echo "building versitygw $(VERSITYGW_VERSION) (about 2 minutes)..."; \
 	  tmp=$$(mktemp -d); \
-	  GOBIN=$$tmp go install -trimpath -ldflags='-s -w' github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION); \
+	  GOBIN=$$tmp scripts/long-build.sh "versitygw build" go install -v -trimpath -ldflags='-s -w' github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION); \
 	  mv "$$tmp/versitygw" "$(BIN)/versitygw-$(VERSITYGW_VERSION)"; rmdir "$$tmp"; \
 	fi
 	@ln -sfn "versitygw-$(VERSITYGW_VERSION)" "$(BIN)/versitygw"

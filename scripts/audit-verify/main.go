@@ -30,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"smtp-vault/scripts/devenv"
+	"smtp-vault/scripts/progress"
 	"smtp-vault/shared/audit"
 )
 
@@ -74,6 +75,13 @@ func run(ctx context.Context, chain string, all bool) (broken bool, err error) {
 	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
+	// With -all, stderr shows progress over the chains and the broken
+	// ones; every report, intact or not, is on stdout.
+	var bar *progress.Bar
+	if all {
+		bar = progress.New(os.Stderr, "verify chains", len(chains))
+		defer bar.Finish()
+	}
 	for _, c := range chains {
 		rep, err := b.Verify(ctx, c)
 		if err != nil {
@@ -82,11 +90,20 @@ func run(ctx context.Context, chain string, all bool) (broken bool, err error) {
 		if err := enc.Encode(rep); err != nil {
 			return broken, err
 		}
-		if rep.Intact {
-			fmt.Fprintf(os.Stderr, "chain %s: intact, %d records, head %d %s\n", c, rep.Records, rep.HeadSeq, rep.HeadHash)
-		} else {
+		switch {
+		case !rep.Intact:
 			broken = true
-			fmt.Fprintf(os.Stderr, "chain %s: BROKEN at record %d (%s): %s\n", c, rep.Break.Seq, rep.Break.Key, rep.Break.Problem)
+			line := fmt.Sprintf("chain %s: BROKEN at record %d (%s): %s", c, rep.Break.Seq, rep.Break.Key, rep.Break.Problem)
+			if bar != nil {
+				bar.Printf("%s", line)
+			} else {
+				fmt.Fprintln(os.Stderr, line)
+			}
+		case bar == nil:
+			fmt.Fprintf(os.Stderr, "chain %s: intact, %d records, head %d %s\n", c, rep.Records, rep.HeadSeq, rep.HeadHash)
+		}
+		if bar != nil {
+			bar.Add(1)
 		}
 	}
 	return broken, nil
