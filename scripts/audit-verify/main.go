@@ -14,7 +14,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -169,22 +168,13 @@ func loadDevEnv() {
 		}
 		dir = filepath.Join(root, ".local")
 	}
-	f, err := os.Open(filepath.Join(dir, "dev.env"))
+	env, err := devenv.ReadEnvFile(filepath.Join(dir, "dev.env"))
 	if err != nil {
 		return
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), "=")
-		if !ok || strings.HasPrefix(k, "#") {
-			continue
-		}
-		switch k {
-		case "S3_ENDPOINT", "S3_REGION", "S3_ACCESS_KEY", "S3_SECRET_KEY", "AUDIT_BUCKET":
-			if os.Getenv(k) == "" {
-				os.Setenv(k, v)
-			}
+	for _, k := range []string{"S3_ENDPOINT", "S3_REGION", "S3_ACCESS_KEY", "S3_SECRET_KEY", "AUDIT_BUCKET"} {
+		if v, ok := env[k]; ok && os.Getenv(k) == "" {
+			os.Setenv(k, v)
 		}
 	}
 }
