@@ -11,15 +11,16 @@ GO_TEST_FLAGS ?=
 # The S3-compatible server with Object Lock that keeps the audit bucket locally.
 VERSITYGW_VERSION := v1.8.0
 
-.PHONY: run test bench token vault versitygw tools functions lint clean
+.PHONY: run test bench bench-smoke token vault versitygw tools functions lint clean
 
 ## run: build, start Vault + MailU stand-in + local gateway in the foreground
 run: vault versitygw tools
 	$(BIN)/gateway run
 
-## test: every test, including those against the real local Vault and MailU stand-in
+## test: every test, including those against the real local Vault and MailU stand-in, then every bench report once
 test: vault versitygw lint
 	go test -count=1 -timeout 40m $(GO_TEST_FLAGS) ./...
+	@$(MAKE) --no-print-directory bench-smoke
 
 ## bench: function binary sizes and cold init, crypto benchmarks, retrieve beside its bare I/O, the sweep over 10,000 tenants
 bench: vault versitygw
@@ -27,6 +28,13 @@ bench: vault versitygw
 	go test -run '^$$' -bench . -benchmem ./shared/crypto/
 	go test -run '^$$' -bench RetrieveVersusBareIO -benchtime 300x ./shared/api/
 	go test -run '^$$' -bench BenchmarkSweep -benchtime 3x -timeout 30m ./shared/rotation/
+
+## bench-smoke: every report of make bench once and small (make test runs it), so a broken harness fails CI
+bench-smoke: vault versitygw
+	go run ./scripts/bench -smoke
+	go test -count=1 -run '^$$' -bench . -benchtime 1x ./shared/crypto/
+	go test -count=1 -run '^$$' -bench RetrieveVersusBareIO -benchtime 1x ./shared/api/
+	SWEEP_BENCH_TENANTS=20 go test -count=1 -run '^$$' -bench BenchmarkSweep -benchtime 1x ./shared/rotation/
 
 ## token: print a bearer token for a demo admin: make token USER=<name>
 token: tools
