@@ -11,15 +11,16 @@ GO_TEST_FLAGS ?=
 # The S3-compatible server with Object Lock that keeps the audit bucket locally.
 VERSITYGW_VERSION := v1.8.0
 
-.PHONY: run test fuzz bench token vault versitygw tools functions lint clean
+.PHONY: run test fuzz bench bench-smoke token vault versitygw tools functions lint clean
 
 ## run: build, start Vault + MailU stand-in + local gateway in the foreground
 run: vault versitygw tools
 	$(BIN)/gateway run
 
-## test: every test, including those against the real local Vault and MailU stand-in
+## test: every test, including those against the real local Vault and MailU stand-in, then every bench report once
 test: vault versitygw lint
 	go test -count=1 -timeout 40m $(GO_TEST_FLAGS) ./...
+	@$(MAKE) --no-print-directory bench-smoke
 
 ## fuzz: every Fuzz target for FUZZTIME each (default 10m); `make test` runs only their seed corpora
 FUZZTIME ?= 10m
@@ -39,6 +40,14 @@ bench: vault versitygw
 	go test -run '^$$' -bench BenchmarkSweep -benchtime 3x -timeout 30m ./shared/credential/
 	go test -run '^$$' -bench BenchmarkCompromiseResponse -benchtime 1x -timeout 30m ./shared/api/
 
+## bench-smoke: every report of make bench once and small (make test runs it), so a broken harness fails CI
+bench-smoke: vault versitygw
+	go run ./scripts/bench -smoke
+	go test -count=1 -run '^$$' -bench . -benchtime 1x ./shared/crypto/
+	go test -count=1 -run '^$$' -bench RetrieveVersusBareIO -benchtime 1x ./shared/api/
+	SWEEP_BENCH_TENANTS=20 go test -count=1 -run '^$$' -bench BenchmarkSweep -benchtime 1x ./shared/credential/
+	RESET_BENCH_TENANTS=10 go test -count=1 -run '^$$' -bench BenchmarkCompromiseResponse -benchtime 1x ./shared/api/
+
 ## token: print a bearer token for a demo admin: make token USER=<name>
 token: tools
 	@$(BIN)/gateway token -user "$(USER)"
@@ -47,8 +56,8 @@ token: tools
 vault:
 	@mkdir -p $(BIN)
 	@if [ ! -x "$(BIN)/vault-$(VAULT_KEY)" ]; then \
-	  echo "building the Vault server (first time 20-30 minutes)..."; \
-	  (cd scripts/vault && go build -trimpath -ldflags='-s -w' -o "$(BIN)/vault-$(VAULT_KEY).tmp" .); \
+	  echo "building the Vault server (first time 20-30 minutes; a progress line every minute)..."; \
+	  (cd scripts/vault && ../long-build.sh "vault build" go build -v -trimpath -ldflags='-s -w' -o "$(BIN)/vault-$(VAULT_KEY).tmp" .); \
 	  mv "$(BIN)/vault-$(VAULT_KEY).tmp" "$(BIN)/vault-$(VAULT_KEY)"; \
 	fi
 	@ln -sfn "vault-$(VAULT_KEY)" "$(BIN)/vault"
@@ -59,7 +68,7 @@ versitygw:
 	@if [ ! -x "$(BIN)/versitygw-$(VERSITYGW_VERSION)" ]; then \
 	  echo "building versitygw $(VERSITYGW_VERSION) (about 2 minutes)..."; \
 	  tmp=$$(mktemp -d); \
-	  GOBIN=$$tmp go install -trimpath -ldflags='-s -w' github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION); \
+	  GOBIN=$$tmp scripts/long-build.sh "versitygw build" go install -v -trimpath -ldflags='-s -w' github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION); \
 	  mv "$$tmp/versitygw" "$(BIN)/versitygw-$(VERSITYGW_VERSION)"; rmdir "$$tmp"; \
 	fi
 	@ln -sfn "versitygw-$(VERSITYGW_VERSION)" "$(BIN)/versitygw"
@@ -70,10 +79,38 @@ tools:
 	@go build -o $(BIN)/gateway ./scripts/gateway
 	@go build -o $(BIN)/mailu-standin ./scripts/mailu-standin
 
-## functions: the Lambda binaries as SAM builds them (linux/arm64)
+# One target per function of template.yaml (Metadata: BuildMethod: makefile,
+# ProjectRootDirectory and ContextPath at the repository root): `sam build`
+# runs `make build-<LogicalId>` in a copy of the repository with
+# ARTIFACTS_DIR set, so it builds exactly what `make functions`, the
+# template check and `make bench` build. Static (CGO_ENABLED=0) for
+# provided.al2023, stripped, without VCS stamps so both copies give the
+# same bytes, and without the RPC mode of aws-lambda-go that provided
+# runtimes never use (lambda.norpc).
+FUNCTIONS := reauth store retrieve rotate rotate-sweep emergency-reset audit backup recover console
+LOGICAL_ID_reauth := ReauthFunction
+LOGICAL_ID_store := StoreFunction
+LOGICAL_ID_retrieve := RetrieveFunction
+LOGICAL_ID_rotate := RotateFunction
+LOGICAL_ID_rotate-sweep := RotateSweepFunction
+LOGICAL_ID_emergency-reset := EmergencyResetFunction
+LOGICAL_ID_audit := AuditFunction
+LOGICAL_ID_backup := BackupFunction
+LOGICAL_ID_recover := RecoverFunction
+LOGICAL_ID_console := ConsoleFunction
+LAMBDA_BUILD = GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -trimpath -buildvcs=false -tags lambda.norpc -ldflags='-s -w'
+
+define lambda_target
+.PHONY: build-$(LOGICAL_ID_$(1))
+build-$(LOGICAL_ID_$(1)):
+	@test -n "$$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set (sam build sets it)" >&2; exit 2; }
+	$(LAMBDA_BUILD) -o "$$(ARTIFACTS_DIR)/bootstrap" ./functions/$(1)
+endef
+$(foreach f,$(FUNCTIONS),$(eval $(call lambda_target,$(f))))
+
+## functions: the Lambda binaries as `sam build` builds them, into bin/<name>/bootstrap
 functions:
-	@for f in functions/*/; do n=$$(basename $$f); \
-	  GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o bin/$$n/bootstrap ./$$f; done
+	@$(foreach f,$(FUNCTIONS),$(MAKE) -s build-$(LOGICAL_ID_$(f)) ARTIFACTS_DIR=$(CURDIR)/bin/$(f) &&) true
 
 lint:
 	@out=$$(gofmt -l functions shared scripts infra); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi

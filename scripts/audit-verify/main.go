@@ -23,7 +23,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -39,6 +38,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"smtp-vault/scripts/devenv"
+	"smtp-vault/scripts/progress"
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/vault"
 )
@@ -93,6 +93,13 @@ func run(ctx context.Context, chain string, all bool) (broken bool, err error) {
 	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
+	// With -all, stderr shows progress over the chains and the broken
+	// ones; every report, intact or not, is on stdout.
+	var bar *progress.Bar
+	if all {
+		bar = progress.New(os.Stderr, "verify chains", len(chains))
+		defer bar.Finish()
+	}
 	for _, c := range chains {
 		rep, err := b.Verify(ctx, c)
 		if err != nil {
@@ -102,7 +109,11 @@ func run(ctx context.Context, chain string, all bool) (broken bool, err error) {
 			return broken, err
 		}
 		if rep.Intact {
-			fmt.Fprintf(os.Stderr, "chain %s: intact, %d records, head %d %s\n", c, rep.Records, rep.HeadSeq, rep.HeadHash)
+			if bar == nil {
+				fmt.Fprintf(os.Stderr, "chain %s: intact, %d records, head %d %s\n", c, rep.Records, rep.HeadSeq, rep.HeadHash)
+			} else {
+				bar.Add(1)
+			}
 			continue
 		}
 		broken = true
@@ -110,9 +121,19 @@ func run(ctx context.Context, chain string, all bool) (broken bool, err error) {
 		for _, p := range rep.Problems {
 			kinds[p.Kind]++
 		}
-		fmt.Fprintf(os.Stderr, "chain %s: %d PROBLEMS %v; %d valid records, head %d\n", c, rep.ProblemCount, kinds, rep.Records, rep.HeadSeq)
+		lines := []string{fmt.Sprintf("chain %s: %d PROBLEMS %v; %d valid records, head %d", c, rep.ProblemCount, kinds, rep.Records, rep.HeadSeq)}
 		for _, p := range rep.Problems {
-			fmt.Fprintf(os.Stderr, "  %s at record %d (%s): %s\n", strings.ToUpper(p.Kind), p.Seq, p.Key, p.Problem)
+			lines = append(lines, fmt.Sprintf("  %s at record %d (%s): %s", strings.ToUpper(p.Kind), p.Seq, p.Key, p.Problem))
+		}
+		for _, line := range lines {
+			if bar != nil {
+				bar.Printf("%s", line)
+			} else {
+				fmt.Fprintln(os.Stderr, line)
+			}
+		}
+		if bar != nil {
+			bar.Add(1)
 		}
 	}
 	return broken, nil
@@ -156,22 +177,13 @@ func loadDevEnv() {
 		}
 		dir = filepath.Join(root, ".local")
 	}
-	f, err := os.Open(filepath.Join(dir, "dev.env"))
+	env, err := devenv.ReadEnvFile(filepath.Join(dir, "dev.env"))
 	if err != nil {
 		return
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), "=")
-		if !ok || strings.HasPrefix(k, "#") {
-			continue
-		}
-		switch k {
-		case "S3_ENDPOINT", "S3_REGION", "S3_ACCESS_KEY", "S3_SECRET_KEY", "AUDIT_BUCKET", "VAULT_ADDR", "VAULT_TOKEN":
-			if os.Getenv(k) == "" {
-				os.Setenv(k, v)
-			}
+	for _, k := range []string{"S3_ENDPOINT", "S3_REGION", "S3_ACCESS_KEY", "S3_SECRET_KEY", "AUDIT_BUCKET", "VAULT_ADDR", "VAULT_TOKEN"} {
+		if v, ok := env[k]; ok && os.Getenv(k) == "" {
+			os.Setenv(k, v)
 		}
 	}
 }

@@ -14,13 +14,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"smtp-vault/scripts/devenv/devissuer"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
+	"smtp-vault/scripts/devenv/devissuer"
 	"smtp-vault/scripts/localgw"
 	"smtp-vault/shared/api"
 	"smtp-vault/shared/app"
@@ -380,22 +379,7 @@ func (s *Stack) DevEnv() map[string]string {
 // WriteDevEnv writes DevEnv to path (mode 0600: it holds a Vault token and
 // the demo admins' passwords and TOTP secrets).
 func (s *Stack) WriteDevEnv(path string) error {
-	env := s.DevEnv()
-	keys := make([]string, 0, len(env))
-	for k := range env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteString("# Written by make run; read by scripts. Local values only.\n")
-	for _, k := range keys {
-		fmt.Fprintf(&b, "%s=%s\n", k, env[k])
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return WriteEnvFile(path, "Written by make run; read by scripts. Local values only.\nsource it: every key is exported.", s.DevEnv())
 }
 
 // Close stops the gateway, the MailU stand-ins and Vault.

@@ -247,7 +247,7 @@ func token(args []string) error {
 	if err != nil {
 		return err
 	}
-	env, err := readEnvFile(filepath.Join(dir, "dev.env"))
+	env, err := devenv.ReadEnvFile(filepath.Join(dir, "dev.env"))
 	if err != nil {
 		return fmt.Errorf("no local stack found (run make run first): %w", err)
 	}
@@ -284,26 +284,8 @@ func token(args []string) error {
 	return fmt.Errorf("no demo admin %q: use USER=<name> with one of: %s", *user, strings.Join(names, ", "))
 }
 
-func readEnvFile(path string) (map[string]string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]string{}
-	for _, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if k, v, ok := strings.Cut(line, "="); ok {
-			out[k] = v
-		}
-	}
-	return out, nil
-}
-
 func loadEnvFile(path string) error {
-	env, err := readEnvFile(path)
+	env, err := devenv.ReadEnvFile(path)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"os"
 	"strings"
 
+	"smtp-vault/scripts/progress"
 	"smtp-vault/shared/app"
 	"smtp-vault/shared/credential"
 )
@@ -58,7 +59,10 @@ func run(rotate bool, only string) error {
 	}
 	actor := credential.Actor{UserID: "operator:rekey"}
 	var rewrapped, unchanged, failed int
+	bar := progress.New(os.Stderr, "rewrap", len(tenants))
+	defer bar.Finish()
 	for _, id := range tenants {
+		bar.Add(1)
 		changed, err := a.API.Credentials.Rewrap(ctx, id, actor)
 		switch {
 		case err != nil:
