@@ -50,6 +50,7 @@ func send(t *testing.T, s *devenv.TestStack, method, path, body string, headers 
 	raw, _ := io.ReadAll(resp.Body)
 	r := response{Status: resp.StatusCode, Raw: string(raw), Header: resp.Header}
 	_ = json.Unmarshal(raw, &r.Body)
+	checkContract(t, method, path, r.Status, resp.Header, raw)
 	return r
 }
 
@@ -120,6 +121,7 @@ var (
 	reauthed = cell{401, "reauth_required"}
 	notYet   = cell{501, "not_implemented"}
 	ok200    = cell{200, ""}
+	ok202    = cell{202, ""}
 )
 
 // row is one route's line of the matrix.
@@ -180,7 +182,11 @@ func TestAccessMatrix(t *testing.T) {
 		{"POST /api/v1/platform-admin/tenants/{tenant_id}/smtp-credentials/rotate", creds + "/rotate", `{"reason":"matrix"}`,
 			[columns]cell{unauth, unauth, unauth, denied, reauthed, reauthed, reauthed, ok200}},
 		{"POST /api/v1/platform-admin/tenants/{tenant_id}/smtp-credentials/emergency-reset", creds + "/emergency-reset", `{"incident_id":"INC-1","reason":"matrix"}`,
-			[columns]cell{unauth, unauth, unauth, denied, reauthed, reauthed, reauthed, notYet}},
+			[columns]cell{unauth, unauth, unauth, denied, reauthed, reauthed, reauthed, ok200}},
+		{"POST /api/v1/platform-admin/incidents/{incident_id}/compromise-response", "/api/v1/platform-admin/incidents/INC-2/compromise-response", `{"tenant_ids":["` + tn.TenantID + `"],"reason":"matrix"}`,
+			[columns]cell{unauth, unauth, unauth, denied, reauthed, reauthed, reauthed, ok202}},
+		{"GET /api/v1/platform-admin/incidents/{incident_id}/compromise-response", "/api/v1/platform-admin/incidents/INC-2/compromise-response", "",
+			[columns]cell{unauth, unauth, unauth, denied, ok200, ok200, ok200, ok200}},
 		{"GET /api/v1/platform-admin/tenants/{tenant_id}/smtp-credentials/audit", creds + "/audit", "",
 			[columns]cell{unauth, unauth, unauth, denied, ok200, ok200, ok200, ok200}},
 		{"POST /api/v1/platform-admin/smtp-credentials/rotate-overdue", "/api/v1/platform-admin/smtp-credentials/rotate-overdue", `{}`,
@@ -278,6 +284,12 @@ func TestAccessMatrix(t *testing.T) {
 					}
 					return
 				}
+				if route.Key() == "POST "+credPath("{tenant_id}")+"/emergency-reset" && got.Status == 200 {
+					// The one-time display of the new password.
+					pw, _ := got.Body["password"].(string)
+					retrieved = append(retrieved, pw)
+					return
+				}
 				if route.Function == "reauth" && got.Status == 200 {
 					rt, _ := got.Body["reauth_token"].(string)
 					c := reauthClaims(t, rt)
@@ -298,7 +310,7 @@ func TestAccessMatrix(t *testing.T) {
 		}
 	}
 
-	// No response but retrieve's, no log line and no audit record of the
+	// No response but retrieve's and the reset's, no log line and no audit record of the
 	// whole run holds a plaintext password, a TOTP secret or code, or a
 	// token. (Vault's own audit log holds HMACs.)
 	var pws seen
