@@ -57,6 +57,9 @@ func TestStaffLifecycle(t *testing.T) {
 	if password == nil || uri == "" || !strings.Contains(added, "█") && !strings.Contains(added, "▀") {
 		t.Fatalf("add printed:\n%s\nwant a password, an otpauth:// URI and a QR code", added)
 	}
+	if !strings.HasPrefix(uri, "otpauth://totp/smtp-vault:carol?") {
+		t.Errorf("the URI's label %q does not name the member", uri)
+	}
 	secret := secretOf(t, uri)
 	login := newLogin(t, v)
 	if err := login.try(ctx, "carol", password[1], secret); err != nil {

@@ -442,6 +442,9 @@ func (s *Staff) enrol(ctx context.Context, name, entityID string) (Enrolment, er
 		// has one already.
 		return Enrolment{}, fmt.Errorf("vaultsetup: generate the TOTP secret of %s: no otpauth URL in the answer", name)
 	}
+	// Vault labels the key with the entity's id; an authenticator app
+	// shows the label, so name the member there instead.
+	u.Path = "/smtp-vault:" + name
 	ent, err := s.readEntity(ctx, name)
 	if err != nil {
 		return Enrolment{}, err
@@ -450,7 +453,7 @@ func (s *Staff) enrol(ctx context.Context, name, entityID string) (Enrolment, er
 	if _, err := s.Vault.Logical().WriteWithContext(ctx, "identity/entity/name/"+entityName(name), map[string]any{"metadata": ent.metadata}); err != nil {
 		return Enrolment{}, fmt.Errorf("vaultsetup: stamp the TOTP enrolment of %s: %w", name, err)
 	}
-	return Enrolment{URL: raw, Secret: u.Query().Get("secret")}, nil
+	return Enrolment{URL: u.String(), Secret: u.Query().Get("secret")}, nil
 }
 
 func (s *Staff) destroyTOTP(ctx context.Context, entityID string) error {
