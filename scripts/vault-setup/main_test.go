@@ -18,8 +18,9 @@ import (
 
 // TestSetupReportsAndFixesDrift runs the command against a real Vault
 // that the local stack's code set up (the same code): it finds every item
-// right, reports drift without changing it (exit 3), fixes it with
-// -force, and reads the functions' roles from stack outputs.
+// right, reports drift (including the one role and policy older setups
+// shared between every function) without changing it (exit 3), fixes it
+// with -force, and reads the functions' roles from stack outputs.
 func TestSetupReportsAndFixesDrift(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -72,8 +73,17 @@ func TestSetupReportsAndFixesDrift(t *testing.T) {
 	if _, err := root.Logical().WriteWithContext(ctx, "auth/aws/role/smtp-vault-store", map[string]any{"bound_iam_principal_arn": []string{"arn:aws:iam::000000000000:role/intruder"}}); err != nil {
 		t.Fatal(err)
 	}
+	// What older setups made: one policy and role for every function.
+	if err := root.Sys().PutPolicyWithContext(ctx, "smtp-vault-functions", `path "smtp/data/*" { capabilities = ["read"] }`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.Logical().WriteWithContext(ctx, "auth/approle/role/smtp-vault-functions", map[string]any{"token_policies": []string{"smtp-vault-functions"}}); err != nil {
+		t.Fatal(err)
+	}
 	out := setup(exitDrift)
 	for _, want := range []string{
+		"DRIFT    legacy auth/approle/role/smtp-vault-functions (shared by every function)",
+		"DRIFT    legacy sys/policies/acl/smtp-vault-functions (shared by every function)",
 		"DRIFT    policy smtp-vault-console",
 		"DRIFT    smtp-access/config (cas_required, max_versions): cas_required is off",
 		"DRIFT    role auth/aws/role/smtp-vault-store: bound_iam_principal_arn [arn:aws:iam::000000000000:role/intruder]",
@@ -85,8 +95,11 @@ func TestSetupReportsAndFixesDrift(t *testing.T) {
 	if p, _ := root.Sys().GetPolicyWithContext(ctx, "smtp-vault-console"); !strings.Contains(p, "transit/decrypt") {
 		t.Fatal("drift was changed without -force")
 	}
-	if out := setup(0, "-force"); strings.Count(out, "updated ") != 3 {
-		t.Fatalf("-force:\n%s\nwant the three drifting items updated", out)
+	if out := setup(0, "-force"); strings.Count(out, "updated ") != 5 {
+		t.Fatalf("-force:\n%s\nwant the five drifting items updated", out)
+	}
+	if p, _ := root.Sys().GetPolicyWithContext(ctx, "smtp-vault-functions"); p != "" {
+		t.Fatal("-force left the legacy policy")
 	}
 	if out := setup(0); !allRight.MatchString(out) {
 		t.Fatalf("after -force:\n%s", out)

@@ -114,6 +114,7 @@ func Apply(ctx context.Context, c *vaultapi.Client, cfg Config) (*Report, error)
 		s.policies,
 		s.appRoles,
 		s.awsAuth,
+		s.legacy,
 		s.loginMFA,
 		s.auditDevice,
 	}
