@@ -27,7 +27,6 @@ import (
 	"smtp-vault/shared/auth"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/notify"
-	"smtp-vault/shared/vault"
 )
 
 // JWT audience of the local issuer; template.yaml's JwtAudience default.
@@ -78,11 +77,16 @@ type StackOptions struct {
 // Stack is everything `make run` runs: Vault, MailU stand-ins, the
 // functions wired as in Lambda, and the local gateway in front of them.
 type Stack struct {
-	Dir     string
-	Vault   *Vault
-	S3      *S3 // the audit bucket's server
-	MailU   MailUHost
-	Issuer  *devissuer.DevIssuer
+	Dir    string
+	Vault  *Vault
+	S3     *S3 // the audit bucket's server
+	MailU  MailUHost
+	Issuer *devissuer.DevIssuer
+	// Apps are the functions as the gateway runs them, by name, each
+	// logged in to Vault with its own policy.
+	Apps map[string]*app.App
+	// App holds every function's policy: tests call the domain through
+	// it. The gateway never serves it.
 	App     *app.App
 	Gateway *localgw.Gateway
 	APIURL  string
@@ -122,13 +126,19 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 		}
 	}
 	if o.APIAddr == "" {
-		if o.APIAddr, err = FreeAddr(); err != nil {
-			return nil, err
-		}
+		o.APIAddr = "127.0.0.1:0"
 	}
-	s = &Stack{Dir: o.Dir, MailU: o.MailU, APIURL: "http://" + o.APIAddr}
+	// The API's port is held from the start: starting the servers and
+	// seeding make many connections, and one of them could otherwise take
+	// a port picked free now before the gateway listens on it.
+	ln, err := net.Listen("tcp", o.APIAddr)
+	if err != nil {
+		return nil, fmt.Errorf("devenv: listen on %s: %w", o.APIAddr, err)
+	}
+	s = &Stack{Dir: o.Dir, MailU: o.MailU, APIURL: "http://" + ln.Addr().String()}
 	defer func() {
 		if err != nil {
+			ln.Close()
 			s.Close()
 		}
 	}()
@@ -148,10 +158,6 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 	if err != nil {
 		return s, err
 	}
-	if err := s.ensureAdmins(ctx, &st, demoPath); err != nil {
-		return s, err
-	}
-	s.Users = st.Users
 	if s.Issuer, err = devissuer.LoadOrCreateDevIssuer(filepath.Join(o.Dir, "jwt-issuer.jwk"), s.APIURL, Audience); err != nil {
 		return s, err
 	}
@@ -160,10 +166,6 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 	if err != nil {
 		return s, err
 	}
-	cfg.VaultAddr = s.Vault.Addr
-	cfg.VaultAuthMethod = vault.AuthAppRole
-	cfg.VaultRoleID, cfg.VaultSecretID = s.Vault.RoleID, s.Vault.SecretID
-	cfg.VaultToken = ""
 	cfg.AuditBucket, cfg.S3Endpoint, cfg.S3Region = AuditBucket, s.S3.Endpoint, S3Region
 	cfg.AlertStateBucket = AlertStateBucket
 	// The MailU stand-ins listen on loopback, outside every demo domain.
@@ -184,10 +186,14 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 	// on its own) verify bearer tokens against the dev issuer's keys.
 	jwks := s.Issuer.JWKS()
 	s.Verifier = auth.NewVerifier(auth.VerifierConfig{Issuer: s.APIURL, Audience: Audience, JWKS: &jwks, RolesClaim: cfg.RolesClaim, Now: o.Now})
-	if s.App, err = app.New(ctx, cfg, app.Options{AuditOut: o.AuditOut, LogOut: o.LogOut, Now: o.Now, Sinks: o.Sinks, Notifier: o.Notifier, RotateQueue: s.RotateQueue, ResetQueue: s.ResetQueue, Verifier: s.Verifier}); err != nil {
+	if err := s.wireApps(ctx, cfg, app.Options{AuditOut: o.AuditOut, LogOut: o.LogOut, Now: o.Now, Sinks: o.Sinks, Notifier: o.Notifier, RotateQueue: s.RotateQueue, ResetQueue: s.ResetQueue, Verifier: s.Verifier}); err != nil {
 		return s, err
 	}
-	s.Gateway = localgw.New(api.Routes, s.App.Handlers(), s.Verifier, s.App.Log)
+	if err := s.ensureAdmins(ctx, &st, demoPath); err != nil {
+		return s, err
+	}
+	s.Users = st.Users
+	s.Gateway = localgw.New(api.Routes, s.handlers(), s.Verifier, s.App.Log)
 	s.ConsoleOrigin = cfg.ConsoleOrigin
 	if s.ConsoleOrigin == "" {
 		s.ConsoleOrigin = s.APIURL
@@ -216,19 +222,17 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 		s.retrySeeds(retry, seedLog)
 	}
 
-	ln, err := net.Listen("tcp", o.APIAddr)
-	if err != nil {
-		return s, fmt.Errorf("devenv: listen on %s: %w", o.APIAddr, err)
-	}
 	s.server = &http.Server{Handler: s.Gateway, ReadHeaderTimeout: 10 * time.Second}
 	go s.server.Serve(ln)
 	return s, nil
 }
 
-// ensureAdmins makes every demo user able to re-authenticate in Vault,
-// generating a password the first time, and keeps what Vault holds in the
-// state file so that restarts keep it.
+// ensureAdmins makes every demo user able to re-authenticate in Vault
+// with the staff command's code (audited, as it is), generating a password
+// the first time, and keeps what Vault holds in the state file so that
+// restarts keep it.
 func (s *Stack) ensureAdmins(ctx context.Context, st *demoState, path string) error {
+	staff := s.Vault.Staff(s.App.Audit)
 	changed := false
 	for i := range st.Users {
 		u := &st.Users[i]
@@ -236,7 +240,10 @@ func (s *Stack) ensureAdmins(ctx context.Context, st *demoState, path string) er
 			u.Password = rand.Text()
 			changed = true
 		}
-		secret, err := s.Vault.EnsureAdmin(ctx, u.Name, u.Password, u.TOTPSecret)
+		if len(u.Roles) == 0 {
+			return fmt.Errorf("devenv: demo admin %s has no role", u.Name)
+		}
+		secret, err := staff.Ensure(ctx, u.Name, u.Roles[0], u.Password, u.TOTPSecret)
 		if err != nil {
 			return fmt.Errorf("devenv: demo admin %s: %w", u.Name, err)
 		}

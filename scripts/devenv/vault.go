@@ -14,43 +14,62 @@ import (
 	"time"
 
 	vaultapi "github.com/hashicorp/vault/api"
+
+	"smtp-vault/infra/vault/policies"
+	"smtp-vault/scripts/vaultsetup"
 )
 
-// Names of what Configure sets up; the functions' defaults match them.
+// Names of what the setup creates (scripts/vaultsetup); the functions'
+// defaults match them.
 const (
-	KVMount         = "smtp"
-	TransitMount    = "transit"
-	TransitKey      = "smtp-credentials"
-	FunctionsPolicy = "smtp-vault-functions"
-	OperatorPolicy  = "smtp-vault-operator"
-	RekeyPolicy     = "smtp-vault-rekey"
-	AppRoleName     = "smtp-vault-functions"
-
-	// Re-authentication of staff (the functions' defaults match these).
-	AccessMount    = "smtp-access"       // KV v2: failed re-auth attempts per user
-	AlertsMount    = "smtp-alerts"       // KV v2: state of the alert rules
-	ReauthKey      = "reauth-signing"    // Transit ed25519 key that signs re-auth tokens
-	UserpassMount  = "userpass"          // the staff's passwords
-	TOTPMethodName = "smtp-vault-totp"   // login MFA method
-	MFAEnforcement = "smtp-vault-reauth" // login MFA enforcement on userpass
+	KVMount           = vaultsetup.KVMount
+	TransitMount      = vaultsetup.TransitMount
+	TransitKey        = vaultsetup.TransitKey
+	AccessMount       = vaultsetup.AccessMount
+	AlertsMount       = vaultsetup.AlertsMount
+	ReauthKey         = vaultsetup.ReauthKey
+	AuditMACKey       = vaultsetup.AuditMACKey
+	AuditAnchorsMount = vaultsetup.AuditAnchorsMount
+	UserpassMount     = vaultsetup.UserpassMount
+	TOTPMethodName    = vaultsetup.TOTPMethod
+	MFAEnforcement    = vaultsetup.MFAEnforcement
+	OperatorPolicy    = policies.Operator
+	RekeyPolicy       = policies.Rekey
+	// AllFunctionsRole is a local AppRole holding every function's
+	// policy: the stack's direct handle on the domain for tests
+	// (Stack.App). No function runs with it.
+	AllFunctionsRole = "smtp-vault-local-all-functions"
 )
+
+// AppRoleLogin is what a function logs in to the local Vault with.
+type AppRoleLogin struct {
+	RoleID, SecretID string
+}
 
 // Vault is a running local Vault server with persistent raft storage.
 type Vault struct {
 	Addr string // http://127.0.0.1:port
 	Dir  string
 
-	proc     *process
-	root     *vaultapi.Client
-	unseal   string
-	listen   string
-	logFile  *os.File
+	proc    *process
+	root    *vaultapi.Client
+	unseal  string
+	listen  string
+	logFile *os.File
+	// RoleID and SecretID log in as AllFunctionsRole (tests only).
 	RoleID   string
 	SecretID string
+	// Functions holds each function's own AppRole login, by function
+	// name: the stack logs every function in with its own policy.
+	Functions map[string]AppRoleLogin
+	// STS is the stand-in the aws auth method checks logins with.
+	STS *STS
 	// OperatorToken is a token with the operator policy, for inspection.
 	OperatorToken string
 	// TOTPMethodID is the login MFA method staff complete logins with.
 	TOTPMethodID string
+	// Setup is what vault-setup's code found and did at the last start.
+	Setup *vaultsetup.Report
 }
 
 type initState struct {
@@ -101,7 +120,12 @@ func StartVault(ctx context.Context, dir, addr string) (*Vault, error) {
 		return nil, err
 	}
 	v := &Vault{Addr: "http://" + net.JoinHostPort(host, port), Dir: dir, listen: addr, logFile: logFile}
+	if v.STS, err = StartSTS(); err != nil {
+		logFile.Close()
+		return nil, err
+	}
 	if err := v.start(bin, cfgPath); err != nil {
+		v.STS.Close()
 		logFile.Close()
 		return nil, err
 	}
@@ -225,132 +249,111 @@ func (v *Vault) Root() *vaultapi.Client { return v.root }
 // Stop stops the server and waits for it to exit.
 func (v *Vault) Stop() error {
 	v.proc.stop(15 * time.Second)
+	v.STS.Close()
 	v.logFile.Close()
 	return nil
 }
 
-// configure applies the project's Vault setup; every step is idempotent.
+// configure brings the server to the state the functions need with the
+// operator command's own code (scripts/vaultsetup), so every make run and
+// make test exercises it, then issues the local logins.
 func (v *Vault) configure(ctx context.Context) error {
-	c := v.root
-	mounts, err := c.Sys().ListMountsWithContext(ctx)
-	if err != nil {
-		return fmt.Errorf("list mounts: %w", err)
-	}
-	if _, ok := mounts[KVMount+"/"]; !ok {
-		if err := c.Sys().MountWithContext(ctx, KVMount, &vaultapi.MountInput{Type: "kv", Options: map[string]string{"version": "2"}, Description: "tenants' SMTP admin credentials"}); err != nil {
-			return fmt.Errorf("mount kv: %w", err)
-		}
-	}
-	// Every write must name the version it replaces; keep a long history.
-	if _, err := c.Logical().WriteWithContext(ctx, KVMount+"/config", map[string]any{"cas_required": true, "max_versions": 100}); err != nil {
-		return fmt.Errorf("configure kv: %w", err)
-	}
-	if _, ok := mounts[TransitMount+"/"]; !ok {
-		if err := c.Sys().MountWithContext(ctx, TransitMount, &vaultapi.MountInput{Type: "transit"}); err != nil {
-			return fmt.Errorf("mount transit: %w", err)
-		}
-	}
-	if s, err := c.Logical().ReadWithContext(ctx, TransitMount+"/keys/"+TransitKey); err != nil || s == nil {
-		if _, err := c.Logical().WriteWithContext(ctx, TransitMount+"/keys/"+TransitKey, map[string]any{"type": "aes256-gcm96", "derived": true}); err != nil {
-			return fmt.Errorf("create transit key: %w", err)
-		}
-	}
-	// The records of failed re-authentications: a mount of their own, as
-	// the top level of smtp/ is tenant ids only. Every write is
-	// check-and-set; a short history is enough.
-	if _, ok := mounts[AccessMount+"/"]; !ok {
-		if err := c.Sys().MountWithContext(ctx, AccessMount, &vaultapi.MountInput{Type: "kv", Options: map[string]string{"version": "2"}, Description: "failed re-authentication attempts of staff"}); err != nil {
-			return fmt.Errorf("mount %s: %w", AccessMount, err)
-		}
-	}
-	if _, err := c.Logical().WriteWithContext(ctx, AccessMount+"/config", map[string]any{"cas_required": true, "max_versions": 10}); err != nil {
-		return fmt.Errorf("configure %s: %w", AccessMount, err)
-	}
-	// The alert rules' counters and burst flags, written with
-	// check-and-set by every function instance.
-	if _, ok := mounts[AlertsMount+"/"]; !ok {
-		if err := c.Sys().MountWithContext(ctx, AlertsMount, &vaultapi.MountInput{Type: "kv", Options: map[string]string{"version": "2"}, Description: "state of the security alert rules"}); err != nil {
-			return fmt.Errorf("mount %s: %w", AlertsMount, err)
-		}
-	}
-	if _, err := c.Logical().WriteWithContext(ctx, AlertsMount+"/config", map[string]any{"cas_required": true, "max_versions": 5}); err != nil {
-		return fmt.Errorf("configure %s: %w", AlertsMount, err)
-	}
-	if s, err := c.Logical().ReadWithContext(ctx, TransitMount+"/keys/"+ReauthKey); err != nil || s == nil {
-		if _, err := c.Logical().WriteWithContext(ctx, TransitMount+"/keys/"+ReauthKey, map[string]any{"type": "ed25519"}); err != nil {
-			return fmt.Errorf("create transit key %s: %w", ReauthKey, err)
-		}
-	}
-	if err := configureAuditChain(ctx, c, mounts); err != nil {
-		return err
-	}
-	root, err := RepoRoot()
+	rep, err := vaultsetup.Apply(ctx, v.root, v.SetupConfig())
 	if err != nil {
 		return err
 	}
-	for _, name := range []string{FunctionsPolicy, OperatorPolicy, RekeyPolicy} {
-		b, err := os.ReadFile(filepath.Join(root, "infra", "vault", "policies", name+".hcl"))
-		if err != nil {
-			return err
-		}
-		if err := c.Sys().PutPolicyWithContext(ctx, name, string(b)); err != nil {
-			return fmt.Errorf("write policy %s: %w", name, err)
-		}
-	}
-	audits, err := c.Sys().ListAuditWithContext(ctx)
-	if err != nil {
-		return fmt.Errorf("list audit devices: %w", err)
-	}
-	if _, ok := audits["file/"]; !ok {
-		if err := c.Sys().EnableAuditWithOptionsWithContext(ctx, "file", &vaultapi.EnableAuditOptions{Type: "file", Options: map[string]string{"file_path": filepath.Join(v.Dir, "vault-audit.log")}}); err != nil {
-			return fmt.Errorf("enable audit device: %w", err)
-		}
-	}
+	v.Setup, v.TOTPMethodID = rep, rep.TOTPMethodID
 	return v.configureAuth(ctx)
 }
 
-type authState struct {
-	SecretID      string `json:"secret_id"`
-	OperatorToken string `json:"operator_token"`
+// SetupConfig is the state of the local Vault: production's, plus an
+// AppRole per function and the aws auth method checking logins with the
+// local STS stand-in. Force: this Vault is the stack's own, so what an
+// older checkout set up differently is brought in line.
+func (v *Vault) SetupConfig() vaultsetup.Config {
+	arns := map[string]string{}
+	for _, fn := range policies.Functions {
+		arns[fn] = LocalRoleARN(fn)
+	}
+	return vaultsetup.Config{
+		AppRole: true,
+		AWS: &vaultsetup.AWS{
+			RoleARNs:    arns,
+			STSEndpoint: v.STS.URL,
+			STSRegion:   STSRegion,
+			ServerID:    IAMServerID,
+			// The stand-in has no IAM API to resolve unique ids with.
+			ResolveUniqueIDs: false,
+		},
+		AuditFile: filepath.Join(v.Dir, "vault-audit.log"),
+		Force:     true,
+	}
 }
 
+// Staff manages the local Vault's staff with the root token, auditing to
+// rec.
+func (v *Vault) Staff(rec vaultsetup.Recorder) *vaultsetup.Staff {
+	return &vaultsetup.Staff{Vault: v.root, TOTPMethodID: v.TOTPMethodID, Audit: rec, By: "make-run"}
+}
+
+type authState struct {
+	SecretIDs     map[string]string `json:"secret_ids"` // by AppRole role name
+	OperatorToken string            `json:"operator_token"`
+}
+
+// configureAuth issues (once, kept in dir/auth.json) a secret id for
+// every function's AppRole and for AllFunctionsRole, and the operator's
+// token.
 func (v *Vault) configureAuth(ctx context.Context) error {
 	c := v.root
-	auths, err := c.Sys().ListAuthWithContext(ctx)
-	if err != nil {
-		return fmt.Errorf("list auth methods: %w", err)
+	var all []string
+	for _, fn := range policies.Functions {
+		all = append(all, policies.ForFunction(fn))
 	}
-	if _, ok := auths["approle/"]; !ok {
-		if err := c.Sys().EnableAuthWithOptionsWithContext(ctx, "approle", &vaultapi.EnableAuthOptions{Type: "approle"}); err != nil {
-			return fmt.Errorf("enable approle: %w", err)
-		}
-	}
-	if _, err := c.Logical().WriteWithContext(ctx, "auth/approle/role/"+AppRoleName, map[string]any{
-		"token_policies": []string{FunctionsPolicy},
+	if _, err := c.Logical().WriteWithContext(ctx, "auth/approle/role/"+AllFunctionsRole, map[string]any{
+		"token_policies": all,
 		"token_ttl":      "1h",
 		"token_max_ttl":  "4h",
 		"secret_id_ttl":  "0",
 	}); err != nil {
-		return fmt.Errorf("write approle role: %w", err)
+		return fmt.Errorf("write approle role %s: %w", AllFunctionsRole, err)
 	}
-	s, err := c.Logical().ReadWithContext(ctx, "auth/approle/role/"+AppRoleName+"/role-id")
-	if err != nil || s == nil {
-		return fmt.Errorf("read role id: %w", err)
-	}
-	v.RoleID, _ = s.Data["role_id"].(string)
-
 	statePath := filepath.Join(v.Dir, "auth.json")
 	var st authState
 	if b, err := os.ReadFile(statePath); err == nil {
 		_ = json.Unmarshal(b, &st)
 	}
-	if st.SecretID == "" || !v.secretIDValid(ctx, st.SecretID) {
-		s, err := c.Logical().WriteWithContext(ctx, "auth/approle/role/"+AppRoleName+"/secret-id", nil)
-		if err != nil || s == nil {
-			return fmt.Errorf("create secret id: %w", err)
-		}
-		st.SecretID, _ = s.Data["secret_id"].(string)
+	if st.SecretIDs == nil {
+		st.SecretIDs = map[string]string{}
 	}
+	login := func(role string) (AppRoleLogin, error) {
+		s, err := c.Logical().ReadWithContext(ctx, "auth/approle/role/"+role+"/role-id")
+		if err != nil || s == nil {
+			return AppRoleLogin{}, fmt.Errorf("read role id of %s: %w", role, err)
+		}
+		id, _ := s.Data["role_id"].(string)
+		if st.SecretIDs[role] == "" || !v.secretIDValid(ctx, role, st.SecretIDs[role]) {
+			s, err := c.Logical().WriteWithContext(ctx, "auth/approle/role/"+role+"/secret-id", nil)
+			if err != nil || s == nil {
+				return AppRoleLogin{}, fmt.Errorf("create secret id of %s: %w", role, err)
+			}
+			st.SecretIDs[role], _ = s.Data["secret_id"].(string)
+		}
+		return AppRoleLogin{RoleID: id, SecretID: st.SecretIDs[role]}, nil
+	}
+	v.Functions = map[string]AppRoleLogin{}
+	for _, fn := range policies.Functions {
+		l, err := login(vaultsetup.RoleName(fn))
+		if err != nil {
+			return err
+		}
+		v.Functions[fn] = l
+	}
+	l, err := login(AllFunctionsRole)
+	if err != nil {
+		return err
+	}
+	v.RoleID, v.SecretID = l.RoleID, l.SecretID
 	if st.OperatorToken == "" || !v.tokenValid(ctx, st.OperatorToken) {
 		t, err := c.Auth().Token().CreateWithContext(ctx, &vaultapi.TokenCreateRequest{
 			Policies:    []string{OperatorPolicy},
@@ -363,15 +366,12 @@ func (v *Vault) configureAuth(ctx context.Context) error {
 		}
 		st.OperatorToken = t.Auth.ClientToken
 	}
-	v.SecretID, v.OperatorToken = st.SecretID, st.OperatorToken
-	if err := writeJSON(statePath, st); err != nil {
-		return err
-	}
-	return v.configureLoginMFA(ctx)
+	v.OperatorToken = st.OperatorToken
+	return writeJSON(statePath, st)
 }
 
-func (v *Vault) secretIDValid(ctx context.Context, id string) bool {
-	s, err := v.root.Logical().WriteWithContext(ctx, "auth/approle/role/"+AppRoleName+"/secret-id/lookup", map[string]any{"secret_id": id})
+func (v *Vault) secretIDValid(ctx context.Context, role, id string) bool {
+	s, err := v.root.Logical().WriteWithContext(ctx, "auth/approle/role/"+role+"/secret-id/lookup", map[string]any{"secret_id": id})
 	return err == nil && s != nil
 }
 

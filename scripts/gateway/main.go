@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"smtp-vault/scripts/devenv/devissuer"
 	"sort"
 	"strings"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"smtp-vault/infra/vault/policies"
 	"smtp-vault/scripts/devenv"
 	"smtp-vault/shared/app"
 	"smtp-vault/shared/auth"
@@ -130,12 +132,27 @@ func run(log *slog.Logger, args []string) error {
 	return nil
 }
 
-// writeFunctionsEnv records the functions' own configuration (their
-// AppRole), so `gateway invoke` runs a function as the stack does.
+// writeFunctionsEnv records the functions' own configuration, with each
+// function's AppRole login (VAULT_ROLE_ID_<FUNCTION>, ...), so `gateway
+// invoke` runs a function with its own Vault policy, as the stack does.
 func writeFunctionsEnv(path string, s *devenv.Stack) error {
-	body := fmt.Sprintf("VAULT_ADDR=%s\nVAULT_AUTH_METHOD=approle\nVAULT_ROLE_ID=%s\nVAULT_SECRET_ID=%s\n", s.Vault.Addr, s.Vault.RoleID, s.Vault.SecretID)
+	body := fmt.Sprintf("VAULT_ADDR=%s\nVAULT_AUTH_METHOD=approle\n", s.Vault.Addr)
+	names := make([]string, 0, len(s.Vault.Functions))
+	for fn := range s.Vault.Functions {
+		names = append(names, fn)
+	}
+	sort.Strings(names)
+	for _, fn := range names {
+		l := s.Vault.Functions[fn]
+		body += fmt.Sprintf("VAULT_ROLE_ID_%s=%s\nVAULT_SECRET_ID_%s=%s\n", envName(fn), l.RoleID, envName(fn), l.SecretID)
+	}
 	body += fmt.Sprintf("AUDIT_BUCKET=%s\nS3_ENDPOINT=%s\nS3_REGION=%s\nS3_ACCESS_KEY=%s\nS3_SECRET_KEY=%s\n", devenv.AuditBucket, s.S3.Endpoint, devenv.S3Region, s.S3.AccessKey, s.S3.SecretKey)
 	return os.WriteFile(path, []byte(body), 0o600)
+}
+
+// envName turns a function name into the suffix of its variables.
+func envName(function string) string {
+	return strings.ToUpper(strings.ReplaceAll(function, "-", "_"))
 }
 
 func printBanner(s *devenv.Stack, dir string) {
@@ -204,6 +221,13 @@ func invoke(args []string) error {
 		return fmt.Errorf("read the functions' settings (is make run up?): %w", err)
 	}
 	ctx := context.Background()
+	fn := args[0]
+	if !slices.Contains(policies.Functions, fn) {
+		return fmt.Errorf("no function %q (have: %s)", fn, strings.Join(policies.Functions, ", "))
+	}
+	// The function's own Vault login.
+	os.Setenv("VAULT_ROLE_ID", os.Getenv("VAULT_ROLE_ID_"+envName(fn)))
+	os.Setenv("VAULT_SECRET_ID", os.Getenv("VAULT_SECRET_ID_"+envName(fn)))
 	cfg, err := app.FromEnv()
 	if err != nil {
 		return err
@@ -219,15 +243,7 @@ func invoke(args []string) error {
 	if err != nil {
 		return err
 	}
-	h, ok := a.Handlers()[args[0]]
-	if !ok {
-		names := make([]string, 0)
-		for n := range a.Handlers() {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		return fmt.Errorf("no function %q (have: %s)", args[0], strings.Join(names, ", "))
-	}
+	h := a.Handlers()[fn]
 	out, err := lambda.NewHandler(h).Invoke(ctx, event)
 	if err != nil {
 		b, _ := json.Marshal(map[string]string{"errorMessage": err.Error(), "errorType": fmt.Sprintf("%T", err)})

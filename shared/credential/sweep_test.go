@@ -144,7 +144,7 @@ func TestSweepTimeTravel(t *testing.T) {
 
 	// Beyond the sweep's budget everything goes through RotateQueue to the
 	// rotate function (SQS events, partial batch failures).
-	s.App.API.Credentials.SetInline(0)
+	s.Apps["rotate-sweep"].API.Credentials.SetInline(0)
 	s.Clock.Shift(7 * day)
 	want(t, sweep(t), credential.Summary{Scanned: n, Due: n, Queued: n})
 	for id, pw := range passwords(t) {

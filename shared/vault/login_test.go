@@ -3,12 +3,15 @@ package vault_test
 import (
 	"context"
 	"errors"
+	"io"
 	"testing"
 	"time"
 
 	"github.com/pquerna/otp/totp"
 
 	"smtp-vault/scripts/devenv"
+	"smtp-vault/shared/audit"
+	"smtp-vault/shared/auth"
 	"smtp-vault/shared/vault"
 )
 
@@ -17,7 +20,7 @@ import (
 // itself. Refusals are ErrInvalidCredentials, never a generic failure.
 func TestUserpassLoginWithTOTP(t *testing.T) {
 	ctx := context.Background()
-	secret, err := local.EnsureAdmin(ctx, "login-test", "right-password", "")
+	secret, err := local.Staff(audit.NewRecorder(nil, audit.NewStreamSink(io.Discard))).Ensure(ctx, "login-test", auth.RoleSupport, "right-password", "")
 	if err != nil {
 		t.Fatal(err)
 	}

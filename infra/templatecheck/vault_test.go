@@ -1,0 +1,45 @@
+package templatecheck
+
+import (
+	"slices"
+	"testing"
+
+	"smtp-vault/infra/vault/policies"
+	"smtp-vault/scripts/vaultsetup"
+)
+
+// TestOneVaultIdentityPerFunction: every function logs in as its own
+// Vault role (VAULT_AWS_ROLE), which scripts/vault-setup creates with the
+// function's own policy and binds to the IAM role the template outputs
+// for it; the server id every login signs is a required parameter.
+func TestOneVaultIdentityPerFunction(t *testing.T) {
+	tpl := loadTemplate(t)
+	names := sortedKeys(tpl.functions)
+	if !slices.Equal(names, slices.Sorted(slices.Values(policies.Functions))) {
+		t.Fatalf("template functions %v, policies.Functions %v: one Vault identity per function", names, policies.Functions)
+	}
+	if v := get(tpl.root, "Globals", "Function", "Environment", "Variables", "VAULT_AWS_ROLE"); v != nil {
+		t.Errorf("Globals set VAULT_AWS_ROLE (%s): one role for every function", describe(v))
+	}
+	outputs := get(tpl.root, "Outputs")
+	for _, name := range names {
+		fn := tpl.functions[name]
+		if got := literal(get(fn.node, "Properties", "Environment", "Variables", "VAULT_AWS_ROLE")); got != vaultsetup.RoleName(name) {
+			t.Errorf("%s: VAULT_AWS_ROLE = %q, want %q", fn.logicalID, got, vaultsetup.RoleName(name))
+		}
+		if _, err := policies.Text(policies.ForFunction(name)); err != nil {
+			t.Errorf("%s: %v", fn.logicalID, err)
+		}
+		out := get(outputs, fn.logicalID+"RoleArn", "Value")
+		if res, att := getAtt(out); res != fn.logicalID+"Role" || att != "Arn" {
+			t.Errorf("Outputs.%sRoleArn = %s, want !GetAtt %sRole.Arn (vault-setup -stack-outputs reads it)", fn.logicalID, describe(out), fn.logicalID)
+		}
+		if vaultsetup.StackOutputKey(name) != fn.logicalID+"RoleArn" {
+			t.Errorf("vault-setup reads %s's role from output %s, the template names it %sRoleArn", name, vaultsetup.StackOutputKey(name), fn.logicalID)
+		}
+	}
+	p := get(tpl.root, "Parameters", "VaultAwsServerId")
+	if get(p, "Default") != nil || literal(get(p, "MinLength")) != "1" {
+		t.Errorf("VaultAwsServerId must be required (no Default, MinLength 1): logins without a server id can be replayed")
+	}
+}

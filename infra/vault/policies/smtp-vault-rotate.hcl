@@ -1,0 +1,58 @@
+# Policy of the rotate function (the rotate and rotate-overdue routes, and
+# the RotateQueue worker): the four rotation steps on one tenant under its
+# change lock. It reads the MailU connection but never changes it, lists
+# the tenants' metadata to find the overdue ones, and patches
+# custom_metadata only.
+
+path "smtp/data/+/admin" {
+  capabilities = ["create", "read", "update"]
+}
+
+path "smtp/data/+/mailu" {
+  capabilities = ["read"]
+}
+
+path "smtp/data/+/lock" {
+  capabilities = ["create", "read", "update"]
+}
+
+path "smtp/metadata/" {
+  capabilities = ["list"]
+}
+
+path "smtp/metadata/+/admin" {
+  capabilities = ["read", "patch"]
+  allowed_parameters = {
+    "custom_metadata" = []
+  }
+}
+
+path "transit/datakey/plaintext/smtp-credentials" {
+  capabilities = ["update"]
+}
+
+path "transit/decrypt/smtp-credentials" {
+  capabilities = ["update"]
+}
+
+path "transit/keys/reauth-signing" {
+  capabilities = ["read"]
+}
+
+path "transit/verify/reauth-signing" {
+  capabilities = ["update"]
+}
+
+path "smtp-alerts/data/*" {
+  capabilities = ["create", "read", "update"]
+}
+
+# The audit chains' MAC key (shared/audit): one data key per instance,
+# and unwrapping the key another instance named on the chain's head.
+path "transit/datakey/plaintext/audit-mac" {
+  capabilities = ["update"]
+}
+
+path "transit/decrypt/audit-mac" {
+  capabilities = ["update"]
+}
