@@ -24,6 +24,7 @@ const (
 	FunctionsPolicy = "smtp-vault-functions"
 	OperatorPolicy  = "smtp-vault-operator"
 	RekeyPolicy     = "smtp-vault-rekey"
+	BackupPolicy    = "smtp-vault-backup"
 	AppRoleName     = "smtp-vault-functions"
 
 	// Re-authentication of staff (the functions' defaults match these).
@@ -218,6 +219,10 @@ func (v *Vault) Seal(ctx context.Context) error {
 	return v.root.Sys().SealWithContext(ctx)
 }
 
+// UnsealKey is the local server's unseal key (tests unseal a Vault
+// restored from this one's backup with it).
+func (v *Vault) UnsealKey() string { return v.unseal }
+
 // Root returns a client holding the local root token (setup and tests
 // only).
 func (v *Vault) Root() *vaultapi.Client { return v.root }
@@ -285,7 +290,7 @@ func (v *Vault) configure(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range []string{FunctionsPolicy, OperatorPolicy, RekeyPolicy} {
+	for _, name := range []string{FunctionsPolicy, OperatorPolicy, RekeyPolicy, BackupPolicy} {
 		b, err := os.ReadFile(filepath.Join(root, "infra", "vault", "policies", name+".hcl"))
 		if err != nil {
 			return err
@@ -323,7 +328,10 @@ func (v *Vault) configureAuth(ctx context.Context) error {
 		}
 	}
 	if _, err := c.Logical().WriteWithContext(ctx, "auth/approle/role/"+AppRoleName, map[string]any{
-		"token_policies": []string{FunctionsPolicy},
+		// Locally one AppRole serves every function, the backup function
+		// included; in AWS only the backup function's Vault role has the
+		// backup policy (docs/runbook.md).
+		"token_policies": []string{FunctionsPolicy, BackupPolicy},
 		"token_ttl":      "1h",
 		"token_max_ttl":  "4h",
 		"secret_id_ttl":  "0",

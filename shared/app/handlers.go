@@ -14,7 +14,7 @@ func (a *App) Handlers() map[string]any {
 		"rotate-sweep":    a.API.RotateSweepFunction(),
 		"emergency-reset": a.API.GuardedNotImplemented("emergency-reset"),
 		"audit":           a.API.AuditFunction(),
-		"backup":          api.NotImplemented("backup"),
+		"backup":          a.BackupFunction(nil),
 		"recover":         api.NotImplemented("recover"),
 		"console":         a.API.ConsoleFunction(),
 	}

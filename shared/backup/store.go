@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"path"
 	"sort"
 	"strings"
 	"time"
@@ -63,10 +64,13 @@ type Bucket struct {
 	Name   string
 }
 
+// nameLayout is the backup time in a data object's name.
+const nameLayout = "20060102T150405.000000000Z"
+
 // objectName is the data object's key for a backup taken at t.
 func objectName(t time.Time) string {
 	t = t.UTC()
-	return Prefix + t.Format("2006/01/02/") + t.Format("20060102T150405.000000000Z") + dataSuffix
+	return Prefix + t.Format("2006/01/02/") + t.Format(nameLayout) + dataSuffix
 }
 
 // upload is a multipart upload fed by Write, hashing what it sends.
@@ -254,8 +258,9 @@ func (b *Bucket) remove(ctx context.Context, name string) error {
 	return nil
 }
 
-// orphans returns data objects without a manifest last modified before
-// cutoff: what a backup that crashed after its upload left.
+// orphans returns data objects without a manifest whose backup time (in
+// their name) is before cutoff: what a backup that crashed after its
+// upload left. Objects whose name does not parse are left alone.
 func (b *Bucket) orphans(ctx context.Context, cutoff time.Time) ([]string, error) {
 	objs, err := b.objects(ctx)
 	if err != nil {
@@ -270,7 +275,11 @@ func (b *Bucket) orphans(ctx context.Context, cutoff time.Time) ([]string, error
 	var out []string
 	for _, o := range objs {
 		k := aws.ToString(o.Key)
-		if strings.HasSuffix(k, dataSuffix) && !manifests[k] && aws.ToTime(o.LastModified).Before(cutoff) {
+		if !strings.HasSuffix(k, dataSuffix) || manifests[k] {
+			continue
+		}
+		t, err := time.Parse(nameLayout, strings.TrimSuffix(path.Base(k), dataSuffix))
+		if err == nil && t.Before(cutoff) {
 			out = append(out, k)
 		}
 	}

@@ -1,0 +1,14 @@
+# Policy of the backup function: take raft snapshots of Vault (a root
+# protected path, hence sudo) and read the raft configuration for the
+# console's health view. A snapshot holds Vault's data encrypted by its
+# barrier key, useless without the unseal keys; the function encrypts it
+# again under a KMS data key before it leaves. Restoring needs the fresh
+# Vault's own root token and is never granted here.
+
+path "sys/storage/raft/snapshot" {
+  capabilities = ["read", "sudo"]
+}
+
+path "sys/storage/raft/configuration" {
+  capabilities = ["read"]
+}
