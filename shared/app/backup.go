@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
@@ -255,7 +256,7 @@ func (a *App) BackupFunction(bc *BackupConfig) func(context.Context, json.RawMes
 			b, werr = a.NewBackups(ctx, *c)
 		})
 		if werr != nil {
-			a.Log.ErrorContext(ctx, "backup failed", "metric", "BackupFailed", "error", werr)
+			a.Log.ErrorContext(ctx, "backup failed", metric("BackupFailed"), "error", werr)
 			return nil, werr
 		}
 		var ev backupEvent
@@ -274,10 +275,15 @@ func (a *App) BackupFunction(bc *BackupConfig) func(context.Context, json.RawMes
 			return map[string]any{"tenants": checks}, err
 		}
 		res, err := b.Service.Backup(ctx)
-		if err != nil {
-			// The function fails (its Errors metric raises the alarm);
-			// the metric line lets a log query count failures too.
-			a.Log.ErrorContext(ctx, "backup failed", "metric", "BackupFailed", "error", err)
+		switch {
+		case err != nil && res.Backup.Name != "":
+			// The backup is complete; retention failed.
+			a.Log.InfoContext(ctx, "backup succeeded", metric("BackupSucceeded"), "backup", res.Backup.Name)
+			a.Log.ErrorContext(ctx, "backup retention failed", metric("BackupFailed"), "error", err)
+		case err != nil:
+			a.Log.ErrorContext(ctx, "backup failed", metric("BackupFailed"), "error", err)
+		default:
+			a.Log.InfoContext(ctx, "backup succeeded", metric("BackupSucceeded"), "backup", res.Backup.Name)
 		}
 		return res, err
 	}
@@ -288,4 +294,22 @@ func (a *App) BackupFunction(bc *BackupConfig) func(context.Context, json.RawMes
 // read is listed in its Errors.
 func (b *Backups) VaultHealth(ctx context.Context) backup.Health {
 	return b.Service.VaultHealth(ctx, b.app.Vault)
+}
+
+// metric is a log attribute in CloudWatch's embedded metric format: the
+// line it is on counts 1 for name in namespace smtp-vault/backup, which
+// the BackupFailed and no-backup-in-26-hours alarms of template.yaml
+// watch. Elsewhere it is a plain log field.
+func metric(name string) slog.Attr {
+	return slog.Group("",
+		slog.Any("_aws", map[string]any{
+			"Timestamp": time.Now().UnixMilli(),
+			"CloudWatchMetrics": []map[string]any{{
+				"Namespace":  "smtp-vault/backup",
+				"Dimensions": [][]string{{}},
+				"Metrics":    []map[string]string{{"Name": name, "Unit": "Count"}},
+			}},
+		}),
+		slog.Int(name, 1),
+	)
 }

@@ -128,7 +128,7 @@ func (s *Service) Backup(ctx context.Context) (Result, error) {
 	if err := s.cfg.Bucket.putManifest(ctx, info); err != nil {
 		return Result{}, err
 	}
-	s.cfg.Log.InfoContext(ctx, "backup done", "metric", "BackupSucceeded", "backup", info.Name,
+	s.cfg.Log.InfoContext(ctx, "backup done", "backup", info.Name,
 		"size", info.Size, "snapshot_size", info.SnapshotSize, "sha256", info.SHA256, "key_id", info.KeyID, "vault_version", info.VaultVersion)
 
 	res := Result{Backup: info}
