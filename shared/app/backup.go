@@ -174,30 +174,44 @@ func (b *Backups) Restore(ctx context.Context, req RestoreRequest, unseal func(c
 	return rep, checks, err
 }
 
-// waitUnsealed waits until the restored Vault is unsealed and active. A
-// snapshot of another Vault brings that Vault's keyring, so the target
-// seals itself after the restore until it gets the original unseal keys
-// (or, with auto-unseal, unseals with the original seal).
+// waitUnsealed waits until the restore has taken effect in the target
+// and the target is unsealed and active. Vault installs a snapshot after
+// answering the request: the restore is in once the target seals itself (a
+// snapshot of another Vault brings that Vault's keyring, so it needs the
+// original unseal keys, which unseal submits if given; with auto-unseal it
+// unseals itself) or once the target's own token, gone with its old token
+// store, is refused.
 func (b *Backups) waitUnsealed(ctx context.Context, target *vault.Client, unseal func(context.Context, *vault.Client) error) error {
 	deadline := time.Now().Add(b.cfg.UnsealWait)
-	unsealed := false
+	restored, unsealed := false, false
 	for {
 		h, err := target.Health(ctx)
-		if err == nil && !h.Sealed {
-			// Vault may answer unsealed just before the restore seals it;
-			// the leader answer comes from the restored state.
+		switch {
+		case err != nil:
+			// Busy installing the snapshot; ask again.
+		case h.Sealed:
+			restored = true
+			if unseal != nil && !unsealed {
+				unsealed = true
+				if err := unseal(ctx, target); err != nil {
+					return fmt.Errorf("unseal the restored Vault: %w", err)
+				}
+				continue
+			}
+		case !restored:
+			if alive, err := target.TokenAlive(ctx); err == nil && !alive {
+				restored = true
+				continue
+			}
+		default:
 			if l, err := target.Leader(ctx); err == nil && l.IsSelf {
 				return nil
 			}
 		}
-		if err == nil && h.Sealed && unseal != nil && !unsealed {
-			if err := unseal(ctx, target); err != nil {
-				return fmt.Errorf("unseal the restored Vault: %w", err)
-			}
-			unsealed = true
-			continue
-		}
 		if time.Now().After(deadline) {
+			if !restored {
+				return fmt.Errorf("the restore did not show in the target Vault within %v (still its own token and unsealed)", b.cfg.UnsealWait)
+			}
 			return fmt.Errorf("the restored Vault is still sealed or standby after %v: unseal it with the original Vault's unseal keys, then verify", b.cfg.UnsealWait)
 		}
 		select {

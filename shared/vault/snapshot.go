@@ -2,6 +2,7 @@ package vault
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -33,6 +34,24 @@ func (c *Client) RestoreSnapshot(ctx context.Context, r io.Reader) error {
 	}
 	// Not through call: a retry after a re-login would need r again.
 	return classify("restore raft snapshot", c.api.Sys().RaftSnapshotRestoreWithContext(ctx, r, true))
+}
+
+// TokenAlive says whether this client's token is still known to Vault
+// (auth/token/lookup-self). A restore replaces Vault's token store, so the
+// token used to restore a snapshot of another Vault dies when the restore,
+// which Vault finishes after answering, has taken effect.
+func (c *Client) TokenAlive(ctx context.Context) (bool, error) {
+	err := c.call(ctx, "look up own token", func() error {
+		_, err := c.api.Auth().Token().LookupSelfWithContext(ctx)
+		return err
+	})
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ErrForbidden):
+		return false, nil
+	}
+	return false, err
 }
 
 // Unseal submits one unseal key share (sys/unseal) and reports whether
