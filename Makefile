@@ -21,12 +21,13 @@ run: vault versitygw tools
 test: vault versitygw lint
 	go test -count=1 -timeout 40m $(GO_TEST_FLAGS) ./...
 
-## bench: function binary sizes and cold init, crypto benchmarks, retrieve beside its bare I/O, the sweep over 10,000 tenants
+## bench: function binary sizes and cold init, crypto benchmarks, retrieve beside its bare I/O, the sweep over 10,000 tenants, backup + restore + verify of 10,000 tenants
 bench: vault versitygw
 	go run ./scripts/bench
 	go test -run '^$$' -bench . -benchmem ./shared/crypto/
 	go test -run '^$$' -bench RetrieveVersusBareIO -benchtime 300x ./shared/api/
 	go test -run '^$$' -bench BenchmarkSweep -benchtime 3x -timeout 30m ./shared/rotation/
+	go test -run '^$$' -bench BackupRestoreVerify -benchtime 1x -timeout 30m ./shared/backup/
 
 ## token: print a bearer token for a demo admin: make token USER=<name>
 token: tools
