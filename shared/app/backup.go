@@ -121,7 +121,7 @@ func (a *App) NewBackups(ctx context.Context, bc BackupConfig) (*Backups, error)
 }
 
 // RestoreRequest is a restore into a fresh Vault: the on-demand invocation
-// of the backup function (events/restore.json) and scripts/restore.
+// of the backup function (events/backup-restore.json) and scripts/restore.
 type RestoreRequest struct {
 	Backup     string `json:"backup"`            // a backup's name, or "latest"
 	TargetAddr string `json:"target_vault_addr"` // the fresh Vault, initialised, unsealed
@@ -131,6 +131,12 @@ type RestoreRequest struct {
 	TargetToken string `json:"target_token"`
 	SMTPLogin   bool   `json:"smtp_login"`   // also log in over SMTP with every credential
 	RequestedBy string `json:"requested_by"` // who asked, for the audit trail
+}
+
+// LogValue keeps the target's token out of any log line that names a
+// request.
+func (r RestoreRequest) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("backup", r.Backup), slog.String("target_vault_addr", r.TargetAddr), slog.String("requested_by", r.RequestedBy))
 }
 
 // Restore restores a backup into the fresh Vault of req, then waits for

@@ -216,7 +216,9 @@ type Progress struct {
 
 // Verification is what the caller's check found after a restore.
 type Verification struct {
-	Tenants   int      `json:"tenants"`
+	Tenants int `json:"tenants"`
+	// Decrypted counts the tenants whose credential decrypts (and logs
+	// in, when the check was asked to log in).
 	Decrypted int      `json:"decrypted"`
 	Failed    []string `json:"failed,omitempty"` // tenant ids whose credential did not decrypt
 }
