@@ -32,13 +32,14 @@ fuzz: vault versitygw
 	  done; \
 	done
 
-## bench: function binary sizes and cold init, crypto benchmarks, retrieve beside its bare I/O, the sweep over 10,000 tenants, a compromise response over 1,000 tenants
+## bench: function binary sizes and cold init, crypto benchmarks, retrieve beside its bare I/O, the sweep over 10,000 tenants, a compromise response over 1,000 tenants, backup + restore + verify of 10,000 tenants
 bench: vault versitygw
 	go run ./scripts/bench
 	go test -run '^$$' -bench . -benchmem ./shared/crypto/
 	go test -run '^$$' -bench RetrieveVersusBareIO -benchtime 300x ./shared/api/
 	go test -run '^$$' -bench BenchmarkSweep -benchtime 3x -timeout 30m ./shared/credential/
 	go test -run '^$$' -bench BenchmarkCompromiseResponse -benchtime 1x -timeout 30m ./shared/api/
+	go test -run '^$$' -bench BackupRestoreVerify -benchtime 1x -timeout 30m ./shared/backup/
 
 ## bench-smoke: every report of make bench once and small (make test runs it), so a broken harness fails CI
 bench-smoke: vault versitygw

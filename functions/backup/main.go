@@ -1,13 +1,12 @@
-// Command backup takes the daily encrypted Vault snapshot. Its issue has not landed yet: it answers 501 Not
-// Implemented (an error for non-HTTP invocations) and fakes nothing.
+// Command backup is the backup function: every night (EventBridge, 02:00
+// UTC) it takes an encrypted raft snapshot of Vault into the backups
+// bucket and applies retention; invoked with {"restore": {...}} it
+// restores a backup into a fresh Vault and checks every credential, with
+// {"verify": {...}} it checks every credential of its own Vault.
 package main
 
-import (
-	"github.com/aws/aws-lambda-go/lambda"
-
-	"smtp-vault/shared/api"
-)
+import "smtp-vault/shared/app"
 
 func main() {
-	lambda.Start(api.NotImplemented("backup"))
+	app.Main("backup")
 }

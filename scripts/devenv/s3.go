@@ -25,6 +25,10 @@ const AuditBucket = "smtp-vault-audit"
 // rules' counters (template.yaml's AlertStateBucket in AWS).
 const AlertStateBucket = "smtp-vault-alert-state"
 
+// BackupBucket is the plain bucket of the encrypted Vault backups
+// (template.yaml's BackupsBucket in AWS).
+const BackupBucket = "smtp-vault-backups"
+
 // S3Region is the region the local S3 server answers as (S3_REGION).
 const S3Region = "us-east-1"
 
@@ -96,9 +100,11 @@ func StartS3(ctx context.Context, dir, addr string) (*S3, error) {
 		s.Stop()
 		return nil, err
 	}
-	if err := s.CreateBucket(ctx, AlertStateBucket, false); err != nil {
-		s.Stop()
-		return nil, err
+	for _, b := range []string{AlertStateBucket, BackupBucket} {
+		if err := s.CreateBucket(ctx, b, false); err != nil {
+			s.Stop()
+			return nil, err
+		}
 	}
 	return s, nil
 }

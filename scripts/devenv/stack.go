@@ -109,6 +109,9 @@ type Stack struct {
 	// SeedProblems are the demo tenants' seeding failures at start; the
 	// stack serves anyway and retries them in the background.
 	SeedProblems []error
+	// Backup is the backup function's configuration: the local backups
+	// bucket and the key file in Dir.
+	Backup app.BackupConfig
 
 	server  *http.Server
 	closers []io.Closer
@@ -193,7 +196,10 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 		return s, err
 	}
 	s.Users = st.Users
-	s.Gateway = localgw.New(api.Routes, s.handlers(), s.Verifier, s.App.Log)
+	s.Backup = BackupConfig(o.Dir, o.Now)
+	handlers := s.handlers()
+	handlers["backup"] = s.Apps["backup"].BackupFunction(&s.Backup)
+	s.Gateway = localgw.New(api.Routes, handlers, s.Verifier, s.App.Log)
 	s.ConsoleOrigin = cfg.ConsoleOrigin
 	if s.ConsoleOrigin == "" {
 		s.ConsoleOrigin = s.APIURL
@@ -380,6 +386,9 @@ func (s *Stack) DevEnv() map[string]string {
 		"S3_ACCESS_KEY": s.S3.AccessKey,
 		"S3_SECRET_KEY": s.S3.SecretKey,
 		"AUDIT_BUCKET":  AuditBucket,
+		// The backups: the bucket, and the key file that stands in for KMS.
+		"BACKUP_BUCKET":   BackupBucket,
+		"BACKUP_KEY_FILE": s.Backup.KeyFile,
 	}
 }
 
@@ -411,6 +420,13 @@ func (s *Stack) Close() {
 	if s.S3 != nil {
 		_ = s.S3.Close()
 	}
+}
+
+// BackupConfig is the backup function's configuration in a stack kept in
+// dir: the local backups bucket, and the key file beside (never inside)
+// Vault's data directory.
+func BackupConfig(dir string, now func() time.Time) app.BackupConfig {
+	return app.BackupConfig{Bucket: BackupBucket, KeyFile: filepath.Join(dir, "backup.key"), Now: now, UnsealWait: 2 * time.Minute}
 }
 
 // loadDemo reads the demo tenants and users, creating them the first time

@@ -242,6 +242,10 @@ func (v *Vault) Seal(ctx context.Context) error {
 	return v.root.Sys().SealWithContext(ctx)
 }
 
+// UnsealKey is the local server's unseal key (tests unseal a Vault
+// restored from this one's backup with it).
+func (v *Vault) UnsealKey() string { return v.unseal }
+
 // Root returns a client holding the local root token (setup and tests
 // only).
 func (v *Vault) Root() *vaultapi.Client { return v.root }

@@ -147,6 +147,7 @@ func writeFunctionsEnv(path string, s *devenv.Stack) error {
 		body += fmt.Sprintf("VAULT_ROLE_ID_%s=%s\nVAULT_SECRET_ID_%s=%s\n", envName(fn), l.RoleID, envName(fn), l.SecretID)
 	}
 	body += fmt.Sprintf("AUDIT_BUCKET=%s\nS3_ENDPOINT=%s\nS3_REGION=%s\nS3_ACCESS_KEY=%s\nS3_SECRET_KEY=%s\n", devenv.AuditBucket, s.S3.Endpoint, devenv.S3Region, s.S3.AccessKey, s.S3.SecretKey)
+	body += fmt.Sprintf("BACKUP_BUCKET=%s\nBACKUP_KEY_FILE=%s\n", s.Backup.Bucket, s.Backup.KeyFile)
 	return os.WriteFile(path, []byte(body), 0o600)
 }
 

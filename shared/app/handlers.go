@@ -1,7 +1,5 @@
 package app
 
-import "smtp-vault/shared/api"
-
 // Handlers returns every function's Lambda handler by function name, as
 // the functions/<name>/main.go files start them. The local gateway serves
 // these, so a route runs the same handler locally and in AWS.
@@ -14,7 +12,7 @@ func (a *App) Handlers() map[string]any {
 		"rotate-sweep":    a.API.RotateSweepFunction(),
 		"emergency-reset": a.API.EmergencyResetFunction(),
 		"audit":           a.API.AuditFunction(),
-		"backup":          api.NotImplemented("backup"),
+		"backup":          a.BackupFunction(nil),
 		"recover":         a.API.RecoverFunction(),
 		"console":         a.API.ConsoleFunction(),
 	}

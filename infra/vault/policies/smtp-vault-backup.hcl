@@ -1,9 +1,15 @@
-# Policy of the backup function: take the daily raft snapshot (which it
-# encrypts under a KMS key outside this Vault). Restoring a snapshot
-# (sys/storage/raft/snapshot-force) is an operator action with the
-# operator's own token, never a function's.
+# Policy of the backup function: take raft snapshots of Vault (a root
+# protected path, hence sudo) and read the raft configuration for the
+# console's health view. A snapshot holds Vault's data encrypted by its
+# barrier key, useless without the unseal keys; the function encrypts it
+# again under a KMS data key before it leaves. Restoring needs the fresh
+# Vault's own root token and is never granted here.
 
 path "sys/storage/raft/snapshot" {
+  capabilities = ["read", "sudo"]
+}
+
+path "sys/storage/raft/configuration" {
   capabilities = ["read"]
 }
 
