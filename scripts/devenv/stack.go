@@ -197,6 +197,7 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 	}
 	s.Users = st.Users
 	s.Backup = BackupConfig(o.Dir, o.Now)
+	s.Apps["console"].UseBackups(&s.Backup)
 	handlers := s.handlers()
 	handlers["backup"] = s.Apps["backup"].BackupFunction(&s.Backup)
 	s.Gateway = localgw.New(api.Routes, handlers, s.Verifier, s.App.Log)

@@ -193,6 +193,8 @@ func TestAccessMatrix(t *testing.T) {
 			[columns]cell{unauth, unauth, unauth, denied, reauthed, reauthed, reauthed, ok200}},
 		{"GET /api/v1/platform-admin/smtp-credentials", "/api/v1/platform-admin/smtp-credentials", "",
 			[columns]cell{unauth, unauth, unauth, denied, ok200, ok200, ok200, ok200}},
+		{"GET /api/v1/platform-admin/vault/health", "/api/v1/platform-admin/vault/health", "",
+			[columns]cell{unauth, unauth, unauth, denied, ok200, ok200, ok200, ok200}},
 		// The console's pages have no authorizer and hold no data: every
 		// caller gets the same answer (for now 501).
 		{"GET /platform-admin/{proxy+}", "/platform-admin/tenants/" + tn.TenantID + "/smtp-credentials", "",

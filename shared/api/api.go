@@ -14,6 +14,7 @@ import (
 
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/auth"
+	"smtp-vault/shared/backup"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/reauth"
 )
@@ -34,6 +35,13 @@ type Deps struct {
 	// APIID, when set, is the only HTTP API whose events are served.
 	Verifier TokenVerifier
 	APIID    string
+	// Health reports Vault and its backups for the console.
+	Health HealthReporter
+}
+
+// HealthReporter reports Vault's state and the age of its last backup.
+type HealthReporter interface {
+	VaultHealth(ctx context.Context) backup.Health
 }
 
 // caller is who made a request, once the guard has let it through.

@@ -72,6 +72,8 @@ func TestResponsesMatchTheContract(t *testing.T) {
 		{"overview", "GET", "/api/v1/platform-admin/smtp-credentials?status=ok", admin, "", nil, "GET /api/v1/platform-admin/smtp-credentials", 200, 0},
 		{"overview: bad status", "GET", "/api/v1/platform-admin/smtp-credentials?status=late", admin, "", nil, "GET /api/v1/platform-admin/smtp-credentials", 400, 0},
 		{"overview: support may not", "GET", "/api/v1/platform-admin/smtp-credentials", support, "", nil, "GET /api/v1/platform-admin/smtp-credentials", 403, 0},
+		{"vault health", "GET", "/api/v1/platform-admin/vault/health", admin, "", nil, "GET /api/v1/platform-admin/vault/health", 200, 0},
+		{"vault health: support may not", "GET", "/api/v1/platform-admin/vault/health", support, "", nil, "GET /api/v1/platform-admin/vault/health", 403, 0},
 		{"console page", "GET", "/platform-admin/tenants", "", "", nil, "GET /platform-admin/{proxy+}", 501, 0},
 	} {
 		r := do(t, s, tc.method, tc.path, tc.bearer, tc.body, tc.headers...)

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -57,19 +58,36 @@ func (d Deps) Overview() Handler {
 	})
 }
 
+// VaultHealth serves GET /api/v1/platform-admin/vault/health (access:
+// Routes): sealed or not, raft leader and peers, and the last good
+// backup's age, coloured green under 24 hours, amber under 48, red beyond
+// ("none" before the first). It answers even when Vault is sealed or
+// down: what could not be read is listed in errors.
+func (d Deps) VaultHealth() Handler {
+	return d.guard("console", func(ctx context.Context, req events.APIGatewayV2HTTPRequest, c caller) (events.APIGatewayV2HTTPResponse, error) {
+		if d.Health == nil {
+			return events.APIGatewayV2HTTPResponse{}, errors.New("vault health: not wired")
+		}
+		return respondJSON(http.StatusOK, d.Health.VaultHealth(ctx)), nil
+	})
+}
+
 // ConsoleFunction is the console Lambda's handler: the overview API is
 // served; the console's HTML pages are not built yet (501 after the
 // guard).
 func (d Deps) ConsoleFunction() func(context.Context, json.RawMessage) (any, error) {
-	overview, pages := d.Overview(), d.GuardedNotImplemented("console")
+	overview, health, pages := d.Overview(), d.VaultHealth(), d.GuardedNotImplemented("console")
 	return func(ctx context.Context, raw json.RawMessage) (any, error) {
 		if isHTTPEvent(raw) {
 			var req events.APIGatewayV2HTTPRequest
 			if err := json.Unmarshal(raw, &req); err != nil {
 				return nil, fmt.Errorf("decode HTTP API event: %w", err)
 			}
-			if req.RouteKey == overviewRoute {
+			switch req.RouteKey {
+			case overviewRoute:
 				return overview(ctx, req)
+			case "GET " + healthPath:
+				return health(ctx, req)
 			}
 		}
 		return pages(ctx, raw)

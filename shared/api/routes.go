@@ -26,6 +26,7 @@ func (r Route) Key() string { return r.Method + " " + r.Path }
 const (
 	tenantCredentials  = "/api/v1/platform-admin/tenants/{tenant_id}/smtp-credentials"
 	compromiseResponse = "/api/v1/platform-admin/incidents/{incident_id}/compromise-response"
+	healthPath         = "/api/v1/platform-admin/vault/health"
 )
 
 var (
@@ -42,6 +43,7 @@ var Routes = []Route{
 	{Method: "GET", Path: tenantCredentials + "/audit", Function: "audit", Roles: staff},
 	{Method: "POST", Path: "/api/v1/platform-admin/smtp-credentials/rotate-overdue", Function: "rotate", Roles: admins, Reauth: true},
 	{Method: "GET", Path: "/api/v1/platform-admin/smtp-credentials", Function: "console", Roles: admins},
+	{Method: "GET", Path: healthPath, Function: "console", Roles: admins},
 	{Method: "GET", Path: "/platform-admin/{proxy+}", Function: "console", Public: true},
 	{Method: "POST", Path: "/api/v1/platform-admin/reauth", Function: "reauth", Roles: staff},
 	{Method: "POST", Path: compromiseResponse, Function: "emergency-reset", Roles: admins, Reauth: true},

@@ -198,7 +198,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
-	return &App{
+	a := &App{
 		Notifier: notifier,
 		Trail:    trail,
 		Config:   cfg,
@@ -209,7 +209,9 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 			Credentials: svc, Reauthenticator: ra, Audit: rec, Log: log,
 			Verifier: tokenVerifier(cfg, opts.Verifier), APIID: cfg.HTTPAPIID,
 		},
-	}, nil
+	}
+	a.API.Health = &healthReporter{app: a}
+	return a, nil
 }
 
 // smtpVerifier logs in over SMTP AUTH. Off loopback the password is only

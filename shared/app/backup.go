@@ -333,3 +333,39 @@ func metric(name string) slog.Attr {
 		slog.Int(name, 1),
 	)
 }
+
+// healthReporter wires the backup service at its first use, from bc or
+// BACKUP_* (BackupConfigFromEnv), for the console's Vault health route.
+type healthReporter struct {
+	app  *App
+	bc   *BackupConfig
+	once sync.Once
+	b    *Backups
+	err  error
+}
+
+// VaultHealth implements api.HealthReporter. Without a backups bucket it
+// still reports Vault; the missing backup shows in Errors.
+func (h *healthReporter) VaultHealth(ctx context.Context) backup.Health {
+	h.once.Do(func() {
+		c := h.bc
+		if c == nil {
+			cfg, err := BackupConfigFromEnv()
+			if err != nil {
+				h.err = err
+				return
+			}
+			c = &cfg
+		}
+		h.b, h.err = h.app.NewBackups(ctx, *c)
+	})
+	if h.err != nil {
+		return backup.Health{Sealed: true, BackupColour: "none", Errors: []string{"backups not configured: " + h.err.Error()}}
+	}
+	return h.b.VaultHealth(ctx)
+}
+
+// UseBackups makes the console's health route read the backups of bc (the
+// local stack's bucket and key file) instead of BACKUP_* from the
+// environment.
+func (a *App) UseBackups(bc *BackupConfig) { a.API.Health = &healthReporter{app: a, bc: bc} }

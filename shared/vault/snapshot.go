@@ -82,10 +82,10 @@ func (c *Client) Leader(ctx context.Context) (Leader, error) {
 
 // RaftPeer is one server of the raft cluster.
 type RaftPeer struct {
-	NodeID  string
-	Address string // cluster address
-	Leader  bool
-	Voter   bool
+	NodeID  string `json:"node_id"`
+	Address string `json:"address"` // cluster address
+	Leader  bool   `json:"leader"`
+	Voter   bool   `json:"voter"`
 }
 
 // RaftPeers reads sys/storage/raft/configuration: the servers of the raft

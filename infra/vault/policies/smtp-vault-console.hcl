@@ -28,3 +28,9 @@ path "transit/datakey/plaintext/audit-mac" {
 path "transit/decrypt/audit-mac" {
   capabilities = ["update"]
 }
+
+# The health route: raft leader and peers (sys/health and sys/leader need
+# no token).
+path "sys/storage/raft/configuration" {
+  capabilities = ["read"]
+}
