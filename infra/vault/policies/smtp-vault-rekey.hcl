@@ -21,3 +21,12 @@ path "smtp/metadata/*" {
 path "smtp/metadata/" {
   capabilities = ["list"]
 }
+
+# Its actions are audited like the functions': the audit chains' MAC key.
+path "transit/datakey/plaintext/audit-mac" {
+  capabilities = ["update"]
+}
+
+path "transit/decrypt/audit-mac" {
+  capabilities = ["update"]
+}

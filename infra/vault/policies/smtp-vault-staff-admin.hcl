@@ -55,3 +55,12 @@ path "identity/mfa/method/totp/admin-generate" {
 path "identity/mfa/method/totp/admin-destroy" {
   capabilities = ["update"]
 }
+
+# Its actions are audited like the functions': the audit chains' MAC key.
+path "transit/datakey/plaintext/audit-mac" {
+  capabilities = ["update"]
+}
+
+path "transit/decrypt/audit-mac" {
+  capabilities = ["update"]
+}
