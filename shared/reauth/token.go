@@ -79,27 +79,38 @@ func (s *Service) issue(ctx context.Context, subject string, now time.Time) (Iss
 	return Issued{Token: head + "." + b64.EncodeToString([]byte(sig)), Claims: c}, nil
 }
 
+// splitToken parses a re-auth token's form, <base64url payload>.<base64url
+// Transit signature>, before any signature check: the signed head, the
+// payload and the signature ("vault:v<N>:...").
+func splitToken(token string) (head string, payload []byte, sig string, err error) {
+	if token == "" {
+		return "", nil, "", required("missing")
+	}
+	if len(token) > maxTokenBytes {
+		return "", nil, "", required("malformed")
+	}
+	head, tail, ok := strings.Cut(token, ".")
+	if !ok || strings.Contains(tail, ".") {
+		return "", nil, "", required("malformed")
+	}
+	payload, err1 := b64.DecodeString(head)
+	rawSig, err2 := b64.DecodeString(tail)
+	if err1 != nil || err2 != nil || !bytes.HasPrefix(rawSig, []byte("vault:v")) {
+		return "", nil, "", required("malformed")
+	}
+	return head, payload, string(rawSig), nil
+}
+
 // Verify checks a re-auth token presented by subject: Transit's signature,
 // then expiry, lifetime, the methods it attests and that it was issued to
 // subject. Every refusal is an *Error of kind ErrRequired; only a Vault
 // that cannot be asked is ErrUnavailable.
 func (s *Service) Verify(ctx context.Context, token, subject string) (Claims, error) {
-	if token == "" {
-		return Claims{}, required("missing")
+	head, payload, sig, err := splitToken(token)
+	if err != nil {
+		return Claims{}, err
 	}
-	if len(token) > maxTokenBytes {
-		return Claims{}, required("malformed")
-	}
-	head, tail, ok := strings.Cut(token, ".")
-	if !ok || strings.Contains(tail, ".") {
-		return Claims{}, required("malformed")
-	}
-	payload, err1 := b64.DecodeString(head)
-	sig, err2 := b64.DecodeString(tail)
-	if err1 != nil || err2 != nil || !bytes.HasPrefix(sig, []byte("vault:v")) {
-		return Claims{}, required("malformed")
-	}
-	valid, err := s.keys.verify(ctx, []byte(head), string(sig))
+	valid, err := s.keys.verify(ctx, []byte(head), sig)
 	switch {
 	case errors.Is(err, vault.ErrBadRequest):
 		return Claims{}, required("bad_signature") // e.g. a key version that does not exist
