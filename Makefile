@@ -32,7 +32,7 @@ fuzz: vault versitygw
 	  done; \
 	done
 
-## bench: function binary sizes and cold init, crypto benchmarks, retrieve beside its bare I/O, the sweep over 10,000 tenants, a compromise response over 1,000 tenants, backup + restore + verify of 10,000 tenants
+## bench: function binary sizes and cold init, crypto benchmarks, retrieve beside its bare I/O, the sweep over 10,000 tenants, a compromise response over 1,000 tenants, backup + restore + verify of 10,000 tenants, the recovery of one tenant after a VPS loss
 bench: vault versitygw
 	go run ./scripts/bench
 	go test -run '^$$' -bench . -benchmem ./shared/crypto/
@@ -40,6 +40,7 @@ bench: vault versitygw
 	go test -run '^$$' -bench BenchmarkSweep -benchtime 3x -timeout 30m ./shared/credential/
 	go test -run '^$$' -bench BenchmarkCompromiseResponse -benchtime 1x -timeout 30m ./shared/api/
 	go test -run '^$$' -bench BackupRestoreVerify -benchtime 1x -timeout 30m ./shared/backup/
+	go test -run '^$$' -bench BenchmarkRecover -benchtime 20x ./shared/credential/
 
 ## bench-smoke: every report of make bench once and small (make test runs it), so a broken harness fails CI
 bench-smoke: vault versitygw

@@ -89,3 +89,35 @@ func TestRecoverAfterVPSLoss(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRecover times the recovery of one tenant after a VPS loss:
+// each iteration moves it to a fresh MailU stand-in with its stored
+// password (create the admin there, SMTP login, promote the endpoints).
+// The seed's RTO is 1 hour (README, Performance).
+func BenchmarkRecover(b *testing.B) {
+	s := devenv.StartTestStack(b, 1)
+	e := newEnv(b, s, -1)
+	ctx := context.Background()
+	tn := s.Tenants[0]
+	svc := e.with(func(c *credential.Config) { c.AllowedHosts = []string{"127.0.0.1"} })
+	var took time.Duration
+	for range b.N {
+		b.StopTimer()
+		srv := mailustandin.NewServer(mailustandin.Options{BcryptCost: bcrypt.MinCost})
+		fresh, err := srv.AddInstance(ctx, mailustandin.InstanceConfig{Domain: tn.Domain, APIToken: "new-vps-token"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		t0 := time.Now()
+		_, err = svc.Recover(ctx, credential.RecoverInput{TenantID: tn.TenantID, MailUAPIURL: fresh.APIURL(), MailUAPIToken: "new-vps-token", SMTPAddr: fresh.SMTPAddr(), WebmailURL: "https://webmail." + tn.Domain}, credential.Actor{UserID: "bench"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		took += time.Since(t0)
+		b.StopTimer()
+		srv.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(took.Microseconds())/1000/float64(b.N), "ms/recovery")
+}
