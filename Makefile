@@ -49,6 +49,8 @@ bench-smoke: vault versitygw
 	go test -count=1 -run '^$$' -bench RetrieveVersusBareIO -benchtime 1x ./shared/api/
 	SWEEP_BENCH_TENANTS=20 go test -count=1 -run '^$$' -bench BenchmarkSweep -benchtime 1x ./shared/credential/
 	RESET_BENCH_TENANTS=10 go test -count=1 -run '^$$' -bench BenchmarkCompromiseResponse -benchtime 1x ./shared/api/
+	BACKUP_BENCH_TENANTS=10 go test -count=1 -run '^$$' -bench BackupRestoreVerify -benchtime 1x ./shared/backup/
+	go test -count=1 -run '^$$' -bench BenchmarkRecover -benchtime 1x ./shared/credential/
 
 ## token: print a bearer token for a demo admin: make token USER=<name>
 token: tools
