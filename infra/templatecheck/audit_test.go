@@ -266,3 +266,37 @@ func TestAlertStateBucketIsPrivateAndReachable(t *testing.T) {
 		t.Errorf("AuditWriterPolicy: want GetObject and PutObject on AlertStateBucket/alerts/* (%v) and ListBucket on it (%v)", rw, list)
 	}
 }
+
+// TestOnlyRecordersMayAppendAuditRecords: the audit bucket's policy
+// denies s3:PutObject to every principal but the functions' roles (and
+// the operators' role, when given): a writer outside them cannot plant
+// objects in the trail.
+func TestOnlyRecordersMayAppendAuditRecords(t *testing.T) {
+	tpl := loadTemplate(t)
+	pol := resource(t, tpl, "AuditBucketPolicy", "AWS::S3::BucketPolicy")
+	var allowed []string
+	found := false
+	for _, st := range get(pol, "Properties", "PolicyDocument", "Statement").Content {
+		arns := get(st, "Condition", "ArnNotEquals", "aws:PrincipalArn")
+		if literal(get(st, "Effect")) != "Deny" || literal(get(st, "Action")) != "s3:PutObject" || arns == nil {
+			continue
+		}
+		found = true
+		for _, a := range arns.Content {
+			if r, attr := getAtt(a); attr == "Arn" {
+				allowed = append(allowed, r)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("AuditBucketPolicy: no Deny of s3:PutObject to principals other than the recorders")
+	}
+	for _, name := range sortedKeys(tpl.functions) {
+		if role := tpl.functions[name].logicalID + "Role"; !slices.Contains(allowed, role) {
+			t.Errorf("%s may not append audit records: it records events", role)
+		}
+	}
+	if len(allowed) != len(tpl.functions) {
+		t.Errorf("the bucket lets %d roles append, want the %d functions' only: %v", len(allowed), len(tpl.functions), allowed)
+	}
+}
