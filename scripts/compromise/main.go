@@ -15,16 +15,18 @@
 // error naming its line number, and no tenant is reset.
 //
 // It runs the domain's compromise response in this process, with the
-// emergency-reset function's Vault identity: VAULT_ADDR, and
-// VAULT_AUTH_METHOD=token with a VAULT_TOKEN holding the
-// smtp-vault-emergency-reset policy (docs/runbook.md, "Compromise
-// response"), plus AUDIT_BUCKET and the S3 settings of the audit trail, as
-// for the functions. Locally, the settings of a running `make run` stack
-// not in the environment are read from .local/dev.env (not its Vault
-// token: the operator policy never decrypts). In AWS an operator would
-// rather invoke the emergency-reset function with
-// events/emergency-reset-compromise-response.json, which fans the tenants
-// out over its SQS queue, and follow GET
+// emergency-reset function's Vault identity (docs/runbook.md, "Compromise
+// response"): locally its AppRole from .local/functions.env
+// (VAULT_ROLE_ID=$VAULT_ROLE_ID_EMERGENCY_RESET and the same for
+// VAULT_SECRET_ID); elsewhere VAULT_AUTH_METHOD=token with a VAULT_TOKEN
+// holding the smtp-vault-emergency-reset policy; plus VAULT_ADDR,
+// AUDIT_BUCKET and the S3 settings of the audit trail, as for the
+// functions. Settings of a running `make run` stack not in the
+// environment are read from .local/dev.env (never its Vault token: the
+// operator policy does not decrypt), and alerts go to its notifications
+// file. In AWS an operator would rather invoke the emergency-reset
+// function with events/emergency-reset-compromise-response.json, which
+// fans the tenants out over its SQS queue, and follow GET
 // /api/v1/platform-admin/incidents/{incident_id}/compromise-response.
 package main
 
@@ -62,9 +64,11 @@ Resets, in one incident, the SMTP admin credential of every tenant in <tenant-fi
 one MailU host, or of all tenants, and prints each tenant's outcome. Running it again
 for the same incident resets no tenant twice and finishes the ones that failed.
 
-Environment: VAULT_ADDR; VAULT_AUTH_METHOD=token and VAULT_TOKEN with the
-smtp-vault-emergency-reset policy; AUDIT_BUCKET and the S3 settings of the audit
-trail (as for the functions; locally read from .local/dev.env when unset).
+Environment: the emergency-reset function's Vault identity (locally: source
+.local/functions.env and set VAULT_ROLE_ID/VAULT_SECRET_ID to its _EMERGENCY_RESET
+values; else VAULT_AUTH_METHOD=token and a VAULT_TOKEN with the
+smtp-vault-emergency-reset policy), VAULT_ADDR, AUDIT_BUCKET and the S3 settings of
+the audit trail (as for the functions; locally read from .local/dev.env when unset).
 In AWS, invoke the emergency-reset function with
 events/emergency-reset-compromise-response.json instead (docs/runbook.md).
 Exit 0: every tenant reset (or already reset, or without a credential);
