@@ -23,10 +23,11 @@ type Bar struct {
 	every time.Duration // between two writes: redraws on a terminal, lines otherwise
 	now   func() time.Time
 
-	mu    sync.Mutex
-	done  int
-	start time.Time
-	last  time.Time // of the last write
+	mu     sync.Mutex
+	done   int
+	failed int // of done
+	start  time.Time
+	last   time.Time // of the last write
 }
 
 // New starts a bar for total items written to w. A *os.File that is a
@@ -63,10 +64,13 @@ func isTerminal(w io.Writer) bool {
 }
 
 // Add counts n more items done and writes when the interval has passed.
-func (b *Bar) Add(n int) {
+func (b *Bar) Add(n int) { b.add(n, 0) }
+
+func (b *Bar) add(n, failed int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.done += n
+	b.failed += failed
 	now := b.now()
 	if now.Sub(b.last) < b.every {
 		return
@@ -74,6 +78,11 @@ func (b *Bar) Add(n int) {
 	b.last = now
 	b.write(now, false)
 }
+
+// Fail counts n more items done that failed; the status shows how many
+// once there are any, so an operator sees a job going wrong before its
+// end.
+func (b *Bar) Fail(n int) { b.add(n, n) }
 
 // Printf writes one line of its own; on a terminal above the bar, which
 // is redrawn below it.
@@ -102,7 +111,11 @@ func (b *Bar) write(now time.Time, final bool) {
 	if elapsed > 0 {
 		rate = float64(b.done) / elapsed.Seconds()
 	}
-	status := fmt.Sprintf("%d/%d (%d%%) %.1f/s", b.done, b.total, percent(b.done, b.total), rate)
+	status := fmt.Sprintf("%d/%d (%d%%)", b.done, b.total, percent(b.done, b.total))
+	if b.failed > 0 {
+		status += fmt.Sprintf(" %d failed", b.failed)
+	}
+	status += fmt.Sprintf(" %.1f/s", rate)
 	if final {
 		status += " in " + round(elapsed).String()
 	} else {

@@ -17,6 +17,7 @@ func TestBar(t *testing.T) {
 		name  string
 		tty   bool
 		steps []time.Duration // clock advance before each Add(1)
+		fail  []bool          // Fail(1) instead of Add(1) at this step
 		want  string
 	}{
 		{
@@ -26,6 +27,17 @@ func TestBar(t *testing.T) {
 				"rewrap: 2/4 (50%) 0.2/s ETA 10s\n" +
 				"rewrap: 4/4 (100%) 0.2/s ETA 0s\n" +
 				"rewrap: 4/4 (100%) 0.2/s in 20s\n",
+		},
+		{
+			name:  "failures are counted once there are any",
+			steps: []time.Duration{10 * time.Second, 10 * time.Second, 10 * time.Second, 10 * time.Second},
+			fail:  []bool{false, true, false, true},
+			want: "rewrap: 4 to do\n" +
+				"rewrap: 1/4 (25%) 0.1/s ETA 30s\n" +
+				"rewrap: 2/4 (50%) 1 failed 0.1/s ETA 20s\n" +
+				"rewrap: 3/4 (75%) 1 failed 0.1/s ETA 10s\n" +
+				"rewrap: 4/4 (100%) 2 failed 0.1/s ETA 0s\n" +
+				"rewrap: 4/4 (100%) 2 failed 0.1/s in 40s\n",
 		},
 		{
 			name:  "a terminal redraws one line",
@@ -41,9 +53,13 @@ func TestBar(t *testing.T) {
 			var out bytes.Buffer
 			c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 			b := newBar(&out, "rewrap", 4, tt.tty, 10*time.Second, c.now)
-			for _, d := range tt.steps {
+			for i, d := range tt.steps {
 				c.t = c.t.Add(d)
-				b.Add(1)
+				if i < len(tt.fail) && tt.fail[i] {
+					b.Fail(1)
+				} else {
+					b.Add(1)
+				}
 			}
 			b.Finish()
 			if got := out.String(); got != tt.want {
