@@ -29,7 +29,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -169,21 +168,5 @@ func s3Client(ctx context.Context) (*s3.Client, error) {
 
 // loadDevEnv fills unset variables from the local stack's dev.env.
 func loadDevEnv() {
-	dir := os.Getenv("SMTP_VAULT_LOCAL")
-	if dir == "" {
-		root, err := devenv.RepoRoot()
-		if err != nil {
-			return
-		}
-		dir = filepath.Join(root, ".local")
-	}
-	env, err := devenv.ReadEnvFile(filepath.Join(dir, "dev.env"))
-	if err != nil {
-		return
-	}
-	for _, k := range []string{"S3_ENDPOINT", "S3_REGION", "S3_ACCESS_KEY", "S3_SECRET_KEY", "AUDIT_BUCKET", "VAULT_ADDR", "VAULT_TOKEN"} {
-		if v, ok := env[k]; ok && os.Getenv(k) == "" {
-			os.Setenv(k, v)
-		}
-	}
+	devenv.LoadDevEnv("S3_ENDPOINT", "S3_REGION", "S3_ACCESS_KEY", "S3_SECRET_KEY", "AUDIT_BUCKET", "VAULT_ADDR", "VAULT_TOKEN")
 }

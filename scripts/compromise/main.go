@@ -39,7 +39,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -376,24 +375,9 @@ func appFromEnvironment(ctx context.Context, opts app.Options) (*app.App, error)
 // loadDevEnv fills unset variables from the local stack's dev.env, and
 // keeps the alert counters where the stack keeps them.
 func loadDevEnv() {
-	dir := os.Getenv("SMTP_VAULT_LOCAL")
-	if dir == "" {
-		root, err := devenv.RepoRoot()
-		if err != nil {
-			return
-		}
-		dir = filepath.Join(root, ".local")
-	}
-	env, err := devenv.ReadEnvFile(filepath.Join(dir, "dev.env"))
-	if err != nil {
-		return
-	}
-	for _, k := range []string{"VAULT_ADDR", "S3_ENDPOINT", "S3_REGION", "S3_ACCESS_KEY", "S3_SECRET_KEY", "AUDIT_BUCKET", "NOTIFICATIONS_FILE"} {
-		if v, ok := env[k]; ok && os.Getenv(k) == "" {
-			os.Setenv(k, v)
-		}
-	}
-	if os.Getenv("ALERT_STATE_BUCKET") == "" && env["S3_ENDPOINT"] != "" && os.Getenv("S3_ENDPOINT") == env["S3_ENDPOINT"] {
+	fromDevEnv := os.Getenv("S3_ENDPOINT") == ""
+	devenv.LoadDevEnv("VAULT_ADDR", "S3_ENDPOINT", "S3_REGION", "S3_ACCESS_KEY", "S3_SECRET_KEY", "AUDIT_BUCKET", "NOTIFICATIONS_FILE")
+	if fromDevEnv && os.Getenv("S3_ENDPOINT") != "" && os.Getenv("ALERT_STATE_BUCKET") == "" {
 		os.Setenv("ALERT_STATE_BUCKET", devenv.AlertStateBucket)
 	}
 }

@@ -3,6 +3,7 @@ package devenv
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -64,4 +65,36 @@ func shellUnquote(s string) string {
 		return strings.ReplaceAll(s[1:len(s)-1], `'\''`, "'")
 	}
 	return s
+}
+
+// LocalDir is the local stack's folder: SMTP_VAULT_LOCAL, or .local in
+// the repository.
+func LocalDir() (string, error) {
+	if d := os.Getenv("SMTP_VAULT_LOCAL"); d != "" {
+		return d, nil
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, ".local"), nil
+}
+
+// LoadDevEnv sets each of keys that is unset in the environment from the
+// local stack's dev.env, so operator commands run against `make run`
+// without exporting anything; a missing dev.env changes nothing.
+func LoadDevEnv(keys ...string) {
+	dir, err := LocalDir()
+	if err != nil {
+		return
+	}
+	env, err := ReadEnvFile(filepath.Join(dir, "dev.env"))
+	if err != nil {
+		return
+	}
+	for _, k := range keys {
+		if v, ok := env[k]; ok && os.Getenv(k) == "" {
+			os.Setenv(k, v)
+		}
+	}
 }

@@ -62,18 +62,6 @@ func usage() {
 	os.Exit(2)
 }
 
-// localDir is the state folder of make run: .local under the repository.
-func localDir() (string, error) {
-	if d := os.Getenv("SMTP_VAULT_LOCAL"); d != "" {
-		return d, nil
-	}
-	root, err := devenv.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(root, ".local"), nil
-}
-
 func envOr(key, def string) string {
 	if v := os.Getenv(key); v != "" {
 		return v
@@ -89,7 +77,7 @@ func run(log *slog.Logger, args []string) error {
 	controlPort := fs.String("mailu-control-port", envOr("MAILU_CONTROL_PORT", "8025"), "MailU stand-in control port on 127.0.0.1")
 	fs.Parse(args)
 
-	dir, err := localDir()
+	dir, err := devenv.LocalDir()
 	if err != nil {
 		return err
 	}
@@ -214,7 +202,7 @@ func invoke(args []string) error {
 	if err != nil {
 		return err
 	}
-	dir, err := localDir()
+	dir, err := devenv.LocalDir()
 	if err != nil {
 		return err
 	}
@@ -260,7 +248,7 @@ func token(args []string) error {
 	user := fs.String("user", "", "demo admin name")
 	ttl := fs.Duration("ttl", time.Hour, "token lifetime")
 	fs.Parse(args)
-	dir, err := localDir()
+	dir, err := devenv.LocalDir()
 	if err != nil {
 		return err
 	}
