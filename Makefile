@@ -32,7 +32,7 @@ fuzz: vault versitygw
 	  done; \
 	done
 
-## bench: function binary sizes and cold init, crypto benchmarks, retrieve beside its bare I/O, the sweep over 10,000 tenants, a compromise response over 1,000 tenants, backup + restore + verify of 10,000 tenants, the recovery of one tenant after a VPS loss
+## bench: function binary sizes and cold init, crypto benchmarks, retrieve beside its bare I/O, the sweep over 10,000 tenants, a compromise response over 1,000 tenants, backup + restore + verify of 10,000 tenants, the recovery of one tenant after a VPS loss, the master key rotation over 10,000 tenants
 bench: vault versitygw
 	go run ./scripts/bench
 	go test -run '^$$' -bench . -benchmem ./shared/crypto/
@@ -41,6 +41,7 @@ bench: vault versitygw
 	go test -run '^$$' -bench BenchmarkCompromiseResponse -benchtime 1x -timeout 30m ./shared/api/
 	go test -run '^$$' -bench BackupRestoreVerify -benchtime 1x -timeout 30m ./shared/backup/
 	go test -run '^$$' -bench BenchmarkRecover -benchtime 20x ./shared/credential/
+	go test -run '^$$' -bench BenchmarkRekey -benchtime 1x -timeout 30m ./shared/credential/
 
 ## bench-smoke: every report of make bench once and small (make test runs it), so a broken harness fails CI
 bench-smoke: vault versitygw
@@ -51,6 +52,7 @@ bench-smoke: vault versitygw
 	RESET_BENCH_TENANTS=10 go test -count=1 -run '^$$' -bench BenchmarkCompromiseResponse -benchtime 1x ./shared/api/
 	BACKUP_BENCH_TENANTS=10 go test -count=1 -run '^$$' -bench BackupRestoreVerify -benchtime 1x ./shared/backup/
 	go test -count=1 -run '^$$' -bench BenchmarkRecover -benchtime 1x ./shared/credential/
+	REKEY_BENCH_TENANTS=10 go test -count=1 -run '^$$' -bench BenchmarkRekey -benchtime 1x ./shared/credential/
 
 ## token: print a bearer token for a demo admin: make token USER=<name>
 token: tools

@@ -121,3 +121,46 @@ func BenchmarkRecover(b *testing.B) {
 	}
 	b.ReportMetric(float64(took.Microseconds())/1000/float64(b.N), "ms/recovery")
 }
+
+// TestCompromiseShowsUntilTheNextRotation: after an emergency reset the
+// credential shows its compromise (retrieve, overview class) until the
+// next normal rotation clears it; the per-version mark stays for good.
+func TestCompromiseShowsUntilTheNextRotation(t *testing.T) {
+	s := devenv.StartTestStack(t, 1)
+	e := newEnv(t, s, -1)
+	ctx := context.Background()
+	tn := s.Tenants[0]
+	_, _, before := e.current(t, tn.TenantID)
+	res, err := e.svc.EmergencyReset(ctx, credential.ResetRequest{TenantID: tn.TenantID, IncidentID: "INC-77", Reason: "test", Actor: credential.Actor{UserID: "alice"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.CompromisedVersion != before.Version() {
+		t.Fatalf("compromised version %d, want %d", res.CompromisedVersion, before.Version())
+	}
+	v, err := e.svc.Retrieve(ctx, tn.TenantID, credential.Actor{UserID: "bob"})
+	if err != nil || v.Compromise == nil || v.Compromise.IncidentID != "INC-77" || v.Compromise.KVVersion != before.Version() {
+		t.Fatalf("retrieve after the reset: compromise %+v, %v", v.Compromise, err)
+	}
+	page, err := e.svc.Overview(ctx, credential.OverviewQuery{Status: credential.ClassCompromised, Page: 1, PerPage: 10}, credential.Actor{UserID: "alice"})
+	if err != nil || page.Total != 1 {
+		t.Fatalf("overview of compromised: %d, %v", page.Total, err)
+	}
+	if _, err := e.svc.Rotate(ctx, credential.Request{TenantID: tn.TenantID, Trigger: credential.TriggerManual, Reason: "after the incident", Actor: credential.Actor{UserID: "alice"}}); err != nil {
+		t.Fatal(err)
+	}
+	v, err = e.svc.Retrieve(ctx, tn.TenantID, credential.Actor{UserID: "bob"})
+	if err != nil || v.Compromise != nil {
+		t.Fatalf("retrieve after the next rotation: compromise %+v, %v", v.Compromise, err)
+	}
+	md, err := s.App.Vault.ReadMetadata(ctx, credential.AdminPath(tn.TenantID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md.CustomMetadata[credential.MetaCompromised] != "" || !strings.Contains(md.CustomMetadata[credential.MetaCompromisedVersion(before.Version())], "incident=INC-77") {
+		t.Fatalf("metadata after the rotation: %v", md.CustomMetadata)
+	}
+	if page, err := e.svc.Overview(ctx, credential.OverviewQuery{Status: credential.ClassCompromised, Page: 1, PerPage: 10}, credential.Actor{UserID: "alice"}); err != nil || page.Total != 0 {
+		t.Fatalf("overview after the rotation: %d compromised, %v", page.Total, err)
+	}
+}

@@ -107,10 +107,15 @@ func (c *Client) ReadMetadata(ctx context.Context, path string) (*Metadata, erro
 
 // PatchCustomMetadata merges md into the secret's custom_metadata; keys not
 // named are kept. Vault offers no check-and-set on metadata, so callers use
-// it only for values whose last writer may win.
+// it only for values whose last writer may win. An empty value removes
+// the key.
 func (c *Client) PatchCustomMetadata(ctx context.Context, path string, md map[string]string) error {
 	in := vaultapi.KVMetadataPatchInput{CustomMetadata: make(map[string]any, len(md))}
 	for k, v := range md {
+		if v == "" {
+			in.CustomMetadata[k] = nil // Vault refuses empty values; null removes the key
+			continue
+		}
 		in.CustomMetadata[k] = v
 	}
 	return c.call(ctx, "patch metadata "+path, func() error {
