@@ -113,7 +113,7 @@ func (s *Service) Store(ctx context.Context, in StoreInput, actor Actor) (StoreR
 	if err != nil {
 		return StoreResult{}, err
 	}
-	saved := false
+	var conn *mailuConn // the MailU connection, once saved
 	switch {
 	case rec.Pending() && rec.Password == "" && (rec.SMTPAddr != in.SMTPAddr || storedURL != in.MailUAPIURL):
 		// A first store that never finished, retried at other endpoints:
@@ -124,10 +124,11 @@ func (s *Service) Store(ctx context.Context, in StoreInput, actor Actor) (StoreR
 		// audited as a rotation. A new token for the same MailU is saved
 		// first, so that the resumed change can use it.
 		if !s.movesEndpoints(rec, storedURL, in) {
-			if _, err := s.saveMailUConn(ctx, in); err != nil {
+			c, err := s.saveMailUConn(ctx, in)
+			if err != nil {
 				return StoreResult{}, err
 			}
-			saved = true
+			conn = &c
 		}
 		rev := ev
 		if rec.PendingPurpose == PurposeRotate {
@@ -143,13 +144,12 @@ func (s *Service) Store(ctx context.Context, in StoreInput, actor Actor) (StoreR
 	if s.movesEndpoints(rec, storedURL, in) {
 		return s.storeEndpoints(ctx, in, rec, storedURL, username, ev)
 	}
-	conn := mailuConn{}
-	if !saved || in.MailUAPIToken == "" {
-		if conn, err = s.saveMailUConn(ctx, in); err != nil {
+	if conn == nil {
+		c, err := s.saveMailUConn(ctx, in)
+		if err != nil {
 			return StoreResult{}, err
 		}
-	} else {
-		conn = mailuConn{apiURL: in.MailUAPIURL, token: in.MailUAPIToken}
+		conn = &c
 	}
 	admin := s.cfg.DialMailU(conn.apiURL, conn.token)
 	fieldsChanged := rec.WebmailURL != in.WebmailURL || rec.SMTPAddr != in.SMTPAddr || rec.MailUAPI != s.cfg.KVMount+"/"+MailUPath(in.TenantID)
