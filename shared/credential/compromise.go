@@ -163,20 +163,7 @@ func (s *Service) StartCompromiseResponse(ctx context.Context, req CompromiseReq
 // runResetJobs works through jobs in the invocation, Config.Concurrency at
 // a time.
 func (s *Service) runResetJobs(ctx context.Context, jobs []ResetJob) {
-	var wg sync.WaitGroup
-	next := make(chan ResetJob)
-	for range min(s.cfg.Concurrency, len(jobs)) {
-		wg.Go(func() {
-			for j := range next {
-				s.RunResetJob(ctx, j)
-			}
-		})
-	}
-	for _, j := range jobs {
-		next <- j
-	}
-	close(next)
-	wg.Wait()
+	s.forEach(len(jobs), func(i int) { s.RunResetJob(ctx, jobs[i]) })
 }
 
 // compromiseTargets resolves the request's tenants, sorted and unique.
@@ -231,35 +218,25 @@ func (s *Service) tenantsOnHost(ctx context.Context, ids []string, host string) 
 		mu   sync.Mutex
 		out  []string
 		errs []error
-		wg   sync.WaitGroup
 	)
-	next := make(chan string)
-	for range min(s.cfg.Concurrency, len(ids)) {
-		wg.Go(func() {
-			for id := range next {
-				rec, err := s.readRecord(ctx, id)
-				if errors.Is(err, ErrNotFound) {
-					continue
-				}
-				apiURL, uerr := s.storedMailUURL(ctx, id)
-				mu.Lock()
-				switch {
-				case err != nil:
-					errs = append(errs, err)
-				case uerr != nil:
-					errs = append(errs, uerr)
-				case strings.EqualFold(hostOf(rec.SMTPAddr), host) || strings.EqualFold(urlHost(apiURL), host):
-					out = append(out, id)
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	for _, id := range ids {
-		next <- id
-	}
-	close(next)
-	wg.Wait()
+	s.forEach(len(ids), func(i int) {
+		id := ids[i]
+		rec, err := s.readRecord(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			return
+		}
+		apiURL, uerr := s.storedMailUURL(ctx, id)
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case uerr != nil:
+			errs = append(errs, uerr)
+		case strings.EqualFold(hostOf(rec.SMTPAddr), host) || strings.EqualFold(urlHost(apiURL), host):
+			out = append(out, id)
+		}
+	})
 	if len(errs) > 0 {
 		// A partial list would leave compromised tenants out: refuse.
 		return nil, errs[0]
@@ -420,38 +397,27 @@ func (s *Service) readOutcomes(ctx context.Context, incidentID, responseID strin
 	}
 	out := make([]TenantOutcome, len(tenants))
 	var (
-		wg   sync.WaitGroup
 		mu   sync.Mutex
 		errs []error
 	)
-	next := make(chan int)
-	for range min(s.cfg.Concurrency, len(tenants)) {
-		wg.Go(func() {
-			for i := range next {
-				out[i] = TenantOutcome{TenantID: tenants[i], Outcome: outcomePending}
-				if !have[tenants[i]] {
-					continue
-				}
-				sec, err := s.cfg.Vault.Read(ctx, resultPath(incidentID, responseID, tenants[i]))
-				if err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-					continue
-				}
-				if sec.Data["response_id"] != responseID {
-					continue // an earlier run's outcome
-				}
-				at, _ := time.Parse(time.RFC3339, sec.Data["at"])
-				out[i] = TenantOutcome{TenantID: tenants[i], Outcome: sec.Data["outcome"], Code: sec.Data["code"], At: at}
-			}
-		})
-	}
-	for i := range tenants {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	s.forEach(len(tenants), func(i int) {
+		out[i] = TenantOutcome{TenantID: tenants[i], Outcome: outcomePending}
+		if !have[tenants[i]] {
+			return
+		}
+		sec, err := s.cfg.Vault.Read(ctx, resultPath(incidentID, responseID, tenants[i]))
+		if err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+			return
+		}
+		if sec.Data["response_id"] != responseID {
+			return // an earlier run's outcome
+		}
+		at, _ := time.Parse(time.RFC3339, sec.Data["at"])
+		out[i] = TenantOutcome{TenantID: tenants[i], Outcome: sec.Data["outcome"], Code: sec.Data["code"], At: at}
+	})
 	if len(errs) > 0 {
 		return nil, upstream("read the compromise response's results", errs[0])
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 
 	"smtp-vault/shared/vault"
 )
@@ -20,32 +19,16 @@ func (s *Service) statuses(ctx context.Context) ([]Status, error) {
 	}
 	out := make([]Status, len(ids))
 	found := make([]bool, len(ids))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range min(s.cfg.Concurrency, len(ids)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				md, err := s.cfg.Vault.ReadMetadata(ctx, AdminPath(ids[i]))
-				switch {
-				case err == nil:
-					out[i], found[i] = statusFrom(ids[i], md.CustomMetadata), true
-				case errors.Is(err, vault.ErrNotFound):
-				default:
-					out[i], found[i] = Status{TenantID: ids[i], Err: upstream("read the credential metadata", err)}, true
-				}
-			}
-		}()
-	}
-	for i := range ids {
-		if ctx.Err() != nil {
-			break
+	s.forEach(len(ids), func(i int) {
+		md, err := s.cfg.Vault.ReadMetadata(ctx, AdminPath(ids[i]))
+		switch {
+		case err == nil:
+			out[i], found[i] = statusFrom(ids[i], md.CustomMetadata), true
+		case errors.Is(err, vault.ErrNotFound):
+		default:
+			out[i], found[i] = Status{TenantID: ids[i], Err: upstream("read the credential metadata", err)}, true
 		}
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	})
 	if err := ctx.Err(); err != nil {
 		return nil, upstream("list tenants", err)
 	}

@@ -9,6 +9,7 @@ package credential
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 )
 
@@ -108,3 +109,23 @@ func (s *Service) Now() time.Time { return s.cfg.Now().UTC() }
 // cooldown is the configured least time between two rotations of a
 // tenant; zero when disabled.
 func (s *Service) cooldown() time.Duration { return max(s.cfg.Cooldown, 0) }
+
+// forEach calls fn(i) for every i in [0, n), Config.Concurrency calls at
+// a time, and returns when all have returned: the one worker pool of the
+// listings, the checks and the bulk resets.
+func (s *Service) forEach(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(s.cfg.Concurrency, n) {
+		wg.Go(func() {
+			for i := range next {
+				fn(i)
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}

@@ -92,41 +92,29 @@ func (s *Service) Sweep(ctx context.Context) (Summary, error) {
 func (s *Service) runInline(ctx context.Context, jobs []Job, sum *Summary) []Job {
 	var (
 		mu   sync.Mutex
-		wg   sync.WaitGroup
 		left []Job
 	)
-	next := make(chan Job)
-	for range min(s.cfg.Concurrency, len(jobs)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range next {
-				if s.outOfTime(ctx) {
-					mu.Lock()
-					left = append(left, j)
-					mu.Unlock()
-					continue
-				}
-				res, err := s.Rotate(ctx, j.Request())
-				mu.Lock()
-				switch {
-				case err != nil:
-					sum.Failed++
-					s.log.WarnContext(ctx, "sweep: rotate", "tenant_id", j.TenantID, "reason", j.Reason, "error", err)
-				case res.Outcome == OutcomeRotated:
-					sum.Rotated++
-				case res.Outcome == OutcomeResumed:
-					sum.Resumed++
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	for _, j := range jobs {
-		next <- j
-	}
-	close(next)
-	wg.Wait()
+	s.forEach(len(jobs), func(i int) {
+		j := jobs[i]
+		if s.outOfTime(ctx) {
+			mu.Lock()
+			left = append(left, j)
+			mu.Unlock()
+			return
+		}
+		res, err := s.Rotate(ctx, j.Request())
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err != nil:
+			sum.Failed++
+			s.log.WarnContext(ctx, "sweep: rotate", "tenant_id", j.TenantID, "reason", j.Reason, "error", err)
+		case res.Outcome == OutcomeRotated:
+			sum.Rotated++
+		case res.Outcome == OutcomeResumed:
+			sum.Resumed++
+		}
+	})
 	return left
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"sync"
 )
 
 // TenantCheck says whether one tenant's stored credential opens (and, when
@@ -28,22 +27,7 @@ func (s *Service) VerifyAll(ctx context.Context, login bool) ([]TenantCheck, err
 	}
 	sort.Strings(ids)
 	out := make([]TenantCheck, len(ids))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(s.cfg.Concurrency, len(ids)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				out[i] = s.verifyOne(ctx, ids[i], login)
-			}
-		}()
-	}
-	for i := range ids {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	s.forEach(len(ids), func(i int) { out[i] = s.verifyOne(ctx, ids[i], login) })
 	return out, nil
 }
 
