@@ -2,10 +2,12 @@ package api_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"smtp-vault/scripts/devenv"
+	"smtp-vault/shared/app"
 	"smtp-vault/shared/auth"
 )
 
@@ -48,5 +50,13 @@ func TestVaultHealth(t *testing.T) {
 	s.Clock.Shift(20 * time.Hour)
 	if c := get().Body["backup_colour"]; c != "red" {
 		t.Fatalf("50 hours later: colour %v", c)
+	}
+
+	// Without a backups bucket the report still tells Vault's state.
+	a := s.Apps["console"]
+	a.UseBackups(&app.BackupConfig{})
+	h := a.API.Health.VaultHealth(context.Background())
+	if h.Sealed || h.Leader == "" || h.BackupColour != "none" || len(h.Errors) == 0 || !strings.Contains(strings.Join(h.Errors, " "), "backups not configured") {
+		t.Fatalf("health without backups: %+v", h)
 	}
 }

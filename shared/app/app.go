@@ -210,7 +210,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 			Verifier: tokenVerifier(cfg, opts.Verifier), APIID: cfg.HTTPAPIID,
 		},
 	}
-	a.API.Health = &healthReporter{app: a}
+	a.API.Health = &healthReporter{backups: &lazyBackups{app: a}}
 	return a, nil
 }
 

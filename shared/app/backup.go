@@ -259,22 +259,9 @@ type backupEvent struct {
 // of every credential with {"verify": {...}}. The service is wired at the
 // first invocation from BACKUP_* (BackupConfigFromEnv) unless bc is given.
 func (a *App) BackupFunction(bc *BackupConfig) func(context.Context, json.RawMessage) (any, error) {
-	var once sync.Once
-	var b *Backups
-	var werr error
+	backups := &lazyBackups{app: a, bc: bc}
 	return func(ctx context.Context, raw json.RawMessage) (any, error) {
-		once.Do(func() {
-			c := bc
-			if c == nil {
-				cfg, err := BackupConfigFromEnv()
-				if err != nil {
-					werr = err
-					return
-				}
-				c = &cfg
-			}
-			b, werr = a.NewBackups(ctx, *c)
-		})
+		b, werr := backups.get(ctx)
 		if werr != nil {
 			a.Log.ErrorContext(ctx, "backup failed", metric("BackupFailed"), "error", werr)
 			return nil, werr
@@ -334,9 +321,10 @@ func metric(name string) slog.Attr {
 	)
 }
 
-// healthReporter wires the backup service at its first use, from bc or
-// BACKUP_* (BackupConfigFromEnv), for the console's Vault health route.
-type healthReporter struct {
+// lazyBackups wires the backup service at its first use, from bc or
+// BACKUP_* (BackupConfigFromEnv): the backup function's and the health
+// route's.
+type lazyBackups struct {
 	app  *App
 	bc   *BackupConfig
 	once sync.Once
@@ -344,28 +332,41 @@ type healthReporter struct {
 	err  error
 }
 
-// VaultHealth implements api.HealthReporter. Without a backups bucket it
-// still reports Vault; the missing backup shows in Errors.
-func (h *healthReporter) VaultHealth(ctx context.Context) backup.Health {
-	h.once.Do(func() {
-		c := h.bc
+func (l *lazyBackups) get(ctx context.Context) (*Backups, error) {
+	l.once.Do(func() {
+		c := l.bc
 		if c == nil {
 			cfg, err := BackupConfigFromEnv()
 			if err != nil {
-				h.err = err
+				l.err = err
 				return
 			}
 			c = &cfg
 		}
-		h.b, h.err = h.app.NewBackups(ctx, *c)
+		l.b, l.err = l.app.NewBackups(ctx, *c)
 	})
-	if h.err != nil {
-		return backup.Health{Sealed: true, BackupColour: "none", Errors: []string{"backups not configured: " + h.err.Error()}}
+	return l.b, l.err
+}
+
+// healthReporter is the console's view of Vault and its backups.
+type healthReporter struct{ backups *lazyBackups }
+
+// VaultHealth implements api.HealthReporter. Without a backups bucket it
+// still reports Vault; the missing backups show in Errors.
+func (h *healthReporter) VaultHealth(ctx context.Context) backup.Health {
+	b, err := h.backups.get(ctx)
+	if err != nil {
+		rep := backup.VaultState(ctx, h.backups.app.Vault)
+		rep.BackupColour = backup.ColourNone
+		rep.Errors = append(rep.Errors, "backups not configured: "+err.Error())
+		return rep
 	}
-	return h.b.VaultHealth(ctx)
+	return b.VaultHealth(ctx)
 }
 
 // UseBackups makes the console's health route read the backups of bc (the
 // local stack's bucket and key file) instead of BACKUP_* from the
 // environment.
-func (a *App) UseBackups(bc *BackupConfig) { a.API.Health = &healthReporter{app: a, bc: bc} }
+func (a *App) UseBackups(bc *BackupConfig) {
+	a.API.Health = &healthReporter{backups: &lazyBackups{app: a, bc: bc}}
+}

@@ -63,6 +63,25 @@ type Health struct {
 // the bucket. It never fails as a whole: what cannot be read is named in
 // Errors, so a sealed or unreachable Vault still gets a report.
 func (s *Service) VaultHealth(ctx context.Context, v VaultStatus) Health {
+	h := VaultState(ctx, v)
+	info, ok, err := s.LastGood(ctx)
+	if err != nil {
+		h.Errors = append(h.Errors, "backups: "+err.Error())
+		h.BackupColour = ColourNone
+		return h
+	}
+	if ok {
+		h.LastBackup = &info
+		h.BackupAge = s.cfg.Now().Sub(info.Time)
+	}
+	h.BackupColour = Colour(h.BackupAge, ok)
+	return h
+}
+
+// VaultState is the Vault half of the health report: sealed, version,
+// leader and raft peers; what cannot be read is named in Errors. The
+// backup fields are left for the caller.
+func VaultState(ctx context.Context, v VaultStatus) Health {
 	var h Health
 	if vh, err := v.Health(ctx); err != nil {
 		h.Errors = append(h.Errors, "vault health: "+err.Error())
@@ -81,16 +100,5 @@ func (s *Service) VaultHealth(ctx context.Context, v VaultStatus) Health {
 			h.Peers = p
 		}
 	}
-	info, ok, err := s.LastGood(ctx)
-	if err != nil {
-		h.Errors = append(h.Errors, "backups: "+err.Error())
-		h.BackupColour = ColourNone
-		return h
-	}
-	if ok {
-		h.LastBackup = &info
-		h.BackupAge = s.cfg.Now().Sub(info.Time)
-	}
-	h.BackupColour = Colour(h.BackupAge, ok)
 	return h
 }
