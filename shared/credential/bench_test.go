@@ -18,7 +18,6 @@ import (
 	"smtp-vault/scripts/devenv"
 	"smtp-vault/shared/app"
 	"smtp-vault/shared/credential"
-	"smtp-vault/shared/crypto"
 )
 
 // BenchmarkSweep seeds 10,000 tenants (SWEEP_BENCH_TENANTS changes it) in
@@ -149,7 +148,7 @@ func BenchmarkRekey(b *testing.B) {
 	}
 	s := devenv.StartTestStack(b, 1)
 	ctx := context.Background()
-	ids := seedSealedTenants(b, s, tenants)
+	ids := s.SeedSealedTenants(b, tenants)
 	tok, err := s.Vault.Root().Auth().Token().CreateWithContext(ctx, &vaultapi.TokenCreateRequest{Policies: []string{devenv.RekeyPolicy}, NoParent: true})
 	if err != nil {
 		b.Fatal(err)
@@ -188,53 +187,4 @@ func BenchmarkRekey(b *testing.B) {
 		b.ReportMetric(time.Since(t0).Seconds(), "wall-s")
 		b.Logf("rotated the master key and rewrapped %d tenants in %v", tenants, time.Since(t0).Round(time.Millisecond))
 	}
-}
-
-// seedSealedTenants writes n admin records whose passwords are sealed as
-// the store function seals them (a data key of the tenant's derived
-// Transit key, AAD <tenant>/password), 32 writes in flight.
-func seedSealedTenants(b *testing.B, s *devenv.TestStack, n int) []string {
-	ctx := context.Background()
-	v := s.App.Vault
-	last := credential.FormatTime(time.Now().Add(-24 * time.Hour))
-	ids := make([]string, n)
-	var wg sync.WaitGroup
-	next := make(chan int)
-	errs := make(chan error, 1)
-	for range 32 {
-		wg.Go(func() {
-			for i := range next {
-				id := uuid.NewString()
-				ids[i] = id
-				dk, wrapped, err := v.DataKey(ctx, s.App.Config.TransitKey, id)
-				var sealed string
-				if err == nil {
-					sealed, err = crypto.Seal(dk, []byte("bench-"+id), crypto.AAD(id, "password"))
-				}
-				if err == nil {
-					_, err = v.WriteCAS(ctx, credential.AdminPath(id), map[string]string{
-						"username": "admin@" + id[:8] + ".example.test", "password": sealed, "data_key": wrapped,
-						"created_at": last, "last_rotated": last, "rotation_policy": credential.RotationPolicy, "smtp_addr": "127.0.0.1:1",
-					}, 0)
-				}
-				if err != nil {
-					select {
-					case errs <- fmt.Errorf("seed %s: %w", id, err):
-					default:
-					}
-				}
-			}
-		})
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	select {
-	case err := <-errs:
-		b.Fatal(err)
-	default:
-	}
-	return ids
 }
