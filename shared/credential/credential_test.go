@@ -138,32 +138,42 @@ func TestStoreInputValidate(t *testing.T) {
 func TestViewNeverShowsThePassword(t *testing.T) {
 	const pw = "Zx9-very-secret-password-value"
 	v := credential.View{TenantID: "550e8400-e29b-41d4-a716-446655440000", Username: "admin@tenant.example.com", Password: pw, WebmailURL: "https://mail.tenant.example.com"}
+	assertNeverShown(t, pw, v.Username, v, &v)
+	r := credential.ResetResult{TenantID: v.TenantID, IncidentID: "INC-1", Username: v.Username, Password: pw}
+	assertNeverShown(t, pw, r.TenantID, r, &r)
+}
+
+// assertNeverShown formats v (and ptr, a pointer to it) every way a log
+// line or an error could, and fails if pw shows; must, which every output
+// names, proves the output is about v.
+func assertNeverShown(t *testing.T, pw, must string, v, ptr any) {
+	t.Helper()
 	outputs := map[string]string{
-		"String()": v.String(),
+		"String()": fmt.Sprint(v),
 		"%v":       fmt.Sprintf("%v", v),
 		"%+v":      fmt.Sprintf("%+v", v),
 		"%s":       fmt.Sprintf("%s", v),
 		"%#v":      fmt.Sprintf("%#v", v),
-		"%v ptr":   fmt.Sprintf("%v", &v),
-		"%#v ptr":  fmt.Sprintf("%#v", &v),
+		"%v ptr":   fmt.Sprintf("%v", ptr),
+		"%#v ptr":  fmt.Sprintf("%#v", ptr),
 		"error":    fmt.Errorf("showing %v: %w", v, errors.New("x")).Error(),
 	}
 	var buf bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&buf, nil))
-	log.Info("view", "credential", v)
-	log.Info("view ptr", "credential", &v)
-	log.Info("view attr", slog.Any("credential", v))
+	log.Info("value", "credential", v)
+	log.Info("value ptr", "credential", ptr)
+	log.Info("value attr", slog.Any("credential", v))
 	log.With("credential", v).Info("with")
 	outputs["slog json"] = buf.String()
 	var tbuf bytes.Buffer
-	slog.New(slog.NewTextHandler(&tbuf, nil)).Info("view", "credential", v)
+	slog.New(slog.NewTextHandler(&tbuf, nil)).Info("value", "credential", v)
 	outputs["slog text"] = tbuf.String()
 	for name, out := range outputs {
 		if strings.Contains(out, pw) {
-			t.Errorf("%s shows the password: %s", name, out)
+			t.Errorf("%T: %s shows the password: %s", v, name, out)
 		}
-		if !strings.Contains(out, v.Username) {
-			t.Errorf("%s does not even name the user, so it proves nothing: %s", name, out)
+		if !strings.Contains(out, must) {
+			t.Errorf("%T: %s does not even name %s, so it proves nothing: %s", v, name, must, out)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"slices"
 	"strconv"
@@ -213,3 +214,17 @@ func appendIncident(list, id string) string {
 	}
 	return strings.Join(ids, ",")
 }
+
+// LogValue keeps the one-time password out of any log line that names a
+// ResetResult.
+func (r ResetResult) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("tenant_id", r.TenantID), slog.String("incident_id", r.IncidentID), slog.String("password", "[redacted]"))
+}
+
+// String keeps the one-time password out of fmt output.
+func (r ResetResult) String() string {
+	return fmt.Sprintf("reset{tenant_id=%s incident_id=%s already_reset=%t password=[redacted]}", r.TenantID, r.IncidentID, r.AlreadyReset)
+}
+
+// GoString keeps the password out of %#v, which does not use String.
+func (r ResetResult) GoString() string { return r.String() }
