@@ -250,7 +250,7 @@ func TestCheckResponse(t *testing.T) {
 		{"API Gateway's own 401", "GET", tenant, 401, secure(), `{"message":"Unauthorized"}`, ""},
 		{"cool-down with Retry-After", "POST", tenant + "/rotate", 409, secure("Retry-After", "42"), `{"error":{"code":"rotation_cooldown","message":"x"}}`, ""},
 		{"overview with a query and a fresh credential", "GET", "/api/v1/platform-admin/smtp-credentials?status=ok&page=1", 200, secure(),
-			`{"credentials":[{"tenant_id":"0b6f2c1e-6a43-4c4e-9d55-0f3c2f6d1a7b","username":"u","webmail_url":"w","last_rotated":null,"next_rotation":null,"days_until_due":180,"status":"ok","rotation_state":"current"}],"total":1,"page":1,"per_page":50}`, ""},
+			`{"credentials":[{"tenant_id":"0b6f2c1e-6a43-4c4e-9d55-0f3c2f6d1a7b","domain":"t.example.com","username":"u","webmail_url":"w","last_rotated":null,"next_rotation":null,"days_until_due":180,"status":"ok","rotation_state":"current","rotation_failing":false}],"total":1,"page":1,"per_page":50}`, ""},
 		{"a console page", "GET", "/platform-admin/tenants/x", 501, secure(), `{"error":{"code":"not_implemented","message":"x"}}`, ""},
 		{"a path the contract does not have", "GET", "/api/v1/other", 200, secure(), `{}`, "no operation"},
 		{"a method the path does not have", "DELETE", tenant, 200, secure(), `{}`, "no operation"},

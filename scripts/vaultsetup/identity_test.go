@@ -128,6 +128,14 @@ var capabilities = map[string]func(ctx context.Context, c *vaultapi.Client, f fi
 		_, err := c.KVv2("smtp-access").Put(ctx, "reauth/probe-"+f.tenant, map[string]any{"x": "y"}, vaultapi.WithCheckAndSet(0))
 		return err
 	},
+	"read the status index": func(ctx context.Context, c *vaultapi.Client, f fixture) error {
+		_, err := c.KVv2("smtp-index").Get(ctx, "probe-"+f.tenant)
+		return err
+	},
+	"write the status index": func(ctx context.Context, c *vaultapi.Client, f fixture) error {
+		_, err := c.KVv2("smtp-index").Put(ctx, "probe-"+f.tenant, map[string]any{"x": "y"}, vaultapi.WithCheckAndSet(0))
+		return err
+	},
 	"alert rules' state": func(ctx context.Context, c *vaultapi.Client, f fixture) error {
 		_, err := c.KVv2("smtp-alerts").Put(ctx, "probe-"+f.tenant, map[string]any{"x": "y"}, vaultapi.WithCheckAndSet(0))
 		return err

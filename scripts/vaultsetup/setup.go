@@ -29,6 +29,7 @@ const (
 	ReauthKey         = "reauth-signing"     // ed25519 key signing re-auth tokens
 	AuditMACKey       = "audit-mac"          // derived key whose data keys MAC the audit records
 	AuditAnchorsMount = "smtp-audit-anchors" // KV v2: each audit chain's anchored head
+	IndexMount        = "smtp-index"         // KV v2: the status index (shared/credential/index.go)
 	UserpassMount     = "userpass"           // the staff's passwords
 	TOTPMethod        = "smtp-vault-totp"    // the staff's login MFA method
 	MFAEnforcement    = "smtp-vault-reauth"  // its enforcement on userpass logins

@@ -47,13 +47,14 @@ func FuzzRequestBodies(f *testing.F) {
 // code, and what they accept is within bounds.
 func FuzzQueryStrings(f *testing.F) {
 	f.Add("status", "overdue", "page", "2")
+	f.Add("q", "example\x00.test", "status", "failing")
 	f.Add("per_page", "1000", "page", "-1")
 	f.Add("from", "2026-01-01T00:00:00Z", "to", "2025-01-01T00:00:00Z")
 	f.Add("event", "smtp_credentials_accessed", "user", strings.Repeat("u", 300))
 	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string) {
 		q := map[string]string{k1: v1, k2: v2}
-		if status, page, perPage, err := overviewQuery(q); err == nil {
-			if err := (credential.OverviewQuery{Status: status, Page: page, PerPage: perPage}).Validate(); err != nil {
+		if oq, err := overviewQuery(q); err == nil {
+			if err := oq.Validate(); err != nil {
 				t.Fatalf("overview accepted %v, which the domain refuses: %v", q, err)
 			}
 		} else if e := toError(err); e.Status != http.StatusBadRequest || e.Code == "" {

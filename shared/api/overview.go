@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
+	"unicode"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -15,42 +17,49 @@ import (
 
 const overviewRoute = "GET /api/v1/platform-admin/smtp-credentials"
 
-// overviewQuery parses ?status=&page=&per_page=; anything else is refused.
-func overviewQuery(q map[string]string) (status string, page, perPage int, err error) {
-	page, perPage = 1, credential.DefaultOverviewPerPage
-	for k, v := range q {
+// overviewQuery parses ?status=&q=&page=&per_page=; anything else is
+// refused.
+func overviewQuery(params map[string]string) (credential.OverviewQuery, error) {
+	q := credential.OverviewQuery{Page: 1, PerPage: credential.DefaultOverviewPerPage}
+	var err error
+	for k, v := range params {
 		switch k {
 		case "status":
 			switch v {
-			case credential.ClassOverdue, credential.ClassDueSoon, credential.ClassOK, credential.ClassCompromised:
-				status = v
+			case credential.ClassOverdue, credential.ClassDueSoon, credential.ClassOK, credential.ClassCompromised, credential.StatusFailing:
+				q.Status = v
 			default:
-				return "", 0, 0, &Error{http.StatusBadRequest, "invalid_status", "status must be overdue, due_soon, ok or compromised"}
+				return q, &Error{http.StatusBadRequest, "invalid_status", "status must be overdue, due_soon, ok, compromised or failing"}
+			}
+		case "q":
+			q.Search = strings.TrimSpace(v)
+			if len(q.Search) > credential.MaxSearchLength || strings.ContainsFunc(q.Search, unicode.IsControl) {
+				return q, &Error{http.StatusBadRequest, "invalid_search", fmt.Sprintf("q must be at most %d printable characters", credential.MaxSearchLength)}
 			}
 		case "page":
-			if page, err = strconv.Atoi(v); err != nil || page < 1 || page > 1_000_000 {
-				return "", 0, 0, &Error{http.StatusBadRequest, "invalid_page", "page must be a whole number from 1"}
+			if q.Page, err = strconv.Atoi(v); err != nil || q.Page < 1 || q.Page > 1_000_000 {
+				return q, &Error{http.StatusBadRequest, "invalid_page", "page must be a whole number from 1"}
 			}
 		case "per_page":
-			if perPage, err = strconv.Atoi(v); err != nil || perPage < 1 || perPage > credential.MaxOverviewPerPage {
-				return "", 0, 0, &Error{http.StatusBadRequest, "invalid_per_page", fmt.Sprintf("per_page must be a whole number from 1 to %d", credential.MaxOverviewPerPage)}
+			if q.PerPage, err = strconv.Atoi(v); err != nil || q.PerPage < 1 || q.PerPage > credential.MaxOverviewPerPage {
+				return q, &Error{http.StatusBadRequest, "invalid_per_page", fmt.Sprintf("per_page must be a whole number from 1 to %d", credential.MaxOverviewPerPage)}
 			}
 		default:
-			return "", 0, 0, &Error{http.StatusBadRequest, "unknown_parameter", fmt.Sprintf("unknown query parameter %q: use status, page, per_page", k)}
+			return q, &Error{http.StatusBadRequest, "unknown_parameter", fmt.Sprintf("unknown query parameter %q: use status, q, page, per_page", k)}
 		}
 	}
-	return status, page, perPage, nil
+	return q, nil
 }
 
 // Overview serves the platform-admins' list of credentials (access:
 // Routes).
 func (d Deps) Overview() Handler {
 	return d.guard("console", func(ctx context.Context, req events.APIGatewayV2HTTPRequest, c caller) (events.APIGatewayV2HTTPResponse, error) {
-		status, page, perPage, err := overviewQuery(req.QueryStringParameters)
+		q, err := overviewQuery(req.QueryStringParameters)
 		if err != nil {
 			return events.APIGatewayV2HTTPResponse{}, err
 		}
-		out, err := d.Credentials.Overview(ctx, credential.OverviewQuery{Status: status, Page: page, PerPage: perPage}, actor(req, c.Principal))
+		out, err := d.Credentials.Overview(ctx, q, actor(req, c.Principal))
 		if err != nil {
 			return events.APIGatewayV2HTTPResponse{}, err
 		}

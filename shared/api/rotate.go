@@ -162,9 +162,25 @@ func isSQSEvent(raw json.RawMessage) bool {
 }
 
 // RotateSweepFunction is the rotate-sweep Lambda's handler, invoked by the
-// EventBridge schedule (the event's content is not used) or on demand.
+// EventBridge schedule (the event's content is not used) or on demand. An
+// operator's {"action": "rebuild-index"} rebuilds the status index from
+// every tenant's metadata instead (docs/runbook.md); its summary is in
+// "index".
 func (d Deps) RotateSweepFunction() func(context.Context, json.RawMessage) (credential.Summary, error) {
-	return func(ctx context.Context, _ json.RawMessage) (credential.Summary, error) {
-		return d.Credentials.Sweep(ctx)
+	return func(ctx context.Context, raw json.RawMessage) (credential.Summary, error) {
+		var in struct {
+			Action string `json:"action"`
+		}
+		_ = json.Unmarshal(raw, &in) // a schedule's event has no action
+		switch in.Action {
+		case "":
+			return d.Credentials.Sweep(ctx)
+		case "rebuild-index":
+			rep, err := d.Credentials.RebuildIndex(ctx)
+			d.Log.InfoContext(ctx, "status index rebuilt", "checked", rep.Checked, "added", rep.Added, "fixed", rep.Fixed, "removed", rep.Removed, "failed", rep.Failed)
+			return credential.Summary{Index: rep}, err
+		default:
+			return credential.Summary{}, fmt.Errorf("rotate-sweep: unknown action %q: use rebuild-index, or none for the sweep", in.Action)
+		}
 	}
 }

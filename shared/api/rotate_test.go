@@ -206,8 +206,27 @@ func TestOverviewAndRotateOverdue(t *testing.T) {
 	if err := s.RotateQueue.Wait(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if total("?status=overdue") != 0 || total("?status=ok") != 3 {
-		t.Fatal("rotate-overdue left overdue credentials")
+	// The console answers from a read of the status index up to
+	// INDEX_CACHE_TTL old: the rotations show within it.
+	for deadline := time.Now().Add(s.Apps["console"].Config.IndexCacheTTL + 5*time.Second); total("?status=overdue") != 0 || total("?status=ok") != 3; {
+		if time.Now().After(deadline) {
+			t.Fatal("rotate-overdue left overdue credentials")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// Search by domain (any case) or part of the tenant id, and the
+	// failing filter, all from the status index.
+	tn := s.Tenants[1]
+	r = list("?q=" + strings.ToUpper(tn.Domain))
+	if items, _ := r.Body["credentials"].([]any); r.Status != 200 || len(items) != 1 ||
+		items[0].(map[string]any)["tenant_id"] != tn.TenantID || items[0].(map[string]any)["domain"] != tn.Domain {
+		t.Fatalf("search by domain %s: %d %s", tn.Domain, r.Status, r.Raw)
+	}
+	if total("?q="+tn.TenantID[9:23]) != 1 || total("?q=no-such-tenant.invalid") != 0 || total("?status=failing") != 0 {
+		t.Fatal("search by tenant id, a search matching nothing or the failing filter is wrong")
+	}
+	if r := list("?q=a%00b"); r.Status != 400 || r.code() != "invalid_search" {
+		t.Fatalf("a search with a control character: %d %s", r.Status, r.Raw)
 	}
 	for _, tn := range s.Tenants {
 		v, err := s.App.API.Credentials.Retrieve(context.Background(), tn.TenantID, credential.Actor{UserID: "test"})

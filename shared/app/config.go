@@ -87,7 +87,16 @@ type Config struct {
 	// hosts outside a tenant's domain that its endpoints may move to;
 	// empty: only hosts under the tenant's domain.
 	EndpointAllowedHosts []string
-	AuditChain           AuditChainConfig // the audit chains' MAC key and anchors (auditkey.go)
+	// The status index (shared/credential/index.go): its KV v2 mount
+	// IndexMount (VAULT_INDEX_MOUNT, default smtp-index) and its number of
+	// shards IndexShards (INDEX_SHARDS, default 16; changing it needs a
+	// rebuild: docs/runbook.md).
+	// The overview answers from a read of it up to IndexCacheTTL old
+	// (INDEX_CACHE_TTL, default 2s; "off" disables it).
+	IndexMount    string
+	IndexShards   int
+	IndexCacheTTL time.Duration
+	AuditChain    AuditChainConfig // the audit chains' MAC key and anchors (auditkey.go)
 }
 
 // FromEnv reads the configuration; a malformed value is an error.
@@ -145,6 +154,21 @@ func FromEnv() (Config, error) {
 		if h = strings.ToLower(strings.TrimSpace(h)); h != "" {
 			c.EndpointAllowedHosts = append(c.EndpointAllowedHosts, h)
 		}
+	}
+	c.IndexMount = env("VAULT_INDEX_MOUNT", credential.DefaultIndexMount)
+	c.IndexShards = credential.DefaultIndexShards
+	if v := os.Getenv("INDEX_SHARDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 65536 {
+			return Config{}, fmt.Errorf("config: INDEX_SHARDS=%q is not a whole number from 1 to 65536", v)
+		}
+		c.IndexShards = n
+	}
+	c.IndexCacheTTL = credential.DefaultIndexCacheTTL
+	if v := os.Getenv("INDEX_CACHE_TTL"); v == "off" {
+		c.IndexCacheTTL = 0
+	} else if c.IndexCacheTTL, err = duration("INDEX_CACHE_TTL", credential.DefaultIndexCacheTTL); err != nil {
+		return Config{}, err
 	}
 	c.RotateInline = 25
 	if v := os.Getenv("ROTATE_INLINE_MAX"); v != "" {

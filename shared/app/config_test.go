@@ -26,7 +26,7 @@ var configVars = []string{
 	"S3_TIMEOUT", "VAULT_ALERTS_MOUNT", "ALERT_STATE_BUCKET",
 	"ROTATE_QUEUE_URL", "RESET_QUEUE_URL", "ROTATE_INLINE_MAX", "ROTATION_COOLDOWN",
 	"JWT_ISSUER", "JWT_AUDIENCE", "JWKS_URL", "HTTP_API_ID", "ENDPOINT_ALLOWED_HOSTS",
-	"VAULT_AUDIT_MAC_KEY", "VAULT_AUDIT_ANCHORS_MOUNT",
+	"VAULT_AUDIT_MAC_KEY", "VAULT_AUDIT_ANCHORS_MOUNT", "VAULT_INDEX_MOUNT", "INDEX_SHARDS", "INDEX_CACHE_TTL",
 }
 
 // clearEnv blanks every variable FromEnv reads, so the developer's shell
@@ -66,6 +66,9 @@ func TestFromEnvDefaults(t *testing.T) {
 		// two rotations of a tenant.
 		RotateInline:     25,
 		RotationCooldown: 10 * time.Minute,
+		IndexMount:       "smtp-index",
+		IndexShards:      16,
+		IndexCacheTTL:    2 * time.Second,
 		AuditChain:       app.AuditChainConfig{MACKey: "audit-mac", AnchorsMount: "smtp-audit-anchors"},
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -107,6 +110,9 @@ func TestFromEnvOverrides(t *testing.T) {
 		"ROTATION_COOLDOWN":         "1h",
 		"VAULT_AUDIT_MAC_KEY":       "mac-2",
 		"VAULT_AUDIT_ANCHORS_MOUNT": "anchors-2",
+		"VAULT_INDEX_MOUNT":         "index-2",
+		"INDEX_SHARDS":              "1024",
+		"INDEX_CACHE_TTL":           "off",
 	}
 	for k, v := range env {
 		t.Setenv(k, v)
@@ -146,6 +152,8 @@ func TestFromEnvOverrides(t *testing.T) {
 		RotateQueueURL:      "https://sqs.us-east-1.amazonaws.com/123456789012/rotate",
 		RotateInline:        0,
 		RotationCooldown:    time.Hour,
+		IndexMount:          "index-2",
+		IndexShards:         1024,
 		AuditChain:          app.AuditChainConfig{MACKey: "mac-2", AnchorsMount: "anchors-2"},
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -380,5 +388,15 @@ func TestFromEnvTokenCheckAndEndpointHosts(t *testing.T) {
 	t.Setenv("JWKS_URL", "https://idp.example/keys")
 	if c, err = app.FromEnv(); err != nil || c.JWKSURL != "https://idp.example/keys" {
 		t.Fatalf("JWKS_URL override: %q, %v", c.JWKSURL, err)
+	}
+}
+
+func TestFromEnvRefusesABadShardCount(t *testing.T) {
+	for _, v := range []string{"0", "-1", "x", "65537", "1.5"} {
+		clearEnv(t)
+		t.Setenv("INDEX_SHARDS", v)
+		if _, err := app.FromEnv(); err == nil || !strings.Contains(err.Error(), "INDEX_SHARDS") {
+			t.Errorf("INDEX_SHARDS=%q: %v, want an error naming it", v, err)
+		}
 	}
 }

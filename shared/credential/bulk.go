@@ -21,15 +21,15 @@ type BulkResult struct {
 // the request). The request is audited before anything is queued, so a
 // bulk rotation nobody can trace never starts.
 func (s *Service) RotateOverdue(ctx context.Context, reason string, actor Actor) (BulkResult, error) {
-	statuses, err := s.statuses(ctx)
+	idx, err := s.readIndex(ctx)
 	if err != nil {
 		return BulkResult{}, err
 	}
 	now := s.Now()
 	out := BulkResult{TenantIDs: []string{}}
 	var jobs []Job
-	for _, st := range statuses {
-		if st.Err == nil && st.Overdue(now) {
+	for _, st := range idx.sorted() {
+		if st.Overdue(now) {
 			jobs = append(jobs, Job{TenantID: st.TenantID, Reason: JobBulk, RequestedBy: actor.UserID, Note: reason})
 			out.TenantIDs = append(out.TenantIDs, st.TenantID)
 		}

@@ -137,7 +137,7 @@ func (s *Service) restore(ctx context.Context, tenantID string, rec *Record, bef
 		return
 	}
 	*rec = before
-	s.markState(ctx, tenantID, stateOf(rec))
+	s.markState(ctx, tenantID, rec, stateOf(rec))
 }
 
 // promoteEndpoints writes the pending MailU connection of an endpoint

@@ -21,3 +21,16 @@ func (s *Service) SetInline(n int) { s.cfg.Inline = n }
 
 // RecordWithoutVersion is r with its KV version cleared, to compare data.
 func RecordWithoutVersion(r Record) Record { r.version = 0; return r }
+
+// IndexEntryOf is tenantID's entry in the status index.
+func (s *Service) IndexEntryOf(ctx context.Context, tenantID string) (IndexEntry, bool, error) {
+	m, _, _, err := s.readShard(ctx, s.indexShard(tenantID))
+	if err != nil {
+		return IndexEntry{}, false, err
+	}
+	e, ok := m[tenantID]
+	return e, ok, nil
+}
+
+// IndexPath is the KV path, in Config.IndexMount, of tenantID's shard.
+func (s *Service) IndexPath(tenantID string) string { return s.indexPath(s.indexShard(tenantID)) }

@@ -190,6 +190,12 @@ func oneFaultRun(t *testing.T, e *env, rng *rand.Rand, tn devenv.DemoTenant, pws
 	if md.CustomMetadata[credential.MetaState] != credential.StateCurrent || md.CustomMetadata[credential.MetaLastRotated] != rec.LastRotated {
 		return fmt.Errorf("fault %q at %s: metadata %v does not match the record (last_rotated %s)", kind, boundary, md.CustomMetadata, rec.LastRotated)
 	}
+	// The status index agrees with the record once the next run is done,
+	// whatever crashed before (index.go).
+	ent, ok, err := e.svc.IndexEntryOf(ctx, id)
+	if err != nil || !ok || ent.State != credential.StateCurrent || ent.LastRotated != rec.LastRotated || ent.Username != rec.Username {
+		return fmt.Errorf("fault %q at %s: status index entry %+v (found %t, %v) does not match the record (last_rotated %s)", kind, boundary, ent, ok, err, rec.LastRotated)
+	}
 	if after == before {
 		*equal++
 		return nil

@@ -19,6 +19,14 @@ const (
 	// MetaCompromised is set by the emergency reset (SPEC section 6) to
 	// the incident; any non-empty value shows the tenant as compromised.
 	MetaCompromised = "compromised"
+	// MetaRotationFailed is when the last rotation failed and its error
+	// class ("<RFC 3339> <class>"), until a change goes through: the
+	// overview's "rotation failing".
+	MetaRotationFailed = "rotation_failed"
+	// MetaUsername and MetaWebmailURL copy the record's plain fields, so
+	// that the sweep can repair the status index without reading KV data.
+	MetaUsername   = "username"
+	MetaWebmailURL = "webmail_url"
 )
 
 // MetaCompromisedVersion is the key that records, for good, that KV
@@ -33,20 +41,24 @@ const (
 
 // stateOf is the metadata that mirrors rec.
 func stateOf(rec *Record) map[string]string {
-	md := map[string]string{MetaState: StateCurrent, MetaLastRotated: rec.LastRotated}
+	md := map[string]string{MetaState: StateCurrent, MetaLastRotated: rec.LastRotated, MetaUsername: rec.Username, MetaWebmailURL: rec.WebmailURL}
 	if rec.Pending() {
 		md[MetaState] = StatePending
 	}
-	if rec.LastRotated == "" {
-		delete(md, MetaLastRotated)
+	for k, v := range md {
+		if v == "" {
+			delete(md, k) // an empty value would remove the key
+		}
 	}
 	return md
 }
 
-// markState updates custom_metadata. The KV data is authoritative, so a
+// markState updates custom_metadata with md and the status index with rec
+// (index.go), which was just written. The KV data is authoritative, so a
 // failure here is logged and corrected by the next change or sweep.
-func (s *Service) markState(ctx context.Context, tenantID string, md map[string]string) {
+func (s *Service) markState(ctx context.Context, tenantID string, rec *Record, md map[string]string) {
 	if err := s.cfg.Vault.PatchCustomMetadata(ctx, AdminPath(tenantID), md); err != nil {
 		s.log.WarnContext(ctx, "update credential metadata", "tenant_id", tenantID, "error", err)
 	}
+	s.indexRecord(ctx, tenantID, rec, md)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"smtp-vault/shared/audit"
@@ -15,20 +16,31 @@ const (
 	MaxOverviewPerPage     = 100
 )
 
-// OverviewQuery selects a page of the overview; Status is a Class or ""
-// for every credential.
+// OverviewQuery selects a page of the overview: Status is a Class,
+// StatusFailing or "" for every credential; Search, when set, keeps the
+// tenants whose id or domain contains it (case-insensitive).
 type OverviewQuery struct {
 	Status  string
+	Search  string
 	Page    int
 	PerPage int
 }
 
+// StatusFailing selects the credentials whose last rotation failed.
+const StatusFailing = "failing"
+
+// MaxSearchLength bounds OverviewQuery.Search.
+const MaxSearchLength = 253
+
 // Validate refuses a query the overview cannot answer.
 func (q OverviewQuery) Validate() error {
 	switch q.Status {
-	case "", ClassOverdue, ClassDueSoon, ClassOK, ClassCompromised:
+	case "", ClassOverdue, ClassDueSoon, ClassOK, ClassCompromised, StatusFailing:
 	default:
-		return fmt.Errorf("%w: status must be overdue, due_soon, ok or compromised", ErrInvalidInput)
+		return fmt.Errorf("%w: status must be overdue, due_soon, ok, compromised or failing", ErrInvalidInput)
+	}
+	if len(q.Search) > MaxSearchLength || strings.ContainsFunc(q.Search, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return fmt.Errorf("%w: q must be at most %d printable characters", ErrInvalidInput, MaxSearchLength)
 	}
 	if q.Page < 1 || q.Page > 1_000_000 {
 		return fmt.Errorf("%w: page must be a whole number from 1", ErrInvalidInput)
@@ -39,10 +51,11 @@ func (q OverviewQuery) Validate() error {
 	return nil
 }
 
-// OverviewItem is one credential in the overview, from KV metadata and the
-// record's plain fields; nothing is decrypted.
+// OverviewItem is one credential in the overview, from the status index;
+// nothing is decrypted.
 type OverviewItem struct {
 	TenantID      string     `json:"tenant_id"`
+	Domain        string     `json:"domain"`
 	Username      string     `json:"username"`
 	WebmailURL    string     `json:"webmail_url"`
 	LastRotated   *time.Time `json:"last_rotated"`
@@ -50,6 +63,11 @@ type OverviewItem struct {
 	DaysUntilDue  int        `json:"days_until_due"` // 0 or less: overdue
 	Status        string     `json:"status"`         // a Class
 	RotationState string     `json:"rotation_state"` // current, pending
+	// RotationFailing: the last rotation failed (when, and its error
+	// class, in RotationFailure) and no change has gone through since.
+	RotationFailing bool   `json:"rotation_failing"`
+	RotationFailure string `json:"rotation_failure,omitempty"`
+	Compromised     string `json:"compromised_incident,omitempty"`
 }
 
 // OverviewPage is one page of the overview and the number of matches.
@@ -60,53 +78,72 @@ type OverviewPage struct {
 	PerPage     int            `json:"per_page"`
 }
 
-// Overview lists the platform's credentials, the most urgent first
-// (earliest due date), filtered by class, a page at a time. The listing is
-// audited (smtp_credentials_overview_viewed) and nothing is returned when
-// that record cannot be written. A tenant whose metadata cannot be read
-// fails the listing: a partial list would hide credentials.
+// domainOf is the domain of a MailU admin's address.
+func domainOf(username string) string {
+	_, d, _ := strings.Cut(username, "@")
+	return d
+}
+
+// Overview lists the platform's credentials from the status index, the
+// most urgent first (earliest due date), filtered and searched, a page at
+// a time. The listing is audited (smtp_credentials_overview_viewed) and
+// nothing is returned when that record cannot be written. A shard of the
+// index that cannot be read fails the listing: a partial list would hide
+// credentials.
 func (s *Service) Overview(ctx context.Context, q OverviewQuery, actor Actor) (OverviewPage, error) {
 	if err := q.Validate(); err != nil {
 		return OverviewPage{}, err
 	}
-	statuses, err := s.statuses(ctx)
+	idx, err := s.cachedIndex(ctx)
 	if err != nil {
 		return OverviewPage{}, err
 	}
 	now := s.Now()
-	var matched []Status
-	for _, st := range statuses {
-		if st.Err != nil {
-			return OverviewPage{}, st.Err
+	search := strings.ToLower(q.Search)
+	type match struct {
+		st Status
+		e  IndexEntry
+	}
+	var matched []match
+	for id, e := range idx.entries {
+		st := e.status(id)
+		switch {
+		case q.Status == StatusFailing && e.Failing == "",
+			q.Status != "" && q.Status != StatusFailing && st.Class(now) != q.Status,
+			search != "" && !strings.Contains(id, search) && !strings.Contains(strings.ToLower(domainOf(e.Username)), search):
+			continue
 		}
-		if q.Status == "" || st.Class(now) == q.Status {
-			matched = append(matched, st)
-		}
+		matched = append(matched, match{st, e})
 	}
 	sort.Slice(matched, func(i, j int) bool {
-		if !matched[i].LastRotated.Equal(matched[j].LastRotated) {
-			return matched[i].LastRotated.Before(matched[j].LastRotated)
+		a, b := matched[i].st, matched[j].st
+		if !a.LastRotated.Equal(b.LastRotated) {
+			return a.LastRotated.Before(b.LastRotated)
 		}
-		return matched[i].TenantID < matched[j].TenantID
+		return a.TenantID < b.TenantID
 	})
 	out := OverviewPage{Credentials: []OverviewItem{}, Total: len(matched), Page: q.Page, PerPage: q.PerPage}
 	start := min((q.Page-1)*q.PerPage, len(matched))
-	for _, st := range matched[start:min(start+q.PerPage, len(matched))] {
-		item := OverviewItem{TenantID: st.TenantID, Status: st.Class(now), RotationState: st.State, DaysUntilDue: st.DaysUntilDue(now)}
+	for _, m := range matched[start:min(start+q.PerPage, len(matched))] {
+		st, e := m.st, m.e
+		item := OverviewItem{TenantID: st.TenantID, Status: st.Class(now), RotationState: st.State, DaysUntilDue: st.DaysUntilDue(now),
+			Username: e.Username, Domain: domainOf(e.Username), WebmailURL: e.WebmailURL,
+			RotationFailing: e.Failing != "", RotationFailure: e.Failing, Compromised: e.Compromised}
+		if item.RotationState == "" {
+			item.RotationState = StateCurrent
+		}
 		if !st.LastRotated.IsZero() {
 			last, next := st.LastRotated, st.Due()
 			item.LastRotated, item.NextRotation = &last, &next
 		}
-		rec, err := s.readRecord(ctx, st.TenantID)
-		if err != nil {
-			return OverviewPage{}, err
-		}
-		item.Username, item.WebmailURL = rec.Username, rec.WebmailURL
 		out.Credentials = append(out.Credentials, item)
 	}
 	details := map[string]any{"page": q.Page, "per_page": q.PerPage, "total": out.Total}
 	if q.Status != "" {
 		details["filter_status"] = q.Status
+	}
+	if q.Search != "" {
+		details["search"] = q.Search
 	}
 	if err := s.recordRequest(ctx, actor, audit.OverviewViewed, "", details); err != nil {
 		return OverviewPage{}, err

@@ -18,6 +18,10 @@ import (
 type Vault interface {
 	Read(ctx context.Context, path string) (*vault.Secret, error)
 	WriteCAS(ctx context.Context, path string, data map[string]string, cas int) (int, error)
+	// ReadKV and WriteKVCAS are Read and WriteCAS on another KV v2 mount:
+	// the status index's.
+	ReadKV(ctx context.Context, mount, path string) (*vault.Secret, error)
+	WriteKVCAS(ctx context.Context, mount, path string, data map[string]string, cas int) (int, error)
 	ReadMetadata(ctx context.Context, path string) (*vault.Metadata, error)
 	PatchCustomMetadata(ctx context.Context, path string, md map[string]string) error
 	List(ctx context.Context, path string) ([]string, error)

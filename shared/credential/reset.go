@@ -184,6 +184,7 @@ func (s *Service) markCompromised(ctx context.Context, req ResetRequest, rec *Re
 	if err := s.cfg.Vault.PatchCustomMetadata(ctx, AdminPath(req.TenantID), md); err != nil {
 		return upstream("mark the credential compromised", err)
 	}
+	s.indexSet(ctx, req.TenantID, func(e *IndexEntry) { e.Compromised = req.IncidentID })
 	return nil
 }
 

@@ -82,7 +82,7 @@ func (s *Service) resume(ctx context.Context, tenantID string, rec *Record, ev *
 			if err := s.writeRecord(ctx, tenantID, rec); err != nil {
 				return "", err
 			}
-			s.markState(ctx, tenantID, stateOf(rec))
+			s.markState(ctx, tenantID, rec, stateOf(rec))
 			s.log.InfoContext(ctx, "rotation rolled back: MailU never took the pending password", "tenant_id", tenantID)
 			return RolledBack, nil
 		case !errors.Is(err, mailu.ErrAuthFailed):

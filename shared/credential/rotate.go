@@ -61,6 +61,7 @@ func (s *Service) Rotate(ctx context.Context, req Request) (res Result, err erro
 		// the queue's failures are audited here.
 		defer func() { s.auditFailure(ctx, req, err) }()
 	}
+	defer func() { s.markFailing(ctx, req.TenantID, err) }()
 	release, err := s.lock(ctx, req.TenantID, PurposeRotate)
 	if err != nil {
 		return Result{}, err
@@ -103,7 +104,7 @@ func (s *Service) Rotate(ctx context.Context, req Request) (res Result, err erro
 	now := s.Now()
 	last := rec.LastRotatedTime()
 	if req.OnlyIfDue && now.Before(last.Add(RotationInterval)) {
-		s.markState(ctx, req.TenantID, stateOf(rec))
+		s.markState(ctx, req.TenantID, rec, stateOf(rec))
 		return s.result(req.TenantID, rec, OutcomeNotDue, res.RolledBack), nil
 	}
 	// last_rotated has whole seconds: add one so the cool-down is never short.
@@ -161,4 +162,21 @@ func (s *Service) auditFailure(ctx context.Context, req Request, err error) {
 	}); aerr != nil {
 		s.log.WarnContext(ctx, "audit a failed rotation", "tenant_id", req.TenantID, "error", aerr)
 	}
+}
+
+// markFailing records a rotation that failed for a reason that the next
+// run will meet again unless someone looks (MailU down or refusing, Vault
+// or the audit trail unavailable) in custom_metadata and the status index:
+// the overview's "rotation failing", until a change goes through
+// (finishSecret clears it). Best effort, like every metadata write.
+func (s *Service) markFailing(ctx context.Context, tenantID string, err error) {
+	if err == nil || errors.Is(err, ErrAbandon) || errors.Is(err, ErrCooldown) ||
+		errors.Is(err, ErrConflict) || errors.Is(err, ErrInvalidInput) || errors.Is(err, ErrNotFound) {
+		return
+	}
+	mark := failureMark(s.Now(), errorClass(err))
+	if perr := s.cfg.Vault.PatchCustomMetadata(ctx, AdminPath(tenantID), map[string]string{MetaRotationFailed: mark}); perr != nil {
+		s.log.WarnContext(ctx, "mark a failing rotation", "tenant_id", tenantID, "error", perr)
+	}
+	s.indexSet(ctx, tenantID, func(e *IndexEntry) { e.Failing = mark })
 }

@@ -42,8 +42,18 @@ type Config struct {
 	// Concurrency bounds the metadata reads of a listing and the sweep's
 	// inline rotations (default DefaultConcurrency).
 	Concurrency int
-	Now         func() time.Time
-	Log         *slog.Logger
+	// IndexMount is the KV v2 mount of the status index (index.go) and
+	// IndexShards its number of shards (defaults DefaultIndexMount,
+	// DefaultIndexShards).
+	IndexMount  string
+	IndexShards int
+	// IndexCacheTTL, when positive, lets the overview answer from the
+	// status index as read less than this long ago (real time), so that
+	// paging through a listing reads the shards once; a change shows
+	// within it. The sweep and the bulk rotation always read afresh.
+	IndexCacheTTL time.Duration
+	Now           func() time.Time
+	Log           *slog.Logger
 	// LockTTL bounds how long a crashed change can block the next one. It
 	// must exceed the longest function timeout.
 	LockTTL time.Duration
@@ -71,6 +81,12 @@ const DefaultConcurrency = 16
 type Service struct {
 	cfg Config
 	log *slog.Logger
+
+	cache struct { // the overview's read of the status index
+		sync.Mutex
+		idx indexed
+		at  time.Time
+	}
 }
 
 // New returns a Service. Missing optional fields get defaults.
@@ -89,6 +105,12 @@ func New(cfg Config) *Service {
 	}
 	if cfg.Cooldown == 0 {
 		cfg.Cooldown = DefaultCooldown
+	}
+	if cfg.IndexMount == "" {
+		cfg.IndexMount = DefaultIndexMount
+	}
+	if cfg.IndexShards <= 0 {
+		cfg.IndexShards = DefaultIndexShards
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultConcurrency

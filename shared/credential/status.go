@@ -2,15 +2,14 @@ package credential
 
 import "time"
 
-// Status is a credential's place in the rotation cycle, from metadata.
+// Status is a credential's place in the rotation cycle, from the status
+// index.
 type Status struct {
 	TenantID    string
 	LastRotated time.Time // zero when unknown
 	State       string    // MetaState, "" when unknown
 	NoticeFor   string
 	Compromised bool
-	// Err is why the metadata could not be read; the rest is then zero.
-	Err error
 }
 
 // Due is when the credential must be rotated.

@@ -138,10 +138,15 @@ func (s *Service) recordPending(ctx context.Context, tenantID string, rec *Recor
 	rec.PendingDataKey = wrapped
 	rec.PendingSince = FormatTime(s.Now())
 	rec.PendingPurpose = purpose
+	// The index learns of the change before anything is written: a crash
+	// from here on leaves the tenant pending there, where the sweep finds it.
+	if err := s.indexPending(ctx, tenantID, username); err != nil {
+		return err
+	}
 	if err := s.writeRecord(ctx, tenantID, rec); err != nil {
 		return err
 	}
-	s.markState(ctx, tenantID, map[string]string{MetaState: StatePending})
+	s.markState(ctx, tenantID, rec, map[string]string{MetaState: StatePending})
 	return nil
 }
 
@@ -227,7 +232,7 @@ func (s *Service) finishSecret(ctx context.Context, tenantID string, rec *Record
 		rec.CreatedAt = rec.LastRotated
 	}
 	rec.RotationPolicy = RotationPolicy
-	md := map[string]string{}
+	md := map[string]string{MetaRotationFailed: ""} // a change went through
 	if rec.PendingPurpose == PurposeRotate && rec.CompromisedIncident != "" {
 		// A normal rotation ends the compromise's display; the per-version
 		// marks in custom_metadata and the audit trail keep it.
@@ -239,6 +244,6 @@ func (s *Service) finishSecret(ctx context.Context, tenantID string, rec *Record
 		return err
 	}
 	maps.Copy(md, stateOf(rec))
-	s.markState(ctx, tenantID, md)
+	s.markState(ctx, tenantID, rec, md)
 	return nil
 }

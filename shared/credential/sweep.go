@@ -23,10 +23,14 @@ type Summary struct {
 	// do not link up (an operator must look: audit-verify).
 	Anchored      int `json:"anchored"`
 	AnchorBlocked int `json:"anchor_blocked"`
+	// Index is the repair of the status index the sweep read.
+	Index IndexRepair `json:"index"`
 }
 
-// Sweep is the daily 02:00 UTC run (SPEC section 6): it reads every
-// tenant's custom_metadata (never a secret, never Transit), sends the
+// Sweep is the daily 02:00 UTC run (SPEC section 6): it reads the status
+// index (index.go), repairing it first (tenants it lacks, entries with no
+// tenant, and one slice of its shards re-read from custom_metadata; never
+// a secret, never Transit), sends the
 // day-173 notice once per cycle, and rotates or resumes the tenants that
 // need it: the first Config.Inline of them itself, the rest through
 // Config.Queue to the rotate worker, so that tens of thousands of tenants
@@ -36,18 +40,17 @@ type Summary struct {
 func (s *Service) Sweep(ctx context.Context) (Summary, error) {
 	log := s.log
 	var sum Summary
-	statuses, err := s.statuses(ctx)
+	now := s.Now()
+	idx, rep, err := s.repairIndex(ctx, repairSlice(now), false)
 	if err != nil {
 		return sum, err
 	}
-	now := s.Now()
+	sum.Index = rep
+	sum.Failed += rep.Failed
 	var jobs []Job
-	for _, st := range statuses {
+	for _, st := range idx.sorted() {
 		sum.Scanned++
 		switch {
-		case st.Err != nil:
-			sum.Failed++
-			log.WarnContext(ctx, "sweep: read the credential metadata", "tenant_id", st.TenantID, "error", st.Err)
 		case st.State == StatePending || st.LastRotated.IsZero():
 			jobs = append(jobs, Job{TenantID: st.TenantID, Reason: JobResume})
 		case st.Overdue(now):
@@ -83,7 +86,8 @@ func (s *Service) Sweep(ctx context.Context) (Summary, error) {
 	s.anchorChains(ctx, &sum)
 	log.InfoContext(ctx, "rotation sweep", "scanned", sum.Scanned, "due", sum.Due, "rotated", sum.Rotated,
 		"notified", sum.Notified, "resumed", sum.Resumed, "queued", sum.Queued, "failed", sum.Failed,
-		"anchored", sum.Anchored, "anchor_blocked", sum.AnchorBlocked)
+		"anchored", sum.Anchored, "anchor_blocked", sum.AnchorBlocked,
+		"index_checked", rep.Checked, "index_added", rep.Added, "index_fixed", rep.Fixed, "index_removed", rep.Removed)
 	return sum, nil
 }
 
@@ -146,6 +150,7 @@ func (s *Service) notice(ctx context.Context, st Status) error {
 	if err := s.cfg.Vault.PatchCustomMetadata(ctx, AdminPath(st.TenantID), map[string]string{MetaNoticeFor: FormatTime(st.LastRotated)}); err != nil {
 		return upstream("mark the notice sent", err)
 	}
+	s.indexSet(ctx, st.TenantID, func(e *IndexEntry) { e.NoticeFor = FormatTime(st.LastRotated) })
 	return nil
 }
 

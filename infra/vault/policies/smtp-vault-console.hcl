@@ -1,15 +1,7 @@
-# Policy of the console function (the overview): it lists the tenants,
-# reads their metadata and the non-secret fields of their records
-# (username, webmail URL; the password and data key it reads stay sealed).
-# It can neither decrypt nor write anything in smtp/.
-
-path "smtp/metadata/" {
-  capabilities = ["list"]
-}
-
-path "smtp/metadata/+/admin" {
-  capabilities = ["read"]
-}
+# Policy of the console function (the pages, the overview, the viewing
+# events): it reads the status index and the non-secret fields of a
+# tenant's record (username, webmail URL; the password and data key it
+# reads stay sealed). It can neither decrypt nor write anything in smtp/.
 
 path "smtp/data/+/admin" {
   capabilities = ["read"]
@@ -32,5 +24,10 @@ path "transit/decrypt/audit-mac" {
 # The health route: raft leader and peers (sys/health and sys/leader need
 # no token).
 path "sys/storage/raft/configuration" {
+  capabilities = ["read"]
+}
+
+# The overview reads the status index (shared/credential/index.go).
+path "smtp-index/data/*" {
   capabilities = ["read"]
 }

@@ -66,3 +66,9 @@ path "smtp/data/incidents/*" {
 path "smtp/metadata/incidents/*" {
   capabilities = ["list"]
 }
+
+# The status index (shared/credential/index.go): every change marks its
+# tenant pending there first and rewrites the entry after; nothing secret.
+path "smtp-index/data/*" {
+  capabilities = ["create", "read", "update"]
+}

@@ -52,3 +52,9 @@ path "transit/decrypt/audit-mac" {
 path "smtp-audit-anchors/data/*" {
   capabilities = ["create", "read", "update"]
 }
+
+# The status index (shared/credential/index.go): every change marks its
+# tenant pending there first and rewrites the entry after; nothing secret.
+path "smtp-index/data/*" {
+  capabilities = ["create", "read", "update"]
+}

@@ -61,3 +61,9 @@ path "transit/datakey/plaintext/audit-mac" {
 path "transit/decrypt/audit-mac" {
   capabilities = ["update"]
 }
+
+# The status index (shared/credential/index.go): every change marks its
+# tenant pending there first and rewrites the entry after; nothing secret.
+path "smtp-index/data/*" {
+  capabilities = ["create", "read", "update"]
+}
