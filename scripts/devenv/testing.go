@@ -103,18 +103,36 @@ func StartTestStack(t testing.TB, tenants int, sinks ...audit.Sink) *TestStack {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	m := NewInProcessMailU()
-	ts := &TestStack{MailUHost: m, AuditLog: &SyncBuffer{}, Log: &SyncBuffer{}, Clock: &Clock{}, Notifications: &notify.Memory{}, usedCodes: map[string]map[int64]bool{}}
-	s, err := StartStack(ctx, StackOptions{Dir: t.TempDir(), MailU: m, Tenants: tenants, Sinks: sinks, AuditOut: ts.AuditLog, LogOut: ts.Log, Now: ts.Clock.Now, Notifier: ts.Notifications})
+	ts, err := NewTestStack(ctx, t.TempDir(), tenants, func(o *StackOptions) { o.Sinks = sinks })
+	if ts != nil {
+		t.Cleanup(ts.Close)
+	}
 	if err != nil {
 		t.Fatalf("start test stack: %v", err)
 	}
-	ts.Stack = s
-	t.Cleanup(s.Close)
-	if len(s.SeedProblems) > 0 {
-		t.Fatalf("test stack: seeding the demo tenants: %v", s.SeedProblems)
-	}
 	return ts
+}
+
+// NewTestStack is StartTestStack for a TestMain that shares one stack
+// among a package's tests: it keeps its state in dir, adjust (optional)
+// changes the options, and the caller closes it. On error it returns what
+// it started, to close, or nil.
+func NewTestStack(ctx context.Context, dir string, tenants int, adjust func(*StackOptions)) (*TestStack, error) {
+	m := NewInProcessMailU()
+	ts := &TestStack{MailUHost: m, AuditLog: &SyncBuffer{}, Log: &SyncBuffer{}, Clock: &Clock{}, Notifications: &notify.Memory{}, usedCodes: map[string]map[int64]bool{}}
+	o := StackOptions{Dir: dir, MailU: m, Tenants: tenants, AuditOut: ts.AuditLog, LogOut: ts.Log, Now: ts.Clock.Now, Notifier: ts.Notifications}
+	if adjust != nil {
+		adjust(&o)
+	}
+	s, err := StartStack(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	ts.Stack = s
+	if len(s.SeedProblems) > 0 {
+		return ts, fmt.Errorf("test stack: seeding the demo tenants: %v", s.SeedProblems)
+	}
+	return ts, nil
 }
 
 // totpPeriod is the time step of the stack's TOTP method.
