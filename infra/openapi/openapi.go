@@ -24,6 +24,18 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 )
 
+// The console's pages and assets are text the contract describes as
+// strings; kin-openapi decodes only text/plain of these by itself.
+func init() {
+	text := func(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
+		b, err := io.ReadAll(body)
+		return string(b), err
+	}
+	for _, ct := range []string{"text/html", "text/css", "text/javascript"} {
+		openapi3filter.RegisterBodyDecoder(ct, text)
+	}
+}
+
 // DocPath is where the document lives, from the repository root.
 const DocPath = "docs/openapi.yaml"
 

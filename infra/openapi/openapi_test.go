@@ -16,6 +16,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"smtp-vault/shared/api"
+	"smtp-vault/shared/console"
 )
 
 func load(t *testing.T) *Contract {
@@ -251,7 +252,9 @@ func TestCheckResponse(t *testing.T) {
 		{"cool-down with Retry-After", "POST", tenant + "/rotate", 409, secure("Retry-After", "42"), `{"error":{"code":"rotation_cooldown","message":"x"}}`, ""},
 		{"overview with a query and a fresh credential", "GET", "/api/v1/platform-admin/smtp-credentials?status=ok&page=1", 200, secure(),
 			`{"credentials":[{"tenant_id":"0b6f2c1e-6a43-4c4e-9d55-0f3c2f6d1a7b","domain":"t.example.com","username":"u","webmail_url":"w","last_rotated":null,"next_rotation":null,"days_until_due":180,"status":"ok","rotation_state":"current","rotation_failing":false}],"total":1,"page":1,"per_page":50}`, ""},
-		{"a console page", "GET", "/platform-admin/tenants/x", 501, secure(), `{"error":{"code":"not_implemented","message":"x"}}`, ""},
+		{"a console page", "GET", "/platform-admin/smtp-credentials", 200, consoleHeader("text/html; charset=utf-8"), `<!doctype html><title>x</title>`, ""},
+		{"no console page", "GET", "/platform-admin/tenants/x", 404, consoleHeader("text/html; charset=utf-8"), `<!doctype html><title>x</title>`, ""},
+		{"a console page with the API's CSP", "GET", "/platform-admin/smtp-credentials", 200, secure("Content-Type", "text/html; charset=utf-8"), `<!doctype html>`, "Content-Security-Policy"},
 		{"a path the contract does not have", "GET", "/api/v1/other", 200, secure(), `{}`, "no operation"},
 		{"a method the path does not have", "DELETE", tenant, 200, secure(), `{}`, "no operation"},
 	}
@@ -268,6 +271,20 @@ func TestCheckResponse(t *testing.T) {
 			}
 		})
 	}
+}
+
+// consoleHeader is what the console function sends with a page.
+func consoleHeader(contentType string) http.Header {
+	site, err := console.New(console.Config{SignInMode: console.SignInLocal})
+	if err != nil {
+		panic(err)
+	}
+	h := http.Header{}
+	for k, v := range site.Serve("/platform-admin/sign-in", nil).Header {
+		h.Set(k, v)
+	}
+	h.Set("Content-Type", contentType)
+	return h
 }
 
 func sorted(s []string) []string {

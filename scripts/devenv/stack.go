@@ -25,6 +25,7 @@ import (
 	"smtp-vault/shared/app"
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/auth"
+	"smtp-vault/shared/console"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/notify"
 )
@@ -72,6 +73,9 @@ type StackOptions struct {
 	// Notifier receives what SNS would in AWS (rotation notices, alerts);
 	// default: JSON lines appended to <Dir>/notifications.jsonl.
 	Notifier notify.Notifier
+	// ReauthTTL shortens the re-auth tokens' lifetime (tests of the
+	// console's countdown); 0 keeps REAUTH_TTL or its default.
+	ReauthTTL time.Duration
 }
 
 // Stack is everything `make run` runs: Vault, MailU stand-ins, the
@@ -174,6 +178,11 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 	// The MailU stand-ins listen on loopback, outside every demo domain.
 	cfg.EndpointAllowedHosts = []string{"127.0.0.1", "localhost"}
 	cfg.S3AccessKey, cfg.S3SecretKey = s.S3.AccessKey, s.S3.SecretKey
+	if o.ReauthTTL > 0 {
+		cfg.ReauthTTL = o.ReauthTTL
+	}
+	// The console signs admins in at the local issuer (signin.go).
+	cfg.ConsoleSignInMode, cfg.ConsoleSignInURL = console.SignInLocal, SignInPath
 	if o.Notifier == nil {
 		s.NotificationsFile = filepath.Join(o.Dir, "notifications.jsonl")
 		lines, f, err := notify.OpenFile(s.NotificationsFile, o.Now)
@@ -207,6 +216,7 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 	}
 	s.Gateway.SetCORS(localgw.ConsoleCORS(s.ConsoleOrigin))
 	s.Gateway.Handle("/.well-known/jwks.json", s.Issuer.JWKSHandler())
+	s.Gateway.Handle(SignInPath, s.signInHandler())
 	s.startQueues()
 
 	// One unhealthy tenant never stops the stack: a seed that fails (a
@@ -227,6 +237,14 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 	}
 	if len(retry) > 0 {
 		s.retrySeeds(retry, seedLog)
+	}
+	// A state folder from before the status index (or after a crash) has
+	// tenants the index lacks: repair it now rather than at the next
+	// sweep, as an operator does after deploying (docs/runbook.md).
+	if rep, err := s.App.API.Credentials.RebuildIndex(ctx); err != nil {
+		seedLog.Warn("status index not rebuilt; the next sweep repairs it", "error", err)
+	} else if rep.Added+rep.Fixed+rep.Removed > 0 {
+		seedLog.Info("status index repaired", "added", rep.Added, "fixed", rep.Fixed, "removed", rep.Removed)
 	}
 
 	s.server = &http.Server{Handler: s.Gateway, ReadHeaderTimeout: 10 * time.Second}
@@ -365,6 +383,7 @@ func (s *Stack) DevEnv() map[string]string {
 	support, _ := s.User(s.UserWithRole(auth.RoleSupport))
 	return map[string]string{
 		"API_URL":         s.APIURL,
+		"CONSOLE_URL":     s.ConsoleURL(),
 		"JWKS_URL":        s.APIURL + "/.well-known/jwks.json",
 		"VAULT_ADDR":      s.Vault.Addr,
 		"VAULT_TOKEN":     s.Vault.OperatorToken,
@@ -398,6 +417,9 @@ func (s *Stack) DevEnv() map[string]string {
 func (s *Stack) WriteDevEnv(path string) error {
 	return WriteEnvFile(path, "Written by make run; read by scripts. Local values only.\nsource it: every key is exported.", s.DevEnv())
 }
+
+// ConsoleURL is the console's overview page on the local gateway.
+func (s *Stack) ConsoleURL() string { return s.APIURL + console.Prefix + "smtp-credentials" }
 
 // Close stops the gateway, the MailU stand-ins and Vault.
 func (s *Stack) Close() {

@@ -103,18 +103,36 @@ func StartTestStack(t testing.TB, tenants int, sinks ...audit.Sink) *TestStack {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	m := NewInProcessMailU()
-	ts := &TestStack{MailUHost: m, AuditLog: &SyncBuffer{}, Log: &SyncBuffer{}, Clock: &Clock{}, Notifications: &notify.Memory{}, usedCodes: map[string]map[int64]bool{}}
-	s, err := StartStack(ctx, StackOptions{Dir: t.TempDir(), MailU: m, Tenants: tenants, Sinks: sinks, AuditOut: ts.AuditLog, LogOut: ts.Log, Now: ts.Clock.Now, Notifier: ts.Notifications})
+	ts, err := NewTestStack(ctx, t.TempDir(), tenants, func(o *StackOptions) { o.Sinks = sinks })
+	if ts != nil {
+		t.Cleanup(ts.Close)
+	}
 	if err != nil {
 		t.Fatalf("start test stack: %v", err)
 	}
-	ts.Stack = s
-	t.Cleanup(s.Close)
-	if len(s.SeedProblems) > 0 {
-		t.Fatalf("test stack: seeding the demo tenants: %v", s.SeedProblems)
-	}
 	return ts
+}
+
+// NewTestStack is StartTestStack for a TestMain that shares one stack
+// among a package's tests: it keeps its state in dir, adjust (optional)
+// changes the options, and the caller closes it. On error it returns what
+// it started, to close, or nil.
+func NewTestStack(ctx context.Context, dir string, tenants int, adjust func(*StackOptions)) (*TestStack, error) {
+	m := NewInProcessMailU()
+	ts := &TestStack{MailUHost: m, AuditLog: &SyncBuffer{}, Log: &SyncBuffer{}, Clock: &Clock{}, Notifications: &notify.Memory{}, usedCodes: map[string]map[int64]bool{}}
+	o := StackOptions{Dir: dir, MailU: m, Tenants: tenants, AuditOut: ts.AuditLog, LogOut: ts.Log, Now: ts.Clock.Now, Notifier: ts.Notifications}
+	if adjust != nil {
+		adjust(&o)
+	}
+	s, err := StartStack(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	ts.Stack = s
+	if len(s.SeedProblems) > 0 {
+		return ts, fmt.Errorf("test stack: seeding the demo tenants: %v", s.SeedProblems)
+	}
+	return ts, nil
 }
 
 // totpPeriod is the time step of the stack's TOTP method.
@@ -211,6 +229,55 @@ func (s *TestStack) SeedSealedTenants(tb testing.TB, n int) []string {
 	ctx := context.Background()
 	v := s.App.Vault
 	last := credential.FormatTime(time.Now().Add(-24 * time.Hour))
+	return seedParallel(tb, n, func(i int, id string) error {
+		dk, wrapped, err := v.DataKey(ctx, s.App.Config.TransitKey, id)
+		if err != nil {
+			return err
+		}
+		sealed, err := crypto.Seal(dk, []byte("bench-"+id), crypto.AAD(id, "password"))
+		if err != nil {
+			return err
+		}
+		_, err = v.WriteCAS(ctx, credential.AdminPath(id), map[string]string{
+			"username": "admin@" + id[:8] + ".example.test", "password": sealed, "data_key": wrapped,
+			"webmail_url": "https://mail." + id[:8] + ".example.test", "created_at": last, "last_rotated": last,
+			"rotation_policy": credential.RotationPolicy, "smtp_addr": "127.0.0.1:1",
+		}, 0)
+		return err
+	})
+}
+
+// SeedPlaceholderTenants writes n tenants' admin records and their
+// custom_metadata directly, 32 writes in flight, with placeholder secret
+// fields (for benchmarks of the sweep and the overview, which never read
+// one), tenant i last rotated at lastRotated(i) under the domain
+// tNNNNN.example.test. It returns the tenant ids.
+func (s *TestStack) SeedPlaceholderTenants(tb testing.TB, n int, lastRotated func(i int) time.Time) []string {
+	tb.Helper()
+	ctx := context.Background()
+	v := s.App.Vault
+	return seedParallel(tb, n, func(i int, id string) error {
+		last := credential.FormatTime(lastRotated(i))
+		domain := fmt.Sprintf("t%05d.example.test", i)
+		_, err := v.WriteCAS(ctx, credential.AdminPath(id), map[string]string{
+			"username": "admin@" + domain, "password": "placeholder", "data_key": "placeholder",
+			"webmail_url": "https://mail." + domain, "created_at": last, "last_rotated": last,
+			"rotation_policy": credential.RotationPolicy, "smtp_addr": "127.0.0.1:1",
+		}, 0)
+		if err != nil {
+			return err
+		}
+		return v.PatchCustomMetadata(ctx, credential.AdminPath(id), map[string]string{
+			credential.MetaState: credential.StateCurrent, credential.MetaLastRotated: last,
+			credential.MetaUsername: "admin@" + domain, credential.MetaWebmailURL: "https://mail." + domain,
+		})
+	})
+}
+
+// seedParallel calls write for n new tenant ids, 32 at a time, and fails
+// tb with the first error.
+func seedParallel(tb testing.TB, n int, write func(i int, id string) error) []string {
+	tb.Helper()
 	ids := make([]string, n)
 	var (
 		wg   sync.WaitGroup
@@ -221,22 +288,9 @@ func (s *TestStack) SeedSealedTenants(tb testing.TB, n int) []string {
 	for range 32 {
 		wg.Go(func() {
 			for i := range next {
-				id := uuid.NewString()
-				ids[i] = id
-				dk, wrapped, err := v.DataKey(ctx, s.App.Config.TransitKey, id)
-				var sealed string
-				if err == nil {
-					sealed, err = crypto.Seal(dk, []byte("bench-"+id), crypto.AAD(id, "password"))
-				}
-				if err == nil {
-					_, err = v.WriteCAS(ctx, credential.AdminPath(id), map[string]string{
-						"username": "admin@" + id[:8] + ".example.test", "password": sealed, "data_key": wrapped,
-						"webmail_url": "https://mail." + id[:8] + ".example.test", "created_at": last, "last_rotated": last,
-						"rotation_policy": credential.RotationPolicy, "smtp_addr": "127.0.0.1:1",
-					}, 0)
-				}
-				if err != nil {
-					once.Do(func() { werr = fmt.Errorf("seed %s: %w", id, err) })
+				ids[i] = uuid.NewString()
+				if err := write(i, ids[i]); err != nil {
+					once.Do(func() { werr = fmt.Errorf("seed %s: %w", ids[i], err) })
 				}
 			}
 		})

@@ -148,6 +148,8 @@ func printBanner(s *devenv.Stack, dir string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nsmtp-vault is running\n")
 	fmt.Fprintf(&b, "  API          %s\n", s.APIURL)
+	fmt.Fprintf(&b, "  console      %s\n", s.ConsoleURL())
+	fmt.Fprintf(&b, "               sign in as $ADMIN_USER with $ADMIN_PASSWORD (or $SUPPORT_USER); confirm with the password and `go run ./scripts/totp $ADMIN_TOTP_SECRET`\n")
 	fmt.Fprintf(&b, "  Vault        %s (operator token in %s)\n", s.Vault.Addr, filepath.Join(dir, "dev.env"))
 	fmt.Fprintf(&b, "  audit bucket %s/%s (Object Lock; S3 keys in dev.env)\n", s.S3.Endpoint, devenv.AuditBucket)
 	fmt.Fprintf(&b, "  demo tenants\n")

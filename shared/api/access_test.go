@@ -20,6 +20,7 @@ import (
 	"smtp-vault/shared/api"
 	"smtp-vault/shared/app"
 	"smtp-vault/shared/auth"
+	"smtp-vault/shared/console"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/notify"
 )
@@ -119,7 +120,8 @@ var (
 	unauth   = cell{401, "unauthenticated"}
 	denied   = cell{403, "forbidden"}
 	reauthed = cell{401, "reauth_required"}
-	notYet   = cell{501, "not_implemented"}
+	page     = cell{200, ""}
+	ok204    = cell{204, ""}
 	ok200    = cell{200, ""}
 	ok202    = cell{202, ""}
 )
@@ -187,6 +189,8 @@ func TestAccessMatrix(t *testing.T) {
 			[columns]cell{unauth, unauth, unauth, denied, reauthed, reauthed, reauthed, ok202}},
 		{"GET /api/v1/platform-admin/incidents/{incident_id}/compromise-response", "/api/v1/platform-admin/incidents/INC-2/compromise-response", "",
 			[columns]cell{unauth, unauth, unauth, denied, ok200, ok200, ok200, ok200}},
+		{"POST /api/v1/platform-admin/tenants/{tenant_id}/smtp-credentials/events", creds + "/events", `{"event":"smtp_credentials_viewed","field":"password"}`,
+			[columns]cell{unauth, unauth, unauth, denied, reauthed, reauthed, reauthed, ok204}},
 		{"GET /api/v1/platform-admin/tenants/{tenant_id}/smtp-credentials/audit", creds + "/audit", "",
 			[columns]cell{unauth, unauth, unauth, denied, ok200, ok200, ok200, ok200}},
 		{"POST /api/v1/platform-admin/smtp-credentials/rotate-overdue", "/api/v1/platform-admin/smtp-credentials/rotate-overdue", `{}`,
@@ -196,9 +200,9 @@ func TestAccessMatrix(t *testing.T) {
 		{"GET /api/v1/platform-admin/vault/health", "/api/v1/platform-admin/vault/health", "",
 			[columns]cell{unauth, unauth, unauth, denied, ok200, ok200, ok200, ok200}},
 		// The console's pages have no authorizer and hold no data: every
-		// caller gets the same answer (for now 501).
+		// caller gets the same page.
 		{"GET /platform-admin/{proxy+}", "/platform-admin/tenants/" + tn.TenantID + "/smtp-credentials", "",
-			[columns]cell{notYet, notYet, notYet, notYet, notYet, notYet, notYet, notYet}},
+			[columns]cell{page, page, page, page, page, page, page, page}},
 		{"POST /api/v1/platform-admin/reauth", "/api/v1/platform-admin/reauth", "",
 			[columns]cell{unauth, unauth, unauth, denied, ok200, ok200, ok200, ok200}},
 	}
@@ -276,7 +280,13 @@ func TestAccessMatrix(t *testing.T) {
 				if got.Status != want.status || got.code() != want.code {
 					t.Fatalf("got %d %q, want %d %q: %s", got.Status, got.code(), want.status, want.code, got.Raw)
 				}
-				checkSecurityHeaders(t, "response", got.Header)
+				if route.Public {
+					if csp := got.Header.Get("Content-Security-Policy"); csp != console.CSP {
+						t.Errorf("a console page's CSP %q", csp)
+					}
+				} else {
+					checkSecurityHeaders(t, "response", got.Header)
+				}
 				if route.Function == "retrieve" && got.Status == 200 {
 					pw, _ := got.Body["password"].(string)
 					retrieved = append(retrieved, pw)

@@ -15,6 +15,7 @@ import (
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/auth"
 	"smtp-vault/shared/backup"
+	"smtp-vault/shared/console"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/reauth"
 )
@@ -37,6 +38,8 @@ type Deps struct {
 	APIID    string
 	// Health reports Vault and its backups for the console.
 	Health HealthReporter
+	// Console serves the console's pages (the console function's).
+	Console *console.Site
 }
 
 // HealthReporter reports Vault's state and the age of its last backup.

@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
+	vaultapi "github.com/hashicorp/vault/api"
 
 	"smtp-vault/scripts/devenv"
 	"smtp-vault/shared/auth"
@@ -53,7 +54,8 @@ func BenchmarkOverview(b *testing.B) {
 	}
 	s := devenv.StartTestStack(b, 1)
 	ctx := context.Background()
-	seedSpread(b, s, tenants)
+	now := s.Clock.Now()
+	s.SeedPlaceholderTenants(b, tenants, func(i int) time.Time { return now.Add(-time.Duration(i%200)*24*time.Hour - time.Hour) })
 	svc := s.App.API.Credentials
 	t0 := time.Now()
 	rep, err := svc.RebuildIndex(ctx)
@@ -65,6 +67,9 @@ func BenchmarkOverview(b *testing.B) {
 	size := 0
 	for i := range shards {
 		sec, err := s.Vault.Root().KVv2(s.App.Config.IndexMount).Get(ctx, fmt.Sprintf("shards-%d/%04d", shards, i))
+		if errors.Is(err, vaultapi.ErrSecretNotFound) {
+			continue // no tenant of a small seed falls in it
+		}
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -115,7 +120,7 @@ func BenchmarkOverview(b *testing.B) {
 	}
 	for range b.N {
 		first := list("?page=1")
-		if first.Total != tenants+1 || len(first.Credentials) != credential.DefaultOverviewPerPage {
+		if first.Total != tenants+1 || len(first.Credentials) != min(tenants+1, credential.DefaultOverviewPerPage) {
 			b.Fatalf("first page: total %d, %d items", first.Total, len(first.Credentials))
 		}
 		p50, p99 := timed(cold, "?page=1", true)
@@ -182,47 +187,4 @@ func BenchmarkOverview(b *testing.B) {
 	close(next)
 	wg.Wait()
 	b.Logf("before the index, one listing read %d metadata records: %v", len(keys), time.Since(t).Round(time.Millisecond))
-}
-
-// seedSpread writes n admin records with placeholder secrets (the
-// overview never reads one), their last rotations spread over 200 days
-// before the stack's clock, 32 writes in flight.
-func seedSpread(b *testing.B, s *devenv.TestStack, n int) {
-	ctx := context.Background()
-	v := s.App.Vault
-	now := s.Clock.Now()
-	var (
-		wg   sync.WaitGroup
-		once sync.Once
-		werr error
-	)
-	next := make(chan int)
-	for range 32 {
-		wg.Go(func() {
-			for i := range next {
-				id := uuid.NewString()
-				last := credential.FormatTime(now.Add(-time.Duration(i%200)*24*time.Hour - time.Hour))
-				domain := fmt.Sprintf("t%05d.example.test", i)
-				_, err := v.WriteCAS(ctx, credential.AdminPath(id), map[string]string{
-					"username": "admin@" + domain, "password": "placeholder", "data_key": "placeholder",
-					"webmail_url": "https://mail." + domain, "created_at": last, "last_rotated": last,
-					"rotation_policy": credential.RotationPolicy, "smtp_addr": "127.0.0.1:1",
-				}, 0)
-				if err == nil {
-					err = v.PatchCustomMetadata(ctx, credential.AdminPath(id), map[string]string{credential.MetaState: credential.StateCurrent, credential.MetaLastRotated: last})
-				}
-				if err != nil {
-					once.Do(func() { werr = fmt.Errorf("seed %s: %w", id, err) })
-				}
-			}
-		})
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	if werr != nil {
-		b.Fatal(werr)
-	}
 }

@@ -74,7 +74,12 @@ func TestResponsesMatchTheContract(t *testing.T) {
 		{"overview: support may not", "GET", "/api/v1/platform-admin/smtp-credentials", support, "", nil, "GET /api/v1/platform-admin/smtp-credentials", 403, 0},
 		{"vault health", "GET", "/api/v1/platform-admin/vault/health", admin, "", nil, "GET /api/v1/platform-admin/vault/health", 200, 0},
 		{"vault health: support may not", "GET", "/api/v1/platform-admin/vault/health", support, "", nil, "GET /api/v1/platform-admin/vault/health", 403, 0},
-		{"console page", "GET", "/platform-admin/tenants", "", "", nil, "GET /platform-admin/{proxy+}", 501, 0},
+		{"console page", "GET", "/platform-admin/smtp-credentials", "", "", nil, "GET /platform-admin/{proxy+}", 200, 0},
+		{"console config", "GET", "/platform-admin/config.json", "", "", nil, "GET /platform-admin/{proxy+}", 200, 0},
+		{"console script", "GET", "/platform-admin/assets/console.js", "", "", nil, "GET /platform-admin/{proxy+}", 200, 0},
+		{"console: no such page", "GET", "/platform-admin/tenants", "", "", nil, "GET /platform-admin/{proxy+}", 404, 0},
+		{"viewing event", "POST", creds + "/events", support, `{"event":"smtp_credentials_copied","field":"username"}`, nil, "POST " + credPath("{tenant_id}") + "/events", 204, 0},
+		{"viewing event: bad field", "POST", creds + "/events", support, `{"event":"smtp_credentials_copied","field":"data_key"}`, nil, "POST " + credPath("{tenant_id}") + "/events", 400, 0},
 	} {
 		r := do(t, s, tc.method, tc.path, tc.bearer, tc.body, tc.headers...)
 		if r.Status != tc.wantStatus {

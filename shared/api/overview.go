@@ -81,11 +81,10 @@ func (d Deps) VaultHealth() Handler {
 	})
 }
 
-// ConsoleFunction is the console Lambda's handler: the overview API is
-// served; the console's HTML pages are not built yet (501 after the
-// guard).
+// ConsoleFunction is the console Lambda's handler: the console's pages,
+// the overview API, Vault's health and the viewing events.
 func (d Deps) ConsoleFunction() func(context.Context, json.RawMessage) (any, error) {
-	overview, health, pages := d.Overview(), d.VaultHealth(), d.GuardedNotImplemented("console")
+	overview, health, pages, viewing := d.Overview(), d.VaultHealth(), d.ConsolePages(), d.ViewingEvent()
 	return func(ctx context.Context, raw json.RawMessage) (any, error) {
 		if isHTTPEvent(raw) {
 			var req events.APIGatewayV2HTTPRequest
@@ -97,8 +96,11 @@ func (d Deps) ConsoleFunction() func(context.Context, json.RawMessage) (any, err
 				return overview(ctx, req)
 			case "GET " + healthPath:
 				return health(ctx, req)
+			case eventsRoute:
+				return viewing(ctx, req)
 			}
+			return pages(ctx, req)
 		}
-		return pages(ctx, raw)
+		return nil, errors.New("console: only HTTP API events are served")
 	}
 }

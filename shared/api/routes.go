@@ -41,6 +41,7 @@ var Routes = []Route{
 	{Method: "POST", Path: tenantCredentials + "/rotate", Function: "rotate", Roles: admins, Reauth: true},
 	{Method: "POST", Path: tenantCredentials + "/emergency-reset", Function: "emergency-reset", Roles: admins, Reauth: true},
 	{Method: "GET", Path: tenantCredentials + "/audit", Function: "audit", Roles: staff},
+	{Method: "POST", Path: tenantCredentials + "/events", Function: "console", Roles: staff, Reauth: true},
 	{Method: "POST", Path: "/api/v1/platform-admin/smtp-credentials/rotate-overdue", Function: "rotate", Roles: admins, Reauth: true},
 	{Method: "GET", Path: "/api/v1/platform-admin/smtp-credentials", Function: "console", Roles: admins},
 	{Method: "GET", Path: healthPath, Function: "console", Roles: admins},

@@ -24,6 +24,7 @@ import (
 	"smtp-vault/shared/api"
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/auth"
+	"smtp-vault/shared/console"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/mailu"
 	"smtp-vault/shared/notify"
@@ -201,6 +202,10 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
+	site, err := console.New(console.Config{SignInMode: cfg.ConsoleSignInMode, SignInURL: cfg.ConsoleSignInURL, RolesClaim: cfg.RolesClaim})
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
 	a := &App{
 		Notifier: notifier,
 		Trail:    trail,
@@ -211,6 +216,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 		API: api.Deps{
 			Credentials: svc, Reauthenticator: ra, Audit: rec, Log: log,
 			Verifier: tokenVerifier(cfg, opts.Verifier), APIID: cfg.HTTPAPIID,
+			Console: site,
 		},
 	}
 	a.API.Health = &healthReporter{backups: &lazyBackups{app: a}}

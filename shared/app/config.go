@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"smtp-vault/shared/console"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/reauth"
 )
@@ -48,6 +49,11 @@ type Config struct {
 	AccessMount   string        // VAULT_ACCESS_MOUNT: KV v2 mount of the failed-attempt records; smtp-access
 	ReauthKey     string        // VAULT_REAUTH_KEY: Transit key that signs re-auth tokens; reauth-signing
 	ConsoleOrigin string        // CONSOLE_ORIGIN: the only origin CORS allows; the local gateway's own
+	// The console's sign-in (docs/architecture.md, "Console"):
+	// CONSOLE_SIGN_IN_MODE hosted (default; the identity provider's hosted
+	// login at CONSOLE_SIGN_IN_URL) or local (the local stack's issuer).
+	ConsoleSignInMode string
+	ConsoleSignInURL  string
 
 	// NotifyTopicARN (NOTIFY_TOPIC_ARN) is the SNS topic of rotation
 	// notices and security alerts; empty: JSON lines on stderr (locally
@@ -141,6 +147,8 @@ func FromEnv() (Config, error) {
 	c.AccessMount = os.Getenv("VAULT_ACCESS_MOUNT")
 	c.ReauthKey = os.Getenv("VAULT_REAUTH_KEY")
 	c.ConsoleOrigin = os.Getenv("CONSOLE_ORIGIN")
+	c.ConsoleSignInMode = env("CONSOLE_SIGN_IN_MODE", console.SignInHosted)
+	c.ConsoleSignInURL = os.Getenv("CONSOLE_SIGN_IN_URL")
 	c.NotifyTopicARN = os.Getenv("NOTIFY_TOPIC_ARN")
 	if err := c.auditFromEnv(); err != nil {
 		return Config{}, err

@@ -22,6 +22,7 @@ var configVars = []string{
 	"VAULT_TIMEOUT", "SMTP_TIMEOUT", "MAILU_TIMEOUT",
 	"ROLES_CLAIM", "AWS_REGION", "LOG_LEVEL", "NOTIFY_TOPIC_ARN",
 	"REAUTH_TTL", "VAULT_USERPASS_MOUNT", "VAULT_ACCESS_MOUNT", "VAULT_REAUTH_KEY", "CONSOLE_ORIGIN",
+	"CONSOLE_SIGN_IN_MODE", "CONSOLE_SIGN_IN_URL",
 	"AUDIT_BUCKET", "AUDIT_RETENTION_YEARS", "S3_ENDPOINT", "S3_REGION", "S3_ACCESS_KEY", "S3_SECRET_KEY",
 	"S3_TIMEOUT", "VAULT_ALERTS_MOUNT", "ALERT_STATE_BUCKET",
 	"ROTATE_QUEUE_URL", "RESET_QUEUE_URL", "ROTATE_INLINE_MAX", "ROTATION_COOLDOWN",
@@ -45,17 +46,18 @@ func TestFromEnvDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := app.Config{
-		VaultAddr:       "http://127.0.0.1:8200",
-		VaultAuthMethod: "approle",
-		KVMount:         "smtp",
-		TransitMount:    "transit",
-		TransitKey:      "smtp-credentials",
-		VaultTimeout:    5 * time.Second,
-		SMTPTimeout:     10 * time.Second,
-		MailUTimeout:    10 * time.Second,
-		RolesClaim:      "roles",
-		AWSRegion:       "eu-central-1",
-		LogLevel:        "info",
+		VaultAddr:         "http://127.0.0.1:8200",
+		VaultAuthMethod:   "approle",
+		KVMount:           "smtp",
+		TransitMount:      "transit",
+		TransitKey:        "smtp-credentials",
+		VaultTimeout:      5 * time.Second,
+		SMTPTimeout:       10 * time.Second,
+		MailUTimeout:      10 * time.Second,
+		RolesClaim:        "roles",
+		AWSRegion:         "eu-central-1",
+		LogLevel:          "info",
+		ConsoleSignInMode: "hosted",
 		// The audit trail: 7 years of COMPLIANCE lock, the bucket in the
 		// functions' region, alert state in smtp-alerts.
 		AuditRetentionYears: 7,
@@ -96,6 +98,8 @@ func TestFromEnvOverrides(t *testing.T) {
 		"ROLES_CLAIM":               "cognito:groups",
 		"AWS_REGION":                "us-east-1",
 		"LOG_LEVEL":                 "debug",
+		"CONSOLE_SIGN_IN_MODE":      "local",
+		"CONSOLE_SIGN_IN_URL":       "/local/sign-in",
 		"AUDIT_BUCKET":              "audit-bucket",
 		"AUDIT_RETENTION_YEARS":     "10",
 		"S3_ENDPOINT":               "http://127.0.0.1:7070",
@@ -139,6 +143,9 @@ func TestFromEnvOverrides(t *testing.T) {
 		RolesClaim:       "cognito:groups",
 		AWSRegion:        "us-east-1",
 		LogLevel:         "debug",
+
+		ConsoleSignInMode: "local",
+		ConsoleSignInURL:  "/local/sign-in",
 
 		AuditBucket:         "audit-bucket",
 		AuditRetentionYears: 10,

@@ -2,7 +2,6 @@ package credential_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"strconv"
@@ -12,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	vaultapi "github.com/hashicorp/vault/api"
 
 	"smtp-vault/scripts/devenv"
@@ -37,7 +35,8 @@ func BenchmarkSweep(b *testing.B) {
 	s := devenv.StartTestStack(b, 1)
 	ctx := context.Background()
 	start := time.Now()
-	seedTenants(b, s, tenants)
+	last := time.Now().Add(-10 * 24 * time.Hour) // none due or near
+	s.SeedPlaceholderTenants(b, tenants, func(int) time.Time { return last })
 	// The stores that made them would have indexed them; so does a rebuild.
 	if _, err := s.App.API.Credentials.RebuildIndex(ctx); err != nil {
 		b.Fatal(err)
@@ -88,51 +87,6 @@ func BenchmarkSweep(b *testing.B) {
 	})
 	if bare > 0 && sweep > 0 {
 		b.Logf("%d tenants: bare list + metadata %v, sweep %v: %.2fx (goal at most 2x)", tenants, bare.Round(time.Millisecond), sweep.Round(time.Millisecond), float64(sweep)/float64(bare))
-	}
-}
-
-// seedTenants writes n admin records with their metadata directly, in
-// parallel: last rotated 10 days ago, so none is due or near. Their
-// secret fields are placeholders; the sweep never reads them.
-func seedTenants(b *testing.B, s *devenv.TestStack, n int) {
-	ctx := context.Background()
-	v := s.App.Vault
-	last := credential.FormatTime(time.Now().Add(-10 * 24 * time.Hour))
-	var wg sync.WaitGroup
-	ids := make(chan string)
-	errs := make(chan error, 1)
-	for range 32 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for id := range ids {
-				path := credential.AdminPath(id)
-				_, err := v.WriteCAS(ctx, path, map[string]string{
-					"username": "admin@" + id[:8] + ".example.test", "password": "placeholder", "data_key": "placeholder",
-					"webmail_url": "https://mail." + id[:8] + ".example.test", "created_at": last, "last_rotated": last,
-					"rotation_policy": credential.RotationPolicy, "smtp_addr": "127.0.0.1:1",
-				}, 0)
-				if err == nil {
-					err = v.PatchCustomMetadata(ctx, path, map[string]string{credential.MetaState: credential.StateCurrent, credential.MetaLastRotated: last})
-				}
-				if err != nil {
-					select {
-					case errs <- fmt.Errorf("seed %s: %w", id, err):
-					default:
-					}
-				}
-			}
-		}()
-	}
-	for range n {
-		ids <- uuid.NewString()
-	}
-	close(ids)
-	wg.Wait()
-	select {
-	case err := <-errs:
-		b.Fatal(err)
-	default:
 	}
 }
 

@@ -7,6 +7,16 @@ path "smtp/data/+/admin" {
   capabilities = ["read"]
 }
 
+# The viewing events route needs the caller's re-auth token: verified
+# with the signing key's public half (transit/verify for other key types).
+path "transit/keys/reauth-signing" {
+  capabilities = ["read"]
+}
+
+path "transit/verify/reauth-signing" {
+  capabilities = ["update"]
+}
+
 path "smtp-alerts/data/*" {
   capabilities = ["create", "read", "update"]
 }

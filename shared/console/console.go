@@ -1,0 +1,163 @@
+// Package console is the platform-admins' web console: one HTML shell, its
+// stylesheet and script, embedded in the console function's binary and
+// served under /platform-admin/. The pages hold no data; the script calls
+// the HTTP API with the bearer and re-auth tokens it keeps in memory.
+package console
+
+import (
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+)
+
+//go:embed web
+var web embed.FS
+
+// Prefix is where the console lives on the HTTP API.
+const Prefix = "/platform-admin/"
+
+// Sign-in modes of Config.SignInMode.
+const (
+	// SignInHosted sends the admin to the identity provider's hosted
+	// login (Config.SignInURL), which returns an access token to
+	// /platform-admin/sign-in in the URL fragment.
+	SignInHosted = "hosted"
+	// SignInLocal posts a demo admin's name and password to the local
+	// stack's issuer (Config.SignInURL, /local/sign-in). Never in AWS.
+	SignInLocal = "local"
+)
+
+// Config is what the script reads from /platform-admin/config.json.
+type Config struct {
+	SignInMode string `json:"sign_in_mode"` // SignInHosted or SignInLocal
+	SignInURL  string `json:"sign_in_url"`  // "" until configured: the page says so
+	APIBase    string `json:"api_base"`     // the HTTP API's platform-admin routes
+	RolesClaim string `json:"roles_claim"`  // the JWT claim that lists roles
+}
+
+// CSP allows the console's own files only: no inline script or style, no
+// other origin, no framing.
+const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+// Response is a page, an asset or a refusal, with every header it needs.
+type Response struct {
+	Status int
+	Header map[string]string
+	Body   string
+}
+
+// Site serves the console's paths.
+type Site struct {
+	shell    string           // index.html with the assets' versioned URLs
+	config   string           // config.json
+	assets   map[string]asset // by path under /platform-admin/assets/
+	notFound string
+}
+
+type asset struct {
+	body, contentType, version string
+}
+
+// The pages the shell serves; the script routes between them.
+var pagePaths = []*regexp.Regexp{
+	regexp.MustCompile(`^sign-in$`),
+	regexp.MustCompile(`^smtp-credentials$`),
+	regexp.MustCompile(`^tenants/[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}/smtp-credentials$`),
+}
+
+// New builds the site for cfg. The shell names each asset with its
+// content hash (?v=), so a browser may keep an asset for good and still
+// gets a new one with the next release.
+func New(cfg Config) (*Site, error) {
+	if cfg.APIBase == "" {
+		cfg.APIBase = "/api/v1/platform-admin"
+	}
+	if cfg.RolesClaim == "" {
+		cfg.RolesClaim = "roles"
+	}
+	switch cfg.SignInMode {
+	case SignInHosted, SignInLocal:
+	default:
+		return nil, fmt.Errorf("console: sign-in mode %q is neither %q nor %q", cfg.SignInMode, SignInHosted, SignInLocal)
+	}
+	conf, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Site{config: string(conf), assets: map[string]asset{}}
+	for name, ct := range map[string]string{"console.js": "text/javascript; charset=utf-8", "console.css": "text/css; charset=utf-8"} {
+		b, err := web.ReadFile("web/" + name)
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(b)
+		s.assets[name] = asset{body: string(b), contentType: ct, version: hex.EncodeToString(sum[:8])}
+	}
+	shell, err := web.ReadFile("web/index.html")
+	if err != nil {
+		return nil, err
+	}
+	s.shell = string(shell)
+	for name, a := range s.assets {
+		s.shell = strings.ReplaceAll(s.shell, "assets/"+name+`"`, "assets/"+name+"?v="+a.version+`"`)
+	}
+	nf, err := web.ReadFile("web/404.html")
+	if err != nil {
+		return nil, err
+	}
+	s.notFound = string(nf)
+	return s, nil
+}
+
+// Serve answers GET path (the request's path, /platform-admin/...) with
+// query the request's query parameters.
+func (s *Site) Serve(path string, query map[string]string) Response {
+	rest, ok := strings.CutPrefix(path, Prefix)
+	if !ok {
+		return s.missing()
+	}
+	for _, p := range pagePaths {
+		if p.MatchString(rest) {
+			return respond(http.StatusOK, "text/html; charset=utf-8", "no-store", s.shell)
+		}
+	}
+	if rest == "config.json" {
+		return respond(http.StatusOK, "application/json", "no-store", s.config)
+	}
+	if name, ok := strings.CutPrefix(rest, "assets/"); ok {
+		if a, ok := s.assets[name]; ok {
+			cache := "no-cache"
+			if query["v"] == a.version {
+				cache = "public, max-age=31536000, immutable"
+			}
+			return respond(http.StatusOK, a.contentType, cache, a.body)
+		}
+	}
+	return s.missing()
+}
+
+func (s *Site) missing() Response {
+	return respond(http.StatusNotFound, "text/html; charset=utf-8", "no-store", s.notFound)
+}
+
+// respond adds the headers every console response carries.
+func respond(status int, contentType, cache, body string) Response {
+	h := map[string]string{
+		"Content-Type":              contentType,
+		"Cache-Control":             cache,
+		"Content-Security-Policy":   CSP,
+		"X-Content-Type-Options":    "nosniff",
+		"Referrer-Policy":           "no-referrer",
+		"X-Frame-Options":           "DENY",
+		"Strict-Transport-Security": "max-age=63072000; includeSubDomains",
+	}
+	if cache == "no-store" {
+		h["Pragma"] = "no-cache"
+	}
+	return Response{Status: status, Header: h, Body: body}
+}
