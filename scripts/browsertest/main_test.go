@@ -34,9 +34,9 @@ var (
 	stack, shortStack *devenv.TestStack
 	// stateStack is for the tests that damage it: many tenants, a failing
 	// rotation, a locked-out admin, a sealed Vault (states_test.go).
-	stateStack *devenv.TestStack
-	browserCtx        context.Context
-	chromiumErr       error
+	stateStack  *devenv.TestStack
+	browserCtx  context.Context
+	chromiumErr error
 )
 
 func TestMain(m *testing.M) {
