@@ -18,13 +18,13 @@ func FuzzRequestBodies(f *testing.F) {
 	for _, seed := range []string{
 		`{}`, `{"domain":"a.example","webmail_url":"https://a","mailu_api_url":"https://b","smtp_addr":"c:587"}`,
 		`{"incident_id":"INC-1","reason":"x"}`, `{"tenant_ids":["550e8400-e29b-41d4-a716-446655440000"]}`, `{"all":true}`,
-		`{"reason":"x"} {}`, `{"domain":42}`, `[`, `null`, `{"password":"x","totp_code":"123456"}`, "\x00",
+		`{"reason":"x"} {}`, `{"domain":42}`, `[`, `null`, `{"password":"x","totp_code":"123456"}`, "\x00", `{"event":"smtp_credentials_copied","field":"password"}`,
 	} {
 		f.Add(seed, false)
 	}
 	f.Fuzz(func(t *testing.T, body string, base64 bool) {
 		req := events.APIGatewayV2HTTPRequest{Body: body, IsBase64Encoded: base64, Headers: map[string]string{"content-type": "application/json"}}
-		for _, v := range []any{&storeBody{}, &rotateBody{}, &resetBody{}, &compromiseBody{}, &StoreEvent{}, &credential.Job{}, &credential.ResetJob{}, &RecoverEvent{}, &CompromiseEvent{}} {
+		for _, v := range []any{&storeBody{}, &rotateBody{}, &resetBody{}, &compromiseBody{}, &StoreEvent{}, &credential.Job{}, &credential.ResetJob{}, &RecoverEvent{}, &CompromiseEvent{}, &viewingBody{}} {
 			err := decodeBody(req, v)
 			if err == nil {
 				continue
