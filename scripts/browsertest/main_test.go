@@ -359,3 +359,38 @@ func trail(t *testing.T, s *devenv.TestStack, tenant string) []map[string]any {
 	getJSON(t, s.APIURL+"/api/v1/platform-admin/tenants/"+tenant+"/smtp-credentials/audit?per_page=50", tok, &page)
 	return page.Events
 }
+
+// contrastJS lists the text of the page whose contrast with its
+// background is under WCAG 2.1 AA: 4.5:1, or 3:1 for large text (24 px,
+// or 18.66 px bold). The background is the nearest opaque one up the tree.
+const contrastJS = `(() => {
+  const rgb = (c) => { const m = c.match(/rgba?\(([^)]+)\)/); if (!m) return null; const p = m[1].split(',').map(Number); return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1}; };
+  const lum = (c) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); }; return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b); };
+  const bg = (el) => { for (; el; el = el.parentElement) { const c = rgb(getComputedStyle(el).backgroundColor); if (c && c.a > 0.5) return c; } return {r: 255, g: 255, b: 255, a: 1}; };
+  const bad = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const el = n.parentElement;
+    if (!n.textContent.trim() || !el || !el.getClientRects().length) continue;
+    const st = getComputedStyle(el);
+    if (st.visibility === 'hidden' || el.closest('.sr-only')) continue;
+    const fg = rgb(st.color); if (!fg) continue;
+    const b = bg(el);
+    const l1 = lum(fg), l2 = lum(b);
+    const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+    const size = parseFloat(st.fontSize), bold = parseInt(st.fontWeight, 10) >= 700;
+    const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    if (ratio < need) bad.push(n.textContent.trim().slice(0, 40) + ' (' + ratio.toFixed(2) + ':1, ' + st.color + ' on ' + JSON.stringify(b) + ')');
+  }
+  return bad;
+})()`
+
+// assertContrast fails the test on text under WCAG AA contrast.
+func (tb *tab) assertContrast(page string) {
+	tb.t.Helper()
+	var bad []string
+	tb.eval(contrastJS, &bad)
+	for _, b := range bad {
+		tb.t.Errorf("%s: low contrast: %s", page, b)
+	}
+}

@@ -2,6 +2,7 @@ package browsertest
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,6 +58,15 @@ func TestOverviewPagingFailingAndErrorStates(t *testing.T) {
 	tb.waitText("#tenant-rows", tn.TenantID, 5*time.Second)
 	tb.waitText("#tenant-rows", "Rotation failing", 5*time.Second)
 	tb.shot("failing")
+	tb.assertContrast("overview with a failing tenant")
+	// The check itself finds light grey on white.
+	var found []string
+	tb.eval(`(() => { const p = document.createElement('p'); p.id = 'probe'; p.textContent = 'grey probe'; p.style.color = '#bbbbbb'; p.style.background = '#ffffff'; document.querySelector('main').append(p); return 0; })()`, new(int))
+	tb.eval(contrastJS, &found)
+	tb.eval(`(() => { document.querySelector('#probe').remove(); return 0; })()`, new(int))
+	if len(found) != 1 || !strings.HasPrefix(found[0], "grey probe") {
+		t.Errorf("the contrast check found %q, want the grey probe only", found)
+	}
 
 	// 429: wrong codes until re-authentication locks; the dialog says when
 	// to try again.
@@ -75,6 +85,7 @@ func TestOverviewPagingFailingAndErrorStates(t *testing.T) {
 	}
 	tb.waitText("#reauth-form", " seconds.", time.Second)
 	tb.shot("locked")
+	tb.assertContrast("re-auth dialog with an error")
 	tb.run("cancel", chromedp.Click(chromedp.CSS("#reauth-cancel")))
 
 	// 503: Vault sealed. Once the overview's index cache has expired the
@@ -87,4 +98,5 @@ func TestOverviewPagingFailingAndErrorStates(t *testing.T) {
 	tb.waitText("#list-error", "is unavailable; nothing was changed", 15*time.Second)
 	tb.waitText("#health-seal", "Sealed", 15*time.Second)
 	tb.shot("sealed")
+	tb.assertContrast("overview with Vault sealed")
 }
