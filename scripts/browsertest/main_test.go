@@ -2,6 +2,7 @@ package browsertest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -34,7 +35,10 @@ var (
 	stack, shortStack *devenv.TestStack
 	// stateStack is for the tests that damage it: many tenants, a failing
 	// rotation, a locked-out admin, a sealed Vault (states_test.go).
-	stateStack  *devenv.TestStack
+	stateStack *devenv.TestStack
+	// hostedStack signs the console in as in AWS: authorization code
+	// with PKCE at the local identity provider stand-in (hosted_test.go).
+	hostedStack *devenv.TestStack
 	browserCtx  context.Context
 	chromiumErr error
 )
@@ -52,7 +56,7 @@ func run(m *testing.M) int {
 	defer os.RemoveAll(tmp)
 
 	var wg sync.WaitGroup
-	var errA, errB, errC error
+	var errA, errB, errC, errD error
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	wg.Go(func() { stack, errA = devenv.NewTestStack(ctx, filepath.Join(tmp, "a"), 3, nil) })
@@ -60,10 +64,13 @@ func run(m *testing.M) int {
 		shortStack, errB = devenv.NewTestStack(ctx, filepath.Join(tmp, "b"), 2, func(o *devenv.StackOptions) { o.ReauthTTL = shortTTL })
 	})
 	wg.Go(func() { stateStack, errC = devenv.NewTestStack(ctx, filepath.Join(tmp, "c"), 1, nil) })
+	wg.Go(func() {
+		hostedStack, errD = devenv.NewTestStack(ctx, filepath.Join(tmp, "d"), 1, func(o *devenv.StackOptions) { o.HostedSignIn = true })
+	})
 	var closeBrowser func()
 	browserCtx, closeBrowser, chromiumErr = startBrowser(filepath.Join(tmp, "chromium"))
 	wg.Wait()
-	for _, s := range []*devenv.TestStack{stack, shortStack, stateStack} {
+	for _, s := range []*devenv.TestStack{stack, shortStack, stateStack, hostedStack} {
 		if s != nil {
 			defer s.Close()
 		}
@@ -71,8 +78,8 @@ func run(m *testing.M) int {
 	if closeBrowser != nil {
 		defer closeBrowser()
 	}
-	if errA != nil || errB != nil || errC != nil {
-		fmt.Fprintf(os.Stderr, "browsertest: start the stacks: %v %v %v\n", errA, errB, errC)
+	if err := errors.Join(errA, errB, errC, errD); err != nil {
+		fmt.Fprintf(os.Stderr, "browsertest: start the stacks: %v\n", err)
 		return 1
 	}
 	return m.Run()

@@ -76,6 +76,10 @@ type StackOptions struct {
 	// ReauthTTL shortens the re-auth tokens' lifetime (tests of the
 	// console's countdown); 0 keeps REAUTH_TTL or its default.
 	ReauthTTL time.Duration
+	// HostedSignIn signs the console in as in AWS, with the authorization
+	// code flow and PKCE, against the local issuer's stand-in of the
+	// identity provider (signin.go) instead of its sign-in form.
+	HostedSignIn bool
 }
 
 // Stack is everything `make run` runs: Vault, MailU stand-ins, the
@@ -181,8 +185,12 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 	if o.ReauthTTL > 0 {
 		cfg.ReauthTTL = o.ReauthTTL
 	}
-	// The console signs admins in at the local issuer (signin.go).
+	// The console signs admins in at the local issuer (signin.go): with
+	// its form, or, as in AWS, with the code flow and PKCE.
 	cfg.ConsoleSignInMode, cfg.ConsoleSignInURL = console.SignInLocal, SignInPath
+	if o.HostedSignIn {
+		cfg.ConsoleSignInMode, cfg.ConsoleSignInURL, cfg.ConsoleTokenURL, cfg.ConsoleClientID = console.SignInHosted, OAuthAuthorizePath, OAuthTokenPath, OAuthClientID
+	}
 	if o.Notifier == nil {
 		s.NotificationsFile = filepath.Join(o.Dir, "notifications.jsonl")
 		lines, f, err := notify.OpenFile(s.NotificationsFile, o.Now)
@@ -217,6 +225,9 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 	s.Gateway.SetCORS(localgw.ConsoleCORS(s.ConsoleOrigin))
 	s.Gateway.Handle("/.well-known/jwks.json", s.Issuer.JWKSHandler())
 	s.Gateway.Handle(SignInPath, s.signInHandler())
+	oauth := s.oauthHandlers()
+	s.Gateway.Handle(OAuthAuthorizePath, oauth.authorize())
+	s.Gateway.Handle(OAuthTokenPath, oauth.token())
 	s.startQueues()
 
 	// One unhealthy tenant never stops the stack: a seed that fails (a

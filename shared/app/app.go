@@ -202,7 +202,8 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
-	site, err := console.New(console.Config{SignInMode: cfg.ConsoleSignInMode, SignInURL: cfg.ConsoleSignInURL, RolesClaim: cfg.RolesClaim})
+	site, err := console.New(console.Config{SignInMode: cfg.ConsoleSignInMode, SignInURL: cfg.ConsoleSignInURL,
+		TokenURL: cfg.ConsoleTokenURL, ClientID: cfg.ConsoleClientID, RolesClaim: cfg.RolesClaim})
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}

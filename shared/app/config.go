@@ -51,9 +51,13 @@ type Config struct {
 	ConsoleOrigin string        // CONSOLE_ORIGIN: the only origin CORS allows; the local gateway's own
 	// The console's sign-in (docs/architecture.md, "Console"):
 	// CONSOLE_SIGN_IN_MODE hosted (default; the identity provider's hosted
-	// login at CONSOLE_SIGN_IN_URL) or local (the local stack's issuer).
+	// login: authorization code with PKCE, authorization endpoint
+	// CONSOLE_SIGN_IN_URL, token endpoint CONSOLE_CODE_EXCHANGE_URL, public client
+	// CONSOLE_CLIENT_ID) or local (the local stack's issuer).
 	ConsoleSignInMode string
 	ConsoleSignInURL  string
+	ConsoleTokenURL   string
+	ConsoleClientID   string
 
 	// NotifyTopicARN (NOTIFY_TOPIC_ARN) is the SNS topic of rotation
 	// notices and security alerts; empty: JSON lines on stderr (locally
@@ -149,6 +153,8 @@ func FromEnv() (Config, error) {
 	c.ConsoleOrigin = os.Getenv("CONSOLE_ORIGIN")
 	c.ConsoleSignInMode = env("CONSOLE_SIGN_IN_MODE", console.SignInHosted)
 	c.ConsoleSignInURL = os.Getenv("CONSOLE_SIGN_IN_URL")
+	c.ConsoleTokenURL = os.Getenv("CONSOLE_CODE_EXCHANGE_URL")
+	c.ConsoleClientID = os.Getenv("CONSOLE_CLIENT_ID")
 	c.NotifyTopicARN = os.Getenv("NOTIFY_TOPIC_ARN")
 	if err := c.auditFromEnv(); err != nil {
 		return Config{}, err

@@ -22,7 +22,7 @@ var configVars = []string{
 	"VAULT_TIMEOUT", "SMTP_TIMEOUT", "MAILU_TIMEOUT",
 	"ROLES_CLAIM", "AWS_REGION", "LOG_LEVEL", "NOTIFY_TOPIC_ARN",
 	"REAUTH_TTL", "VAULT_USERPASS_MOUNT", "VAULT_ACCESS_MOUNT", "VAULT_REAUTH_KEY", "CONSOLE_ORIGIN",
-	"CONSOLE_SIGN_IN_MODE", "CONSOLE_SIGN_IN_URL",
+	"CONSOLE_SIGN_IN_MODE", "CONSOLE_SIGN_IN_URL", "CONSOLE_CODE_EXCHANGE_URL", "CONSOLE_CLIENT_ID",
 	"AUDIT_BUCKET", "AUDIT_RETENTION_YEARS", "S3_ENDPOINT", "S3_REGION", "S3_ACCESS_KEY", "S3_SECRET_KEY",
 	"S3_TIMEOUT", "VAULT_ALERTS_MOUNT", "ALERT_STATE_BUCKET",
 	"ROTATE_QUEUE_URL", "RESET_QUEUE_URL", "ROTATE_INLINE_MAX", "ROTATION_COOLDOWN",
@@ -100,6 +100,8 @@ func TestFromEnvOverrides(t *testing.T) {
 		"LOG_LEVEL":                 "debug",
 		"CONSOLE_SIGN_IN_MODE":      "local",
 		"CONSOLE_SIGN_IN_URL":       "/local/sign-in",
+		"CONSOLE_CODE_EXCHANGE_URL": "https://login.example.com/oauth2/token",
+		"CONSOLE_CLIENT_ID":         "console-client",
 		"AUDIT_BUCKET":              "audit-bucket",
 		"AUDIT_RETENTION_YEARS":     "10",
 		"S3_ENDPOINT":               "http://127.0.0.1:7070",
@@ -146,6 +148,8 @@ func TestFromEnvOverrides(t *testing.T) {
 
 		ConsoleSignInMode: "local",
 		ConsoleSignInURL:  "/local/sign-in",
+		ConsoleTokenURL:   "https://login.example.com/oauth2/token",
+		ConsoleClientID:   "console-client",
 
 		AuditBucket:         "audit-bucket",
 		AuditRetentionYears: 10,

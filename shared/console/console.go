@@ -9,8 +9,10 @@ import (
 	"embed"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 )
@@ -23,9 +25,13 @@ const Prefix = "/platform-admin/"
 
 // Sign-in modes of Config.SignInMode.
 const (
-	// SignInHosted sends the admin to the identity provider's hosted
-	// login (Config.SignInURL), which returns an access token to
-	// /platform-admin/sign-in in the URL fragment.
+	// SignInHosted signs the admin in at the identity provider's hosted
+	// login with the OAuth 2.0 authorization code flow and PKCE (S256), in
+	// a pop-up: Config.SignInURL is the authorization endpoint, whose
+	// redirect lands on /platform-admin/callback, which hands the code to
+	// the console's window; the console, which kept the PKCE verifier in
+	// memory, redeems it at Config.TokenURL. No token is ever in a URL, and
+	// nothing is stored in the browser.
 	SignInHosted = "hosted"
 	// SignInLocal posts a demo admin's name and password to the local
 	// stack's issuer (Config.SignInURL, /local/sign-in). Never in AWS.
@@ -36,12 +42,18 @@ const (
 type Config struct {
 	SignInMode string `json:"sign_in_mode"` // SignInHosted or SignInLocal
 	SignInURL  string `json:"sign_in_url"`  // "" until configured: the page says so
-	APIBase    string `json:"api_base"`     // the HTTP API's platform-admin routes
-	RolesClaim string `json:"roles_claim"`  // the JWT claim that lists roles
+	// TokenURL and ClientID (hosted): the provider's token endpoint and the
+	// console's public client id.
+	TokenURL   string `json:"token_url,omitempty"`
+	ClientID   string `json:"client_id,omitempty"`
+	APIBase    string `json:"api_base"`    // the HTTP API's platform-admin routes
+	RolesClaim string `json:"roles_claim"` // the JWT claim that lists roles
 }
 
 // CSP allows the console's own files only: no inline script or style, no
-// other origin, no framing.
+// other origin, no framing. A hosted sign-in whose token endpoint is on
+// another origin adds that origin, and only it, to connect-src
+// (Site.CSP).
 const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
 // Response is a page, an asset or a refusal, with every header it needs.
@@ -53,7 +65,9 @@ type Response struct {
 
 // Site serves the console's paths.
 type Site struct {
+	csp      string
 	shell    string           // index.html with the assets' versioned URLs
+	callback string           // callback.html, the hosted sign-in's redirect
 	config   string           // config.json
 	assets   map[string]asset // by path under /platform-admin/assets/
 	notFound string
@@ -80,8 +94,24 @@ func New(cfg Config) (*Site, error) {
 	if cfg.RolesClaim == "" {
 		cfg.RolesClaim = "roles"
 	}
+	csp := CSP
 	switch cfg.SignInMode {
-	case SignInHosted, SignInLocal:
+	case SignInLocal:
+	case SignInHosted:
+		if cfg.SignInURL == "" {
+			break // the sign-in page says it is not configured
+		}
+		for _, u := range []string{cfg.SignInURL, cfg.TokenURL} {
+			if err := checkEndpoint(u); err != nil {
+				return nil, err
+			}
+		}
+		if cfg.ClientID == "" {
+			return nil, errors.New("console: hosted sign-in needs the client id (CONSOLE_CLIENT_ID)")
+		}
+		if t, _ := url.Parse(cfg.TokenURL); t.Host != "" {
+			csp = strings.Replace(CSP, "connect-src 'self'", "connect-src 'self' "+t.Scheme+"://"+t.Host, 1)
+		}
 	default:
 		return nil, fmt.Errorf("console: sign-in mode %q is neither %q nor %q", cfg.SignInMode, SignInHosted, SignInLocal)
 	}
@@ -89,8 +119,8 @@ func New(cfg Config) (*Site, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Site{config: string(conf), assets: map[string]asset{}}
-	for name, ct := range map[string]string{"console.js": "text/javascript; charset=utf-8", "console.css": "text/css; charset=utf-8"} {
+	s := &Site{csp: csp, config: string(conf), assets: map[string]asset{}}
+	for name, ct := range map[string]string{"console.js": "text/javascript; charset=utf-8", "console.css": "text/css; charset=utf-8", "callback.js": "text/javascript; charset=utf-8"} {
 		b, err := web.ReadFile("web/" + name)
 		if err != nil {
 			return nil, err
@@ -106,6 +136,11 @@ func New(cfg Config) (*Site, error) {
 	for name, a := range s.assets {
 		s.shell = strings.ReplaceAll(s.shell, "assets/"+name+`"`, "assets/"+name+"?v="+a.version+`"`)
 	}
+	cb, err := web.ReadFile("web/callback.html")
+	if err != nil {
+		return nil, err
+	}
+	s.callback = strings.ReplaceAll(string(cb), `assets/callback.js"`, "assets/callback.js?v="+s.assets["callback.js"].version+`"`)
 	nf, err := web.ReadFile("web/404.html")
 	if err != nil {
 		return nil, err
@@ -121,13 +156,16 @@ func (s *Site) Serve(path string, query map[string]string) Response {
 	if !ok {
 		return s.missing()
 	}
+	if rest == "callback" {
+		return s.respond(http.StatusOK, "text/html; charset=utf-8", "no-store", s.callback)
+	}
 	for _, p := range pagePaths {
 		if p.MatchString(rest) {
-			return respond(http.StatusOK, "text/html; charset=utf-8", "no-store", s.shell)
+			return s.respond(http.StatusOK, "text/html; charset=utf-8", "no-store", s.shell)
 		}
 	}
 	if rest == "config.json" {
-		return respond(http.StatusOK, "application/json", "no-store", s.config)
+		return s.respond(http.StatusOK, "application/json", "no-store", s.config)
 	}
 	if name, ok := strings.CutPrefix(rest, "assets/"); ok {
 		if a, ok := s.assets[name]; ok {
@@ -135,22 +173,40 @@ func (s *Site) Serve(path string, query map[string]string) Response {
 			if query["v"] == a.version {
 				cache = "public, max-age=31536000, immutable"
 			}
-			return respond(http.StatusOK, a.contentType, cache, a.body)
+			return s.respond(http.StatusOK, a.contentType, cache, a.body)
 		}
 	}
 	return s.missing()
 }
 
 func (s *Site) missing() Response {
-	return respond(http.StatusNotFound, "text/html; charset=utf-8", "no-store", s.notFound)
+	return s.respond(http.StatusNotFound, "text/html; charset=utf-8", "no-store", s.notFound)
+}
+
+// CSP is the Content-Security-Policy of every response of the site.
+func (s *Site) CSP() string { return s.csp }
+
+// checkEndpoint accepts an https URL of the identity provider, or a path
+// on the console's own origin (the local stack's stand-in).
+func checkEndpoint(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || raw == "":
+		return fmt.Errorf("console: hosted sign-in endpoint %q is not a URL", raw)
+	case u.Scheme == "" && u.Host == "" && strings.HasPrefix(u.Path, "/"):
+		return nil
+	case u.Scheme != "https" || u.Host == "" || u.User != nil || u.Fragment != "":
+		return fmt.Errorf("console: hosted sign-in endpoint %q must be an https URL", raw)
+	}
+	return nil
 }
 
 // respond adds the headers every console response carries.
-func respond(status int, contentType, cache, body string) Response {
+func (s *Site) respond(status int, contentType, cache, body string) Response {
 	h := map[string]string{
 		"Content-Type":              contentType,
 		"Cache-Control":             cache,
-		"Content-Security-Policy":   CSP,
+		"Content-Security-Policy":   s.csp,
 		"X-Content-Type-Options":    "nosniff",
 		"Referrer-Policy":           "no-referrer",
 		"X-Frame-Options":           "DENY",

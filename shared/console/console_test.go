@@ -105,7 +105,9 @@ func TestNoInlineCode(t *testing.T) {
 }
 
 func TestConfig(t *testing.T) {
-	s, err := console.New(console.Config{SignInMode: console.SignInHosted, SignInURL: "https://login.example.com/authorize?client_id=x", RolesClaim: "groups"})
+	hosted := console.Config{SignInMode: console.SignInHosted, SignInURL: "https://login.example.com/oauth2/authorize",
+		TokenURL: "https://login.example.com/oauth2/token", ClientID: "console-client", RolesClaim: "groups"}
+	s, err := console.New(hosted)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,13 +115,37 @@ func TestConfig(t *testing.T) {
 	if err := json.Unmarshal([]byte(s.Serve("/platform-admin/config.json", nil).Body), &c); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"sign_in_mode": "hosted", "sign_in_url": "https://login.example.com/authorize?client_id=x", "api_base": "/api/v1/platform-admin", "roles_claim": "groups"}
+	want := map[string]string{"sign_in_mode": "hosted", "sign_in_url": "https://login.example.com/oauth2/authorize",
+		"token_url": "https://login.example.com/oauth2/token", "client_id": "console-client", "api_base": "/api/v1/platform-admin", "roles_claim": "groups"}
 	for k, v := range want {
 		if c[k] != v {
 			t.Errorf("config.json %s = %q, want %q", k, c[k], v)
 		}
 	}
+	// The token endpoint's origin, and only it, joins connect-src.
+	page := s.Serve("/platform-admin/sign-in", nil)
+	if csp := page.Header["Content-Security-Policy"]; csp != s.CSP() || !strings.Contains(csp, "connect-src 'self' https://login.example.com;") || strings.Contains(csp, "script-src 'self' https") {
+		t.Errorf("hosted sign-in CSP %q", csp)
+	}
+	// The pop-up's redirect target: its own small page and script.
+	if cb := s.Serve("/platform-admin/callback", nil); cb.Status != 200 || !strings.Contains(cb.Body, "/platform-admin/assets/callback.js?v=") || strings.Contains(cb.Body, "console.js") {
+		t.Errorf("callback page: %d %s", cb.Status, cb.Body)
+	}
 	if _, err := console.New(console.Config{SignInMode: "magic"}); err == nil {
 		t.Error("an unknown sign-in mode was accepted")
+	}
+	for _, bad := range []console.Config{
+		{SignInMode: console.SignInHosted, SignInURL: "http://login.example.com/authorize", TokenURL: "https://login.example.com/token", ClientID: "c"},
+		{SignInMode: console.SignInHosted, SignInURL: "https://login.example.com/authorize", TokenURL: "", ClientID: "c"},
+		{SignInMode: console.SignInHosted, SignInURL: "https://login.example.com/authorize", TokenURL: "https://login.example.com/token"},
+		{SignInMode: console.SignInHosted, SignInURL: "javascript:alert(1)", TokenURL: "https://login.example.com/token", ClientID: "c"},
+	} {
+		if _, err := console.New(bad); err == nil {
+			t.Errorf("hosted sign-in %+v was accepted", bad)
+		}
+	}
+	// Not configured yet: the page says so; no endpoint is needed.
+	if _, err := console.New(console.Config{SignInMode: console.SignInHosted}); err != nil {
+		t.Errorf("an unconfigured hosted sign-in: %v", err)
 	}
 }

@@ -382,16 +382,11 @@
       err,
       h('div', { class: 'actions' }, submit));
     } else if (cfg.sign_in_url) {
+      const button = h('button', { type: 'button', id: 'sign-in-hosted', onclick: () => hostedSignIn(cfg, err, button) }, 'Sign in with your identity provider');
       body = h('div', { class: 'panel' },
-        h('p', {}, 'Sign in with your organisation\'s identity provider. You come back here afterwards.'),
+        h('p', {}, 'Sign in with your organisation\'s identity provider, in a pop-up window; this page stays as it is.'),
         err,
-        h('button', {
-          type: 'button', id: 'sign-in-hosted', onclick: () => {
-            const u = new URL(cfg.sign_in_url, location.href);
-            u.searchParams.set('state', state.returnTo || P + '/smtp-credentials');
-            location.assign(u.href);
-          },
-        }, 'Sign in with your identity provider'));
+        h('div', { class: 'actions' }, button));
     } else {
       body = h('p', { class: 'error', role: 'alert' }, 'Sign-in is not configured: set the ConsoleSignInUrl parameter of the stack.');
     }
@@ -399,17 +394,49 @@
     setPage('Sign in', h('h1', {}, 'Sign in'), intro, signedIn() ? null : body, open);
   }
 
-  // The hosted login returns the access token in the URL fragment; it is
-  // read once and removed from the address bar and history at once.
-  function takeHostedToken() {
-    if (!location.hash || location.hash.indexOf('access_token=') < 0) return;
-    const f = new URLSearchParams(location.hash.slice(1));
-    history.replaceState({}, '', location.pathname);
-    try {
-      setToken(f.get('access_token'), parseInt(f.get('expires_in') || '3600', 10));
-      const st = f.get('state');
-      if (st) state.returnTo = st;
-    } catch { /* the sign-in page says what to do */ }
+  // hostedSignIn runs the OAuth 2.0 authorization code flow with PKCE
+  // (S256) in a pop-up. The verifier and state live in this closure only;
+  // callback.js hands back the code from the pop-up (same origin,
+  // postMessage), and the code is redeemed here. No token is ever in a
+  // URL and nothing is stored.
+  async function hostedSignIn(cfg, err, button) {
+    const b64url = (bytes) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+    const fail = (text) => { err.textContent = text; err.hidden = false; button.disabled = false; button.focus(); };
+    err.hidden = true;
+    button.disabled = true;
+    const verifier = b64url(crypto.getRandomValues(new Uint8Array(32)));
+    const challenge = b64url(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier))));
+    const nonce = b64url(crypto.getRandomValues(new Uint8Array(16)));
+    const redirect = location.origin + P + '/callback';
+    const u = new URL(cfg.sign_in_url, location.href);
+    for (const [k, v] of Object.entries({ response_type: 'code', client_id: cfg.client_id, redirect_uri: redirect, scope: 'openid', state: nonce, code_challenge: challenge, code_challenge_method: 'S256' })) u.searchParams.set(k, v);
+    const popup = window.open(u.href, 'smtp-vault-sign-in', 'popup,width=480,height=640');
+    if (!popup) { fail('The browser blocked the sign-in window: allow pop-ups for this console, then try again.'); return; }
+    let watch = null, finished = false;
+    const done = () => { finished = true; clearInterval(watch); window.removeEventListener('message', onMessage); };
+    // The pop-up closes itself after posting the code: give that message a
+    // moment before calling a closed window a cancelled sign-in.
+    watch = setInterval(() => {
+      if (popup.closed) { clearInterval(watch); setTimeout(() => { if (!finished) { done(); fail('The sign-in window was closed before you signed in.'); } }, 1000); }
+    }, 500);
+    async function onMessage(ev) {
+      if (ev.origin !== location.origin || ev.source !== popup || !ev.data || ev.data.type !== 'smtp-vault-sign-in') return;
+      done();
+      if (ev.data.state !== nonce || !ev.data.code) { fail(ev.data.error ? 'The identity provider refused the sign-in (' + ev.data.error + ').' : 'The sign-in answer did not match this page; try again.'); return; }
+      try {
+        const r = await fetch(cfg.token_url, {
+          method: 'POST', cache: 'no-store', credentials: 'omit',
+          headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ grant_type: 'authorization_code', code: ev.data.code, redirect_uri: redirect, client_id: cfg.client_id, code_verifier: verifier }),
+        });
+        const d = await r.json().catch(() => null);
+        if (!r.ok || !d || !d.access_token) throw new Error('The identity provider did not issue a token (' + r.status + ').');
+        setToken(d.access_token, d.expires_in || 3600);
+        button.disabled = false;
+        afterSignIn();
+      } catch (ex) { fail(ex.message); }
+    }
+    window.addEventListener('message', onMessage);
   }
 
   function tenantJump() {
@@ -813,7 +840,6 @@
       main().replaceChildren(h('p', { class: 'error', role: 'alert' }, 'The console could not load its settings. Reload the page.'));
       return;
     }
-    takeHostedToken();
     if (signedIn() && location.pathname === P + '/sign-in') { afterSignIn(); return; }
     render();
   }
