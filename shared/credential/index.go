@@ -172,14 +172,18 @@ func (s *Service) updateShard(ctx context.Context, shard int, change func(map[st
 }
 
 // indexPending marks tenantID pending before its change writes anything:
-// the change fails without it (see the package comment above).
-func (s *Service) indexPending(ctx context.Context, tenantID, username string) error {
+// the change fails without it (see the comment at the top). An emergency
+// reset's incident (compromised) is marked in the same write.
+func (s *Service) indexPending(ctx context.Context, tenantID, username, compromised string) error {
 	now := FormatTime(s.Now())
 	return s.updateShard(ctx, s.indexShard(tenantID), func(m map[string]IndexEntry) {
 		e := m[tenantID]
 		e.State, e.Updated = StatePending, now
 		if e.Username == "" {
 			e.Username = username
+		}
+		if compromised != "" {
+			e.Compromised = compromised
 		}
 		m[tenantID] = e
 	})

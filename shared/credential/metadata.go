@@ -57,8 +57,14 @@ func stateOf(rec *Record) map[string]string {
 // (index.go), which was just written. The KV data is authoritative, so a
 // failure here is logged and corrected by the next change or sweep.
 func (s *Service) markState(ctx context.Context, tenantID string, rec *Record, md map[string]string) {
+	s.patchState(ctx, tenantID, md)
+	s.indexRecord(ctx, tenantID, rec, md)
+}
+
+// patchState is markState's custom_metadata half, for a change whose
+// index entry says so already (indexPending).
+func (s *Service) patchState(ctx context.Context, tenantID string, md map[string]string) {
 	if err := s.cfg.Vault.PatchCustomMetadata(ctx, AdminPath(tenantID), md); err != nil {
 		s.log.WarnContext(ctx, "update credential metadata", "tenant_id", tenantID, "error", err)
 	}
-	s.indexRecord(ctx, tenantID, rec, md)
 }

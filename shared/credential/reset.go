@@ -127,6 +127,14 @@ func (s *Service) EmergencyReset(ctx context.Context, req ResetRequest) (res Res
 	if err := s.markCompromised(ctx, req, rec); err != nil {
 		return ResetResult{}, err
 	}
+	// The change's first index write (indexPending) shows the incident; a
+	// reset that fails before it shows it here, so that the overview never
+	// hides a tenant marked compromised.
+	defer func() {
+		if err != nil {
+			s.indexSet(ctx, req.TenantID, func(e *IndexEntry) { e.Compromised = req.IncidentID })
+		}
+	}()
 	username := rec.Username
 	if username == "" {
 		username = rec.PendingUsername
@@ -184,7 +192,6 @@ func (s *Service) markCompromised(ctx context.Context, req ResetRequest, rec *Re
 	if err := s.cfg.Vault.PatchCustomMetadata(ctx, AdminPath(req.TenantID), md); err != nil {
 		return upstream("mark the credential compromised", err)
 	}
-	s.indexSet(ctx, req.TenantID, func(e *IndexEntry) { e.Compromised = req.IncidentID })
 	return nil
 }
 

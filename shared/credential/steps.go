@@ -140,13 +140,13 @@ func (s *Service) recordPending(ctx context.Context, tenantID string, rec *Recor
 	rec.PendingPurpose = purpose
 	// The index learns of the change before anything is written: a crash
 	// from here on leaves the tenant pending there, where the sweep finds it.
-	if err := s.indexPending(ctx, tenantID, username); err != nil {
+	if err := s.indexPending(ctx, tenantID, username, rec.CompromisedIncident); err != nil {
 		return err
 	}
 	if err := s.writeRecord(ctx, tenantID, rec); err != nil {
 		return err
 	}
-	s.markState(ctx, tenantID, rec, map[string]string{MetaState: StatePending})
+	s.patchState(ctx, tenantID, map[string]string{MetaState: StatePending})
 	return nil
 }
 
