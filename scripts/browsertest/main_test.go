@@ -251,16 +251,10 @@ func (tb *tab) hasText(sel, want string, timeout time.Duration) bool {
 
 func (tb *tab) waitText(sel, want string, timeout time.Duration) string {
 	tb.t.Helper()
-	deadline := time.Now().Add(timeout)
-	var got string
-	for time.Now().Before(deadline) {
-		ok, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(() => { const e = document.querySelector(%q); return !!e && e.textContent.includes(%q); })()`, sel, want)))
-		if ok {
-			return want
-		}
-		time.Sleep(150 * time.Millisecond)
+	if tb.hasText(sel, want, timeout) {
+		return want
 	}
-	got, _ = chromedp.Run(tb.ctx, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%q) || {}).textContent || ""`, sel)))
+	got, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%q) || {}).textContent || ""`, sel)))
 	tb.shot("failed")
 	tb.t.Fatalf("%s: text %q does not contain %q after %v", sel, got, want, timeout)
 	return ""

@@ -305,3 +305,35 @@ func seedParallel(tb testing.TB, n int, write func(i int, id string) error) []st
 	}
 	return ids
 }
+
+// ReadEveryMetadata is the Vault work of reading every tenant's state
+// without an index: one LIST of the KV mount and each admin record's
+// metadata, credential.DefaultConcurrency reads at a time. The sweep and
+// overview benchmarks time it as their baseline. It returns how many
+// folders it read.
+func (s *TestStack) ReadEveryMetadata(tb testing.TB) int {
+	tb.Helper()
+	ctx := context.Background()
+	v := s.App.Vault
+	keys, err := v.List(ctx, "")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	next := make(chan string)
+	for range credential.DefaultConcurrency {
+		wg.Go(func() {
+			for k := range next {
+				if _, err := v.ReadMetadata(ctx, credential.AdminPath(strings.TrimSuffix(k, "/"))); err != nil {
+					tb.Error(err)
+				}
+			}
+		})
+	}
+	for _, k := range keys {
+		next <- k
+	}
+	close(next)
+	wg.Wait()
+	return len(keys)
+}

@@ -72,6 +72,21 @@ func (e IndexEntry) status(tenantID string) Status {
 	return Status{TenantID: tenantID, LastRotated: last, State: e.State, NoticeFor: e.NoticeFor, Compromised: e.Compromised != ""}
 }
 
+// fromRecord sets what the record is authoritative for: the cycle, the
+// endpoints, and a compromise mark it holds (one it does not hold is kept).
+func (e *IndexEntry) fromRecord(rec *Record) {
+	e.LastRotated, e.State, e.Username, e.WebmailURL = rec.LastRotated, StateCurrent, rec.Username, rec.WebmailURL
+	if rec.Pending() {
+		e.State = StatePending
+	}
+	if e.Username == "" {
+		e.Username = rec.PendingUsername
+	}
+	if rec.CompromisedIncident != "" {
+		e.Compromised = rec.CompromisedIncident
+	}
+}
+
 // indexEntryFrom is the entry of a tenant from its custom_metadata (the
 // sweep's repair, which reads no KV data) or, when rec is given, from its
 // record, authoritative for the cycle and the endpoints (RebuildIndex).
@@ -81,15 +96,9 @@ func indexEntryFrom(md map[string]string, rec *Record, old IndexEntry, now time.
 		Failing: md[MetaRotationFailed], NoticeFor: md[MetaNoticeFor],
 		Username: md[MetaUsername], WebmailURL: md[MetaWebmailURL], Updated: FormatTime(now)}
 	if rec != nil {
-		e.LastRotated, e.State, e.Username, e.WebmailURL = rec.LastRotated, StateCurrent, rec.Username, rec.WebmailURL
-		if rec.Pending() {
-			e.State = StatePending
-		}
-		if e.Compromised == "" {
-			e.Compromised = rec.CompromisedIncident
-		}
-		if e.Username == "" {
-			e.Username = rec.PendingUsername
+		e.fromRecord(rec)
+		if c := md[MetaCompromised]; c != "" {
+			e.Compromised = c // the metadata's mark is the newer one
 		}
 	}
 	if e.Username == "" {
@@ -195,24 +204,15 @@ func (s *Service) indexPending(ctx context.Context, tenantID, username, compromi
 func (s *Service) indexRecord(ctx context.Context, tenantID string, rec *Record, md map[string]string) {
 	err := s.updateShard(ctx, s.indexShard(tenantID), func(m map[string]IndexEntry) {
 		e := m[tenantID]
-		e.LastRotated, e.State = rec.LastRotated, StateCurrent
-		if rec.Pending() {
-			e.State = StatePending
-		}
+		e.fromRecord(rec)
 		// A mark stays until a change clears it in md (finishSecret).
-		if rec.CompromisedIncident != "" {
-			e.Compromised = rec.CompromisedIncident
-		}
 		if v, ok := md[MetaCompromised]; ok {
 			e.Compromised = v
 		}
 		if v, ok := md[MetaRotationFailed]; ok {
 			e.Failing = v
 		}
-		e.Username, e.WebmailURL, e.Updated = rec.Username, rec.WebmailURL, ""
-		if e.Username == "" {
-			e.Username = rec.PendingUsername
-		}
+		e.Updated = ""
 		if e.State == StatePending {
 			e.Updated = FormatTime(s.Now())
 		}
@@ -335,16 +335,15 @@ func (s *Service) repairIndex(ctx context.Context, recheck func(shard int) bool,
 	if err != nil {
 		return indexed{}, rep, err
 	}
+	broken := map[int]bool{}
 	for _, b := range idx.broken {
-		recheck = func(prev func(int) bool, b int) func(int) bool {
-			return func(sh int) bool { return sh == b || prev(sh) }
-		}(recheck, b)
+		broken[b] = true
 	}
 	exists := make(map[string]bool, len(ids))
 	var read []string
 	for _, id := range ids {
 		exists[id] = true
-		if _, ok := idx.entries[id]; !ok || recheck(s.indexShard(id)) {
+		if _, ok := idx.entries[id]; !ok || broken[s.indexShard(id)] || recheck(s.indexShard(id)) {
 			read = append(read, id)
 		}
 	}
