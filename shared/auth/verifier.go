@@ -26,8 +26,10 @@ const (
 
 // VerifierConfig says which tokens a Verifier accepts.
 type VerifierConfig struct {
-	Issuer   string // "iss" must equal this
-	Audience string // "aud" must contain this
+	Issuer string // "iss" must equal this
+	// Audience must be in "aud" or, in an access token without "aud"
+	// (Cognito's: "token_use" "access"), equal its "client_id".
+	Audience string
 
 	// JWKSURL is where the signing keys are fetched from. The keys are
 	// cached; a token naming an unknown kid triggers a refetch at most
@@ -147,7 +149,7 @@ func (v *Verifier) verifyPayload(ctx context.Context, raw string) (claims map[st
 		return nil, nil, "", nil, unauthenticated("bad signature")
 	}
 
-	var std jwt.Claims
+	var std tokenClaims
 	if err := json.Unmarshal(payload, &std); err != nil {
 		return nil, nil, "", nil, unauthenticated("malformed claims")
 	}
@@ -161,12 +163,30 @@ func (v *Verifier) verifyPayload(ctx context.Context, raw string) (claims map[st
 	return claims, payload, kid, key, nil
 }
 
-func (v *Verifier) validate(c jwt.Claims) error {
+// tokenClaims are the registered claims plus the two Cognito puts in an
+// access token in place of "aud".
+type tokenClaims struct {
+	jwt.Claims
+	TokenUse string `json:"token_use"`
+	ClientID string `json:"client_id"`
+}
+
+// audienceOK applies API Gateway's JWT authorizer rule: "aud" decides when
+// present; without it, only an access token's "client_id" can stand in,
+// so an ID token (or any other) without "aud" is refused.
+func (c tokenClaims) audienceOK(audience string) bool {
+	if len(c.Audience) > 0 {
+		return c.Audience.Contains(audience)
+	}
+	return c.TokenUse == "access" && c.ClientID != "" && c.ClientID == audience
+}
+
+func (v *Verifier) validate(c tokenClaims) error {
 	now := v.now()
 	switch {
 	case c.Issuer != v.issuer:
 		return unauthenticated("wrong issuer")
-	case !c.Audience.Contains(v.audience):
+	case !c.audienceOK(v.audience):
 		return unauthenticated("wrong audience")
 	case c.Expiry == nil:
 		return unauthenticated("token has no exp")
