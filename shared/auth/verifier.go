@@ -247,6 +247,7 @@ const (
 	retryFailedFetch = 5 * time.Second
 	maxJWKSBytes     = 1 << 20
 	minRSABits       = 2048
+	maxRSABits       = 8192 // go-jose's own bound; bounds a verification's cost
 )
 
 // holds says whether kid still names key, without fetching: a cached
@@ -305,6 +306,12 @@ func (s *keySource) fetch(ctx context.Context) (map[string]*rsa.PublicKey, error
 	if len(body) > maxJWKSBytes {
 		return nil, errors.New("JWKS too large")
 	}
+	return parseJWKS(body)
+}
+
+// parseJWKS reads a JWKS document into the keys that may verify tokens
+// (indexKeys).
+func parseJWKS(body []byte) (map[string]*rsa.PublicKey, error) {
 	// Decode key by key: one key of a type go-jose cannot read (a new curve,
 	// say) must not take the RSA keys down with it.
 	var doc struct {
@@ -325,7 +332,8 @@ func (s *keySource) fetch(ctx context.Context) (map[string]*rsa.PublicKey, error
 
 // indexKeys keeps the keys that can verify RS256 signatures: RSA public keys
 // with a kid, meant for signing (or with no use given), and with no alg or
-// alg RS256, of at least minRSABits. The first such key wins for a kid.
+// alg RS256, of minRSABits to maxRSABits with an odd public exponent. The
+// first such key wins for a kid.
 func indexKeys(set jose.JSONWebKeySet) map[string]*rsa.PublicKey {
 	out := map[string]*rsa.PublicKey{}
 	for _, k := range set.Keys {
@@ -342,7 +350,8 @@ func indexKeys(set jose.JSONWebKeySet) map[string]*rsa.PublicKey {
 		default:
 			continue
 		}
-		if pub.N.BitLen() < minRSABits {
+		// An even or tiny exponent is no RSA key; go-jose refuses only 1.
+		if bits := pub.N.BitLen(); bits < minRSABits || bits > maxRSABits || pub.E < 3 || pub.E%2 == 0 {
 			continue
 		}
 		if _, dup := out[k.KeyID]; !dup {
