@@ -103,7 +103,7 @@ func TestStaffLifecycle(t *testing.T) {
 	if _, err := v.Root().KVv2("smtp-access").Put(ctx, "reauth/carol", map[string]any{
 		"failures": "", "daily_failures": "", "pending": "", "locked_until": "",
 		"held_since": "2026-03-12T09:00:00Z", "updated_at": "2026-03-12T09:00:00Z",
-	}); err != nil {
+	}, vaultapi.WithCheckAndSet(0)); err != nil {
 		t.Fatal(err)
 	}
 	if out := cmd(0, "unlock", "Carol"); !strings.Contains(out, "lifted the re-authentication hold of carol") {
