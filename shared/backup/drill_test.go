@@ -94,7 +94,9 @@ func TestDisasterRecovery(t *testing.T) {
 	req := app.RestoreRequest{TargetAddr: fresh.Addr, TargetToken: freshToken, RequestedBy: "test:drill"}
 
 	t.Run("refused backups change nothing", func(t *testing.T) {
-		other, err := st.App.NewBackups(ctx, devenv.BackupConfig(t.TempDir(), clk.Now)) // another key file
+		otherConfig := devenv.BackupConfig(t.TempDir(), clk.Now) // another key file
+		otherConfig.RestoreTargets = bc.RestoreTargets
+		other, err := st.App.NewBackups(ctx, otherConfig)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -315,6 +317,30 @@ func TestRestoreSendsOnlyToANamedTargetAndRecordsFirst(t *testing.T) {
 		}
 		if len(target.seen) != 1 || target.seen[0].Event != audit.VaultRestoreStarted || target.seen[0].UserID != "test:targets" || target.seen[0].Details["target_vault_addr"] != fresh.Addr {
 			t.Fatalf("when the snapshot was sent, the trail held %+v", target.seen)
+		}
+	})
+	// The configured target, by the backup function with its own Vault
+	// identity: the check after the restore logs in to the restored Vault
+	// with that identity, lists the tenants and opens every credential.
+	t.Run("into the named target, checked with the backup identity", func(t *testing.T) {
+		own, err := st.Apps["backup"].NewBackups(ctx, bc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := st.Vault.UnsealKey()
+		unseal := func(ctx context.Context, v *vault.Client) error {
+			_, err := v.Unseal(ctx, key)
+			return err
+		}
+		rep, _, err := own.Restore(ctx, good, unseal, nil)
+		if err != nil {
+			t.Fatalf("restore: %v", err)
+		}
+		if v := rep.Verification; v == nil || v.Tenants != 1 || v.Decrypted != 1 {
+			t.Fatalf("the check with the backup identity: %+v", rep.Verification)
+		}
+		if !strings.Contains(st.AuditLog.String(), `"event":"`+audit.VaultRestoreStarted+`"`) {
+			t.Fatal("the restore was not recorded as started")
 		}
 	})
 }
