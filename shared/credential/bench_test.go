@@ -21,7 +21,7 @@ import (
 // the local Vault, none of them due, builds the status index, and times a
 // sweep beside the bare read of every tenant's metadata (what the sweep
 // did before the index: devenv's ReadEveryMetadata). The goal is a sweep
-// at most 2x that bare read (README, Performance).
+// at most 2x that bare read (docs/measurements.md).
 func BenchmarkSweep(b *testing.B) {
 	tenants := 10_000
 	if v := os.Getenv("SWEEP_BENCH_TENANTS"); v != "" {
