@@ -395,3 +395,24 @@ func (tb *tab) assertContrast(page string) {
 		tb.t.Errorf("%s: low contrast: %s", page, b)
 	}
 }
+
+// strayTextJS lists visible texts that are a script's value printed by
+// mistake: null, undefined, NaN, [object Object].
+const strayTextJS = `(() => {
+  const bad = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    if (/\b(null|undefined|NaN)\b|\[object /.test(n.textContent)) bad.push(n.textContent.trim().slice(0, 60));
+  }
+  return bad;
+})()`
+
+// assertNoStrayText fails the test on a script value printed as text.
+func (tb *tab) assertNoStrayText(page string) {
+	tb.t.Helper()
+	var bad []string
+	tb.eval(strayTextJS, &bad)
+	for _, b := range bad {
+		tb.t.Errorf("%s: stray text %q", page, b)
+	}
+}

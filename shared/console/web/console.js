@@ -52,6 +52,16 @@
     const s = Math.max(0, Math.ceil(ms / 1000));
     return String(Math.floor(s / 60)).padStart(2, '0') + ':' + String(s % 60).padStart(2, '0');
   }
+  // fmtAge says how long ago, in the largest unit that is not zero: a
+  // backup minutes old reads in minutes, not "0 hours ago".
+  function fmtAge(ms) {
+    const min = Math.floor(Math.max(0, ms) / 60000);
+    const n = (v, unit) => v + ' ' + unit + (v === 1 ? '' : 's') + ' ago';
+    if (min < 1) return 'less than a minute ago';
+    if (min < 60) return n(min, 'minute');
+    if (min < 48 * 60) return n(Math.floor(min / 60), 'hour');
+    return n(Math.floor(min / 1440), 'day');
+  }
   function safeURL(u) {
     try { const x = new URL(u); return (x.protocol === 'https:' || x.protocol === 'http:') ? x.href : null; } catch { return null; }
   }
@@ -520,11 +530,12 @@
         if (vaultErrs.length && !r.sealed) seal = h('span', { class: 'badge red' }, 'Unknown: Vault could not be asked');
         else seal = r.sealed ? h('span', { class: 'badge red' }, 'Sealed') : h('span', { class: 'badge green' }, 'Unsealed');
         const colour = r.backup_colour || 'none';
-        const age = r.last_backup ? Math.round(r.backup_age_ns / 36e11) + ' hours ago (' + fmtTime(r.last_backup.time) + ')' : 'none yet';
-        health.replaceChildren(h('dl', { class: 'fields' },
+        const age = r.last_backup ? fmtAge(r.backup_age_ns / 1e6) + ' (' + fmtTime(r.last_backup.time) + ')' : 'none yet';
+        // replaceChildren would print a null as text: only what is there.
+        health.replaceChildren(...[h('dl', { class: 'fields' },
           h('dt', {}, 'Vault'), h('dd', { id: 'health-seal' }, seal, r.version ? ' version ' + r.version : ''),
           h('dt', {}, 'Last backup'), h('dd', { id: 'health-backup' }, h('span', { class: 'badge ' + colour }, colour === 'none' ? 'None' : colour[0].toUpperCase() + colour.slice(1)), ' ', age)),
-        (r.errors || []).length ? h('p', { class: 'banner warning', id: 'health-errors' }, 'Could not read: ' + [...vaultErrs, ...backupErrs].join('; ')) : null);
+        (r.errors || []).length ? h('p', { class: 'banner warning', id: 'health-errors' }, 'Could not read: ' + [...vaultErrs, ...backupErrs].join('; ')) : null].filter(Boolean));
       } catch (ex) {
         if (!alive) return;
         health.replaceChildren(h('p', { class: 'error', role: 'alert' }, describe(ex)));
