@@ -229,8 +229,8 @@ func TestViewingPage(t *testing.T) {
 }
 
 // TestSupportTeam: support-team sees no rotate or reset, may close the
-// re-auth dialog with Escape, and is told the overview is not for their
-// role (403).
+// re-auth dialog with Escape, and at the overview's address gets one
+// message that it is not for their role, with the way to a tenant.
 func TestSupportTeam(t *testing.T) {
 	tb := newTab(t, stack)
 	support := stack.UserWithRole(auth.RoleSupport)
@@ -247,8 +247,25 @@ func TestSupportTeam(t *testing.T) {
 		t.Errorf("support-team sees actions %v, the overview link %v", actions, nav)
 	}
 	tb.run("escape", chromedp.KeyEvent(kb.Escape), chromedp.WaitNotPresent(chromedp.CSS("#reauth-form")), chromedp.WaitVisible(chromedp.CSS("#unlock")))
-	tb.run("to the overview", chromedp.Evaluate[chromedp.Void](`history.pushState({}, '', '/platform-admin/smtp-credentials'); dispatchEvent(new PopStateEvent('popstate'))`))
-	tb.waitText("#list-error", "Not allowed for your role", 10*time.Second)
+	tb.run("to the overview", chromedp.Evaluate[chromedp.Void](`performance.clearResourceTimings(); history.pushState({}, '', '/platform-admin/smtp-credentials'); dispatchEvent(new PopStateEvent('popstate'))`))
+	tb.waitText("#not-for-role", "with the support-team role, which cannot list tenants", 10*time.Second)
+	if h := tb.text("h1"); h != "The overview is for platform admins" {
+		t.Errorf("the overview's address shows %q to support-team", h)
+	}
+	// One message and the tenant form: no half-built overview, no errors,
+	// and no listing asked for.
+	time.Sleep(500 * time.Millisecond)
+	var shown struct {
+		Overview, Errors int
+		Listings         int
+	}
+	tb.eval(`({Overview: document.querySelectorAll('#filters, #search, #tenants, #rotate-overdue, #health').length,
+		Errors: [...document.querySelectorAll('.error')].filter((e) => !e.hidden).length,
+		Listings: performance.getEntriesByType('resource').filter((r) => r.name.includes('/api/v1/platform-admin/smtp-credentials') || r.name.includes('/vault/health')).length})`, &shown)
+	if shown.Overview != 0 || shown.Errors != 0 || shown.Listings != 0 {
+		t.Errorf("support-team at the overview: %d overview parts, %d errors, %d listing requests; want none", shown.Overview, shown.Errors, shown.Listings)
+	}
+	tb.run("open a tenant from there", chromedp.SendKeys(chromedp.CSS("#open-tenant"), tn.TenantID+"\r"), chromedp.WaitVisible(chromedp.CSS("#reauth-password")))
 	tb.assertNoTokenStored()
 }
 

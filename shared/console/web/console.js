@@ -333,7 +333,7 @@
       return signInView(opts);
     }
     const m = TENANT.exec(path);
-    if (path === P + '/smtp-credentials') view = overviewView();
+    if (path === P + '/smtp-credentials') view = isAdmin() ? overviewView() : notForRoleView();
     else if (m) view = viewingView(m[1]);
     else setPage('Not found', h('h1', {}, 'Page not found'), h('p', {}, h('a', { href: P + '/smtp-credentials', 'data-route': true }, 'Go to the overview')));
   }
@@ -464,6 +464,17 @@
       }, h('label', { for: 'open-tenant' }, 'Tenant id'), id, h('button', { type: 'submit' }, 'Open')),
       h('p', { class: 'hint', id: 'open-tenant-hint' }, 'The tenant\'s SMTP credentials, after you confirm your password and code.'),
       err);
+  }
+
+  // notForRoleView is the overview's address for a role that cannot list
+  // tenants: one message and what the role can do, without asking the API.
+  function notForRoleView() {
+    const roles = !state.roles.length ? 'no role' : 'the ' + state.roles.join(', ') + (state.roles.length > 1 ? ' roles' : ' role');
+    setPage('Overview not available',
+      h('h1', {}, 'The overview is for platform admins'),
+      h('p', { class: 'notice', id: 'not-for-role' }, 'You are signed in as ' + state.user + ' with ' + roles +
+        ', which cannot list tenants or rotate credentials. You can open one tenant\'s SMTP credentials by its id.'),
+      tenantJump());
   }
 
   // --------------------------------------------------------- overview
