@@ -146,6 +146,7 @@ func TestViewingPage(t *testing.T) {
 	if cd := tb.text("#countdown"); !regexp.MustCompile(`^1[45]:[0-5][0-9]$`).MatchString(cd) {
 		t.Errorf("countdown %q, want about 15:00", cd)
 	}
+	tb.waitText("#view-window", "15 minutes after you confirmed", time.Second)
 	for _, sel := range []string{"#last-rotated", "#next-rotation", "#rotation-state", "#compromise"} {
 		if tb.text(sel) == "" {
 			t.Errorf("%s is empty", sel)

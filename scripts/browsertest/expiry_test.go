@@ -16,9 +16,10 @@ import (
 // run in this order: the last two move its clock forward.
 
 // TestCountdownExpiry: a bookmark of a tenant's page returns there after
-// sign-in; the countdown warns (role=alert) in its last two minutes, and
-// at zero the password is removed from the document and the re-auth
-// dialog returns.
+// sign-in; the page names the real window (25 seconds here, not a
+// constant 15 minutes); the countdown warns (role=alert) in its last two
+// minutes, and at zero the password is removed from the document and the
+// re-auth dialog returns.
 func TestCountdownExpiry(t *testing.T) {
 	s := shortStack
 	tb := newTab(t, s)
@@ -36,6 +37,7 @@ func TestCountdownExpiry(t *testing.T) {
 	if len(pw) < 16 {
 		t.Fatalf("revealed password %q", pw)
 	}
+	tb.waitText("#view-window", "25 seconds after you confirmed", time.Second)
 	tb.waitText("#expiry-warning", "less than 2 minutes", 5*time.Second)
 	var role string
 	tb.eval(`document.querySelector('#expiry-warning').getAttribute('role')`, &role)
@@ -46,6 +48,11 @@ func TestCountdownExpiry(t *testing.T) {
 	tb.run("expiry", chromedp.WaitVisible(chromedp.CSSAll("#reauth-password")))
 	if html := tb.html(); strings.Contains(html, pw) || strings.Contains(html, `id="password"`) {
 		t.Error("the password is still in the document after the view closed")
+	}
+	tb.waitText("#secret", "The view closed after its 25 seconds; the password was removed", time.Second)
+	tb.waitText("#reauth-why", "The view closes after 25 seconds.", time.Second)
+	if strings.Contains(tb.html(), "15 minutes") {
+		t.Error("a 25-second window is called 15 minutes")
 	}
 	tb.shot("expired")
 	tb.assertNoTokenStored(pw)

@@ -11,7 +11,8 @@
   const state = {
     config: null,
     token: null, tokenExp: 0, user: '', roles: [],
-    reauth: null, // {token, expiresAt (ms)}
+    reauth: null, // {token, expiresAt (ms, this browser's clock), windowMs}
+    windowMs: 0, // the last re-auth window, for the texts that name it
     returnTo: null,
   };
   let view = null; // the current page: {stop()}
@@ -47,6 +48,13 @@
     const d = new Date(iso);
     if (isNaN(d)) return '—';
     return d.toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
+  }
+  // fmtWindow names a re-auth window: "15 minutes", "25 seconds".
+  function fmtWindow(ms) {
+    const s = Math.round(ms / 1000);
+    if (s < 120 && s % 60 !== 0) return s + (s === 1 ? ' second' : ' seconds');
+    const m = Math.round(s / 60);
+    return m + (m === 1 ? ' minute' : ' minutes');
   }
   function fmtDuration(ms) {
     const s = Math.max(0, Math.ceil(ms / 1000));
@@ -86,6 +94,21 @@
   const signedIn = () => !!state.token && Date.now() < state.tokenExp;
   const isAdmin = () => state.roles.includes('platform-admin');
   const reauthValid = () => !!state.reauth && Date.now() < state.reauth.expiresAt;
+  // reauthHeld keeps a re-auth answer with its deadline on this browser's
+  // clock: the token's window (its exp minus its iat, both the server's
+  // clock) from when the request left, less a second, so a browser clock
+  // that is off neither shortens nor stretches the view. Without a
+  // readable token, expires_at is taken as it is.
+  function reauthHeld(r, sent) {
+    let windowMs = 0;
+    try {
+      const c = JSON.parse(atob(r.reauth_token.split('.')[0].replace(/-/g, '+').replace(/_/g, '/')));
+      windowMs = (c.exp - c.iat) * 1000;
+    } catch { /* not readable */ }
+    if (!(windowMs > 0 && windowMs <= 15 * 60 * 1000)) windowMs = Date.parse(r.expires_at) - sent;
+    state.windowMs = windowMs;
+    return { token: r.reauth_token, expiresAt: sent + windowMs - 1000, windowMs };
+  }
   function signOut() {
     state.token = null; state.tokenExp = 0; state.user = ''; state.roles = []; state.reauth = null;
     state.returnTo = null;
@@ -226,8 +249,9 @@
           }
           submit.disabled = true;
           try {
+            const sent = Date.now();
             const r = await api('POST', '/reauth', { body: { password: pw.value, totp_code: code.value } });
-            state.reauth = { token: r.reauth_token, expiresAt: Date.parse(r.expires_at) };
+            state.reauth = reauthHeld(r, sent);
             pw.value = ''; code.value = '';
             ok = true; dlg.close('done');
           } catch (ex) {
@@ -237,7 +261,7 @@
         },
       },
       h('h2', { id: 'reauth-title' }, 'Confirm it is you'),
-      h('p', {}, why || 'Enter your password and the code from your authenticator app. The confirmation lasts 15 minutes.'),
+      h('p', { id: 'reauth-why' }, why || 'Enter your password and the code from your authenticator app.' + (state.windowMs ? ' The confirmation lasts ' + fmtWindow(state.windowMs) + '.' : '')),
       h('label', { for: 'reauth-password' }, 'Password'), pw,
       h('label', { for: 'reauth-code' }, 'Authenticator code'), code,
       h('p', { class: 'hint', id: 'reauth-code-hint' }, '6 digits, from your authenticator app.'),
@@ -639,6 +663,7 @@
   function viewingView(tenantID) {
     let alive = true;
     let cred = null; // the retrieved credential, with its password
+    let shown = null; // the re-auth it was read with: {expiresAt, windowMs}
     let timer = null;
     let revealed = false;
     const base = '/tenants/' + tenantID + '/smtp-credentials';
@@ -668,14 +693,17 @@
     }
     async function unlock() {
       secretErr.hidden = true;
-      if (!(await ensureReauth('Confirm your password and code to view this tenant\'s SMTP credentials. The view closes after 15 minutes.')) || !alive) {
+      const closes = state.windowMs ? ' The view closes after ' + fmtWindow(state.windowMs) + '.' : ' The view closes when your confirmation runs out.';
+      if (!(await ensureReauth('Confirm your password and code to view this tenant\'s SMTP credentials.' + closes)) || !alive) {
         if (alive && !cred) locked('The credential is shown only after you confirm your password and code.');
         return;
       }
       try {
+        const held = state.reauth;
         const r = await api('GET', base, { reauth: true });
         if (!alive) return;
         cred = r;
+        shown = held;
         show();
         loadAudit(1);
       } catch (ex) {
@@ -723,7 +751,7 @@
       const countdown = h('span', { class: 'countdown', id: 'countdown', role: 'timer', 'aria-live': 'off' });
       const warning = h('p', { class: 'banner warning', role: 'alert', id: 'expiry-warning', hidden: true });
       secretBox.replaceChildren(
-        h('p', {}, 'The view closes in ', countdown, '.'),
+        h('p', { id: 'view-window' }, 'The view closes in ', countdown, ', ' + fmtWindow(shown.windowMs) + ' after you confirmed.'),
         warning,
         h('dl', { class: 'fields' },
           h('dt', {}, 'Username'), h('dd', {}, h('code', { id: 'username' }, cred.username),
@@ -735,9 +763,8 @@
           h('dt', {}, 'Next rotation'), h('dd', { id: 'next-rotation' }, fmtTime(cred.next_rotation)),
           h('dt', {}, 'Rotation state'), h('dd', { id: 'rotation-state' }, days === null ? '—' : days <= 0 ? h('span', { class: 'badge overdue' }, 'Overdue') : h('span', { class: 'badge ok' }, 'Current, due in ' + days + (days === 1 ? ' day' : ' days'))),
           h('dt', {}, 'Compromise marks'), h('dd', { id: 'compromise' }, compromise)));
-      const expiresAt = Date.parse(cred.expires_at);
       const tick = () => {
-        const left = expiresAt - Date.now();
+        const left = shown.expiresAt - Date.now();
         if (left <= 0) { expire(); return; }
         countdown.textContent = fmtDuration(left);
         if (left <= WARN_MS && warning.hidden) {
@@ -751,8 +778,9 @@
     // expire removes the secret (from the DOM and from memory) and asks
     // for the password and code again.
     function expire() {
+      const span = fmtWindow(shown.windowMs);
       state.reauth = null;
-      locked('The view closed after its 15 minutes; the password was removed from the page.');
+      locked('The view closed after its ' + span + '; the password was removed from the page.');
       if (alive) unlock();
     }
 
