@@ -165,7 +165,10 @@ func TestViewingPage(t *testing.T) {
 		t.Error("the hidden password is still in the page")
 	}
 	tb.run("copy password", chromedp.Click(chromedp.CSS("#copy-password")))
-	tb.waitText("#copied-password", "Copied", 10*time.Second)
+	tb.waitText("#copied-password", "Copied; the clipboard is cleared when the view closes.", 10*time.Second)
+	if tb.clipboard() != view.Password {
+		t.Error("the clipboard does not hold the copied password")
+	}
 	tb.run("copy username", chromedp.Click(chromedp.CSS("#copy-username")))
 	tb.waitText("#copied-username", "Copied", 10*time.Second)
 	if strings.Contains(tb.html(), view.Password) {

@@ -18,8 +18,8 @@ import (
 // TestCountdownExpiry: a bookmark of a tenant's page returns there after
 // sign-in; the page names the real window (25 seconds here, not a
 // constant 15 minutes); the countdown warns (role=alert) in its last two
-// minutes, and at zero the password is removed from the document and the
-// re-auth dialog returns.
+// minutes, and at zero the password is removed from the document and
+// from the clipboard, and the re-auth dialog returns.
 func TestCountdownExpiry(t *testing.T) {
 	s := shortStack
 	tb := newTab(t, s)
@@ -38,6 +38,11 @@ func TestCountdownExpiry(t *testing.T) {
 		t.Fatalf("revealed password %q", pw)
 	}
 	tb.waitText("#view-window", "25 seconds after you confirmed", time.Second)
+	tb.run("copy", chromedp.Click(chromedp.CSS("#copy-password")))
+	tb.waitText("#copied-password", "Copied", 5*time.Second)
+	if tb.clipboard() != pw {
+		t.Error("the clipboard does not hold the copied password")
+	}
 	tb.waitText("#expiry-warning", "less than 2 minutes", 5*time.Second)
 	var role string
 	tb.eval(`document.querySelector('#expiry-warning').getAttribute('role')`, &role)
@@ -49,6 +54,7 @@ func TestCountdownExpiry(t *testing.T) {
 	if html := tb.html(); strings.Contains(html, pw) || strings.Contains(html, `id="password"`) {
 		t.Error("the password is still in the document after the view closed")
 	}
+	tb.waitClipboard("", 5*time.Second)
 	tb.waitText("#secret", "The view closed after its 25 seconds; the password was removed", time.Second)
 	tb.waitText("#reauth-why", "The view closes after 25 seconds.", time.Second)
 	if strings.Contains(tb.html(), "15 minutes") {

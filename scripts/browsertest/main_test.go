@@ -185,12 +185,16 @@ func newTab(t *testing.T, s *devenv.TestStack) *tab {
 	if err == nil {
 		_, err = chromedp.Call(ctx, network.Enable, network.EnableParams{})
 	}
-	if err == nil {
-		// Copy buttons use the asynchronous clipboard where allowed.
-		_, err = chromedp.CallBrowser(ctx, browser.SetPermission, browser.SetPermissionParams{
-			Permission: &browser.PermissionDescriptor{Name: "clipboard-write"}, Setting: browser.PermissionSettingGranted,
-			Origin: strings.TrimSuffix(s.APIURL, "/"),
-		})
+	// Copy buttons use the asynchronous clipboard where allowed; reading
+	// lets the tests (and the console, before it clears it) see what it
+	// holds.
+	for _, perm := range []string{"clipboard-write", "clipboard-read"} {
+		if err == nil {
+			_, err = chromedp.CallBrowser(ctx, browser.SetPermission, browser.SetPermissionParams{
+				Permission: &browser.PermissionDescriptor{Name: perm}, Setting: browser.PermissionSettingGranted,
+				Origin: strings.TrimSuffix(s.APIURL, "/"),
+			})
+		}
 	}
 	if err != nil {
 		t.Fatalf("open a tab: %v", err)
@@ -415,4 +419,26 @@ func (tb *tab) assertNoStrayText(page string) {
 	for _, b := range bad {
 		tb.t.Errorf("%s: stray text %q", page, b)
 	}
+}
+
+// clipboard is what the clipboard holds, as the page reads it.
+func (tb *tab) clipboard() string {
+	tb.t.Helper()
+	s, err := chromedp.Run(tb.ctx, chromedp.Evaluate[string](`navigator.clipboard.readText()`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		tb.t.Fatalf("read the clipboard: %v", err)
+	}
+	return s
+}
+
+// waitClipboard waits until the clipboard holds want.
+func (tb *tab) waitClipboard(want string, timeout time.Duration) {
+	tb.t.Helper()
+	got := ""
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(150 * time.Millisecond) {
+		if got = tb.clipboard(); got == want {
+			return
+		}
+	}
+	tb.t.Errorf("the clipboard holds %d characters, want %q", len(got), want)
 }

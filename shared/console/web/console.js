@@ -328,6 +328,30 @@
     return ok;
   }
 
+  // The password copied last: clearClipboard empties the clipboard when
+  // the view that copied it closes, where the browser lets a page write it
+  // then (focused, asynchronous clipboard). It reads the clipboard first
+  // only where that is already allowed (no prompt), to leave something
+  // copied since alone; otherwise it clears it, as the copy button said.
+  let copiedSecret = null;
+  async function copySecret(text) {
+    const ok = await copyText(text);
+    if (ok) copiedSecret = text;
+    return ok;
+  }
+  async function clearClipboard() {
+    const secret = copiedSecret;
+    copiedSecret = null;
+    if (!secret || !navigator.clipboard || !window.isSecureContext) return;
+    try {
+      let readable = false;
+      try { readable = (await navigator.permissions.query({ name: 'clipboard-read' })).state === 'granted'; } catch { /* unknown permission */ }
+      if (readable && (await navigator.clipboard.readText()) !== secret) return;
+      await navigator.clipboard.writeText('');
+    } catch { /* not allowed now (no focus): nothing more a page can do */ }
+  }
+  window.addEventListener('pagehide', () => { clearClipboard(); });
+
   // ---------------------------------------------------------- routing
   function navigate(path, opts = {}) {
     if (location.pathname !== path) history.pushState({}, '', path);
@@ -684,6 +708,7 @@
       timer = null;
       cred = null; revealed = false;
       secretBox.replaceChildren();
+      clearClipboard();
     }
     function locked(text) {
       forget();
@@ -738,8 +763,8 @@
         secretErr.hidden = true; out.textContent = '';
         try { await record('smtp_credentials_copied', field); } catch (ex) { showError(secretErr, ex); return; }
         if (!cred) return;
-        const ok = await copyText(cred[field]);
-        out.textContent = ok ? 'Copied' : 'Copying failed: reveal it and copy it by hand.';
+        const ok = field === 'password' ? await copySecret(cred.password) : await copyText(cred[field]);
+        out.textContent = !ok ? 'Copying failed: reveal it and copy it by hand.' : field === 'password' ? 'Copied; the clipboard is cleared when the view closes.' : 'Copied';
         setTimeout(() => { if (out.isConnected) out.textContent = ''; }, 4000);
       };
       const web = safeURL(cred.webmail_url);
