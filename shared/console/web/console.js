@@ -683,6 +683,82 @@
     return { stop() { alive = false; if (poll) clearTimeout(poll); } };
   }
 
+  // ------------------------------------------------------ audit trail
+  const AUDIT_PER_PAGE = 20;
+  const FIELD = { password: 'password', username: 'username' };
+  const TRIGGER = { manual: 'by hand', schedule: 'on schedule', bulk: 'in a bulk rotation of the overdue', store: 'when stored', resume: 'finishing an interrupted change' };
+  const STORE_ACTION = { created: 'Stored the credential', updated: 'Updated the stored credential', replaced: 'Replaced the stored credential', unchanged: 'Stored the credential again (unchanged)', resumed: 'Finished an interrupted store', endpoint_changed: 'Finished an interrupted move to new endpoints' };
+  const PURPOSE = { store: 'for a store', rotate: 'for a rotation', endpoint: 'for a move to new endpoints', reset: 'for an emergency reset' };
+
+  // eventWords says what an audit event records, in words.
+  function eventWords(e) {
+    const d = e.details || {};
+    switch (e.event) {
+      case 'smtp_credentials_stored': return STORE_ACTION[d.action] || 'Stored the credential';
+      case 'smtp_credentials_accessed': return 'Opened the credential';
+      case 'smtp_credentials_viewed': return 'Revealed the ' + (FIELD[d.field] || 'credential');
+      case 'smtp_credentials_copied': return 'Copied the ' + (FIELD[d.field] || 'credential');
+      case 'smtp_credentials_rotated': return 'Rotated the password';
+      case 'smtp_credentials_emergency_reset': return 'Emergency reset';
+      case 'smtp_credentials_recovered': return 'Recovered after a server loss';
+      case 'credential_compromise_response': return 'Compromise response' + (d.phase === 'finished' ? ' finished' : d.phase === 'started' ? ' started' : '');
+      case 'vault_restored_from_backup': return 'Restored from a backup';
+      case 'smtp_credentials_rewrapped': return 'Re-encrypted with a new master key';
+      case 'smtp_credentials_change_started': return 'Began a password change';
+      case 'smtp_endpoint_changed': return 'Moved to a new mail server or MailU API';
+      case 'admin_reauthenticated': return 'Confirmed password and code';
+      case 'reauth_locked': return 'Locked out after wrong codes';
+      case 'authentication_failed': return 'Refused: not signed in';
+      case 'authorization_denied': return 'Refused: not allowed for the role';
+      case 'request_rejected': return 'Refused a request that was not valid';
+      case 'action_failed': return 'An action failed';
+      case 'audit_trail_queried': return 'Read this activity list';
+      case 'audit_chain_verified': return 'Verified the audit trail';
+      default: return e.event.replace(/_/g, ' ');
+    }
+  }
+  // eventDetails: the event's context (field, reason, incident, trigger,
+  // hosts) in words; the trail's own paging numbers are left out.
+  function eventDetails(e) {
+    const d = e.details || {};
+    const out = [];
+    if (d.incident_id) out.push('incident ' + d.incident_id);
+    if (d.trigger && e.event !== 'action_failed') out.push(TRIGGER[d.trigger] || 'trigger ' + d.trigger);
+    if (d.action && e.event === 'action_failed') out.push('while trying to ' + String(d.action).replace(/_/g, ' '));
+    if (d.code) out.push('error ' + d.code);
+    if (d.purpose) out.push(PURPOSE[d.purpose] || d.purpose);
+    if (d.compromised_version) out.push('version ' + d.compromised_version + ' marked compromised');
+    if (d.served === 'pending') out.push('the new password of a change in progress');
+    if (d.tenants !== undefined) out.push(d.tenants + (d.tenants === 1 ? ' tenant' : ' tenants'));
+    if (d.old_smtp_host || d.new_smtp_host) out.push('mail server ' + (d.old_smtp_host ? d.old_smtp_host + ' → ' : 'now ') + d.new_smtp_host);
+    if (d.old_mailu_api_host || d.new_mailu_api_host) out.push('MailU API ' + (d.old_mailu_api_host ? d.old_mailu_api_host + ' → ' : 'now ') + d.new_mailu_api_host);
+    if (d.rotated !== undefined) out.push(d.rotated ? 'password rotated' : 'password kept');
+    if (d.failures) out.push(d.failures + ' failed attempts');
+    if (d.retry_after_seconds) out.push('retry after ' + d.retry_after_seconds + ' s');
+    if (d.resumed) out.push('resumed after an interruption');
+    if (d.reason) out.push('reason: “' + d.reason + '”');
+    return out.join('; ');
+  }
+  // foldTrailReads folds each run of audit_trail_queried (this list being
+  // read, by this page among others) into one row, so what people did
+  // with the credential is not buried under the reads of the list.
+  function foldTrailReads(events) {
+    const rows = [];
+    const add = (list, v) => { if (v && !list.includes(v)) list.push(v); };
+    for (const e of events) {
+      const last = rows[rows.length - 1];
+      if (e.event === 'audit_trail_queried' && last && last.event.event === 'audit_trail_queried') {
+        last.count++; last.first = e.timestamp;
+        add(last.users, e.user_id); add(last.ips, e.ip);
+        continue;
+      }
+      const row = { event: e, count: 1, first: e.timestamp, users: [], ips: [] };
+      add(row.users, e.user_id); add(row.ips, e.ip);
+      rows.push(row);
+    }
+    return rows;
+  }
+
   // ---------------------------------------------------------- viewing
   function viewingView(tenantID) {
     let alive = true;
@@ -812,16 +888,20 @@
     async function loadAudit(page) {
       auditErr.hidden = true;
       try {
-        const r = await api('GET', base + '/audit', { query: { page, per_page: 10 } });
+        const r = await api('GET', base + '/audit', { query: { page, per_page: AUDIT_PER_PAGE } });
         if (!alive) return;
         auditPage = r.page;
         const pages = Math.max(1, Math.ceil(r.total / r.per_page));
-        auditBody.replaceChildren(...r.events.map((e) => h('tr', {},
-          h('td', { 'data-label': 'Time' }, fmtTime(e.timestamp)),
-          h('td', { 'data-label': 'Admin' }, e.user_id || '—'),
-          h('td', { 'data-label': 'IP' }, e.ip || '—'),
-          h('td', { 'data-label': 'Action' }, e.event),
-          h('td', { 'data-label': 'Severity' }, e.severity))));
+        auditBody.replaceChildren(...foldTrailReads(r.events).map((row) => {
+          const e = row.event;
+          const what = eventWords(e);
+          return h('tr', { 'data-event': e.event },
+            h('td', { 'data-label': 'Time' }, row.count > 1 ? fmtTime(row.first) + ' to ' + fmtTime(e.timestamp).slice(11) : fmtTime(e.timestamp)),
+            h('td', { 'data-label': 'Admin' }, row.users.join(', ') || '—'),
+            h('td', { 'data-label': 'IP' }, row.ips.join(', ') || '—'),
+            h('td', { 'data-label': 'Action' }, what, e.severity && e.severity !== 'info' ? [' ', h('span', { class: 'badge ' + (e.severity === 'critical' ? 'red' : 'amber') }, e.severity === 'critical' ? 'Critical' : 'Warning')] : null),
+            h('td', { 'data-label': 'Details' }, row.count > 1 ? row.count + ' times' : eventDetails(e) || '—'));
+        }));
         if (!r.events.length) auditBody.append(h('tr', {}, h('td', { colspan: '5' }, 'No events.')));
         auditInfo.textContent = 'Page ' + r.page + ' of ' + pages;
         auditPrev.disabled = r.page <= 1; auditNext.disabled = r.page >= pages;
@@ -896,7 +976,7 @@
         auditErr,
         h('div', { class: 'table-wrap' }, h('table', { class: 'stack', id: 'audit' },
           h('caption', { class: 'sr-only' }, 'The tenant\'s audit trail, newest first'),
-          h('thead', {}, h('tr', {}, ['Time', 'Admin', 'IP', 'Action', 'Severity'].map((c) => h('th', { scope: 'col' }, c)))),
+          h('thead', {}, h('tr', {}, ['Time', 'Admin', 'IP', 'Action', 'Details'].map((c) => h('th', { scope: 'col' }, c)))),
           auditBody)),
         h('nav', { class: 'pager', 'aria-label': 'Audit pages' }, auditPrev, auditInfo, auditNext)));
     locked('The credential is shown only after you confirm your password and code.');
