@@ -529,6 +529,7 @@
   const FILTERS = [['', 'All'], ['overdue', 'Overdue'], ['due_soon', 'Due within 7 days'], ['compromised', 'Compromised'], ['failing', 'Rotation failing']];
   const STATUS_LABEL = { ok: 'OK', overdue: 'Overdue', due_soon: 'Due soon', compromised: 'Compromised', failing: 'Rotation failing' };
   const PER_PAGE = 20;
+  const SEARCH_PAUSE_MS = 300;
 
   function overviewView() {
     let alive = true;
@@ -539,7 +540,19 @@
     const pageInfo = h('span', { id: 'page-info' });
     const prev = h('button', { type: 'button', class: 'secondary', id: 'page-prev', onclick: () => { q.page--; load(); } }, 'Previous');
     const next = h('button', { type: 'button', class: 'secondary', id: 'page-next', onclick: () => { q.page++; load(); } }, 'Next');
-    const search = h('input', { id: 'search', type: 'search', autocomplete: 'off', spellcheck: 'false' });
+    // Search as you type: a listing once typing pauses (SEARCH_PAUSE_MS),
+    // at once on Enter; load() shows only the latest answer.
+    let typing = null;
+    const searchNow = () => {
+      clearTimeout(typing); typing = null;
+      const v = search.value.trim();
+      if (v === q.q) return;
+      q.q = v; q.page = 1; load();
+    };
+    const search = h('input', {
+      id: 'search', type: 'search', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'search-hint',
+      oninput: () => { clearTimeout(typing); typing = setTimeout(searchNow, SEARCH_PAUSE_MS); },
+    });
     const health = h('div', { id: 'health-body' }, 'Loading…');
     const progress = h('div', { id: 'bulk-progress', role: 'status', 'aria-live': 'polite' });
     const bulkErr = h('p', { class: 'error', role: 'alert', hidden: true, id: 'bulk-error' });
@@ -664,8 +677,9 @@
         h('h2', { id: 'list-title' }, 'Tenants'),
         h('form', {
           role: 'search', class: 'inline', id: 'search-form',
-          onsubmit: (e) => { e.preventDefault(); q.q = search.value.trim(); q.page = 1; load(); },
-        }, h('label', { for: 'search' }, 'Search by tenant id or domain'), search, h('button', { type: 'submit' }, 'Search')),
+          onsubmit: (e) => { e.preventDefault(); searchNow(); },
+        }, h('label', { for: 'search' }, 'Search by tenant id or domain'), search, h('button', { type: 'submit' }, 'Search'),
+        h('p', { class: 'hint', id: 'search-hint' }, 'Results update as you type.')),
         filters,
         listErr, status,
         h('div', { class: 'table-wrap' }, h('table', { class: 'stack', id: 'tenants' },
@@ -680,7 +694,7 @@
       tenantJump());
     load();
     loadHealth();
-    return { stop() { alive = false; if (poll) clearTimeout(poll); } };
+    return { stop() { alive = false; if (poll) clearTimeout(poll); clearTimeout(typing); } };
   }
 
   // ------------------------------------------------------ audit trail
