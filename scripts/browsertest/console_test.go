@@ -147,6 +147,11 @@ func TestViewingPage(t *testing.T) {
 		t.Errorf("countdown %q, want about 15:00", cd)
 	}
 	tb.waitText("#view-window", "15 minutes after you confirmed", time.Second)
+	// The masked password is a field labelled Password, described as
+	// hidden (an aria-label on a <code> may be skipped).
+	if name, role, desc := tb.axNode("#password"); name != "Password" || role != "textbox" || desc != "Hidden" {
+		t.Errorf("the masked password reads as %q, role %q, description %q; want Password, textbox, Hidden", name, role, desc)
+	}
 	for _, sel := range []string{"#last-rotated", "#next-rotation", "#rotation-state", "#compromise"} {
 		if tb.text(sel) == "" {
 			t.Errorf("%s is empty", sel)
@@ -157,8 +162,13 @@ func TestViewingPage(t *testing.T) {
 
 	// Reveal: audited, then shown; hide: gone from the page.
 	tb.run("reveal", chromedp.Click(chromedp.CSS("#reveal")), chromedp.WaitVisible(chromedp.CSS("#hide")))
-	if got := tb.text("#password"); got != view.Password {
+	var got string
+	tb.eval(`document.querySelector('#password').value`, &got)
+	if got != view.Password {
 		t.Errorf("revealed password differs")
+	}
+	if name, _, desc := tb.axNode("#password"); name != "Password" || desc != "Shown" {
+		t.Errorf("the revealed password reads as %q, described %q", name, desc)
 	}
 	tb.run("hide", chromedp.Click(chromedp.CSS("#hide")), chromedp.WaitVisible(chromedp.CSS("#reveal")))
 	if strings.Contains(tb.html(), view.Password) {

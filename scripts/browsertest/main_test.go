@@ -14,6 +14,7 @@ import (
 
 	"encoding/json"
 
+	"github.com/chromedp/cdproto/accessibility"
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/log"
@@ -441,4 +442,33 @@ func (tb *tab) waitClipboard(want string, timeout time.Duration) {
 		}
 	}
 	tb.t.Errorf("the clipboard holds %d characters, want %q", len(got), want)
+}
+
+// axNode is the accessible name, role and description Chromium gives the
+// element sel: what a screen reader announces.
+func (tb *tab) axNode(sel string) (name, role, description string) {
+	tb.t.Helper()
+	obj, err := chromedp.Call(tb.ctx, runtime.Evaluate, runtime.EvaluateParams{Expression: fmt.Sprintf(`document.querySelector(%q)`, sel)})
+	if err == nil && (obj.Result == nil || obj.Result.ObjectID == "") {
+		err = fmt.Errorf("no element %s", sel)
+	}
+	var tree accessibility.GetPartialAXTreeResult
+	if err == nil {
+		tree, err = chromedp.Call(tb.ctx, accessibility.GetPartialAXTree, accessibility.GetPartialAXTreeParams{ObjectID: obj.Result.ObjectID, FetchRelatives: new(false)})
+	}
+	if err == nil && len(tree.Nodes) == 0 {
+		err = fmt.Errorf("%s has no accessibility node", sel)
+	}
+	if err != nil {
+		tb.t.Fatalf("accessibility node of %s: %v", sel, err)
+	}
+	str := func(v *accessibility.Value) string {
+		var s string
+		if v != nil {
+			_ = json.Unmarshal([]byte(v.Value), &s)
+		}
+		return s
+	}
+	n := tree.Nodes[0]
+	return str(n.Name), str(n.Role), str(n.Description)
 }

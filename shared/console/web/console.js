@@ -832,8 +832,13 @@
       loadAudit(1);
     }
     function show() {
+      // A read-only field labelled by its <label>: screen readers announce
+      // "Password" and, while masked, a password field (the value is then
+      // the mask, never the password).
       const mask = '••••••••••••';
-      const pw = h('code', { class: 'secret', id: 'password', 'aria-label': 'Password (hidden)' }, mask);
+      const pw = h('input', { class: 'secret mono', id: 'password', type: 'password', readonly: true, autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'password-state' });
+      pw.value = mask;
+      const pwState = h('span', { class: 'sr-only', id: 'password-state' }, 'Hidden');
       const reveal = h('button', { type: 'button', class: 'secondary', id: 'reveal' }, 'Reveal password');
       const hide = h('button', { type: 'button', class: 'secondary', id: 'hide', hidden: true }, 'Hide password');
       const copiedPw = h('span', { class: 'copied', role: 'status', id: 'copied-password' });
@@ -842,11 +847,11 @@
         secretErr.hidden = true;
         try { await record('smtp_credentials_viewed', 'password'); } catch (ex) { showError(secretErr, ex); return; }
         if (!cred) return;
-        pw.textContent = cred.password; pw.setAttribute('aria-label', 'Password');
+        pw.type = 'text'; pw.value = cred.password; pwState.textContent = 'Shown';
         revealed = true; reveal.hidden = true; hide.hidden = false; hide.focus();
       });
       hide.addEventListener('click', () => {
-        pw.textContent = mask; pw.setAttribute('aria-label', 'Password (hidden)');
+        pw.type = 'password'; pw.value = mask; pwState.textContent = 'Hidden';
         revealed = false; hide.hidden = true; reveal.hidden = false; reveal.focus();
       });
       const copier = (field, out) => async () => {
@@ -871,7 +876,7 @@
         h('dl', { class: 'fields' },
           h('dt', {}, 'Username'), h('dd', {}, h('code', { id: 'username' }, cred.username),
             h('button', { type: 'button', class: 'secondary', id: 'copy-username', onclick: copier('username', copiedUser) }, 'Copy username'), copiedUser),
-          h('dt', {}, 'Password'), h('dd', {}, pw, reveal, hide,
+          h('dt', {}, h('label', { for: 'password' }, 'Password')), h('dd', {}, pw, pwState, reveal, hide,
             h('button', { type: 'button', class: 'secondary', id: 'copy-password', onclick: copier('password', copiedPw) }, 'Copy password'), copiedPw),
           h('dt', {}, 'Webmail'), h('dd', {}, web ? h('a', { href: web, target: '_blank', rel: 'noopener noreferrer', id: 'webmail' }, web) : '—'),
           h('dt', {}, 'Last rotated'), h('dd', { id: 'last-rotated' }, fmtTime(cred.last_rotated)),
