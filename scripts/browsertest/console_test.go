@@ -61,7 +61,7 @@ func TestSignInAndOverview(t *testing.T) {
 		t.Errorf("signed out, the overview went to %s, want the sign-in page", path)
 	}
 	tb.shot("sign-in")
-	tb.assertContrast("sign-in")
+	tb.assertPage("sign-in")
 	tb.mu.Lock()
 	csp := tb.docs[stack.ConsoleURL()]
 	tb.mu.Unlock()
@@ -93,7 +93,7 @@ func TestSignInAndOverview(t *testing.T) {
 	tb.waitText("#health-backup", "None", 10*time.Second)
 	tb.waitText("#page-info", "Page 1 of 1", 5*time.Second)
 	tb.shot("overview")
-	tb.assertContrast("overview")
+	tb.assertPage("overview")
 
 	// Filters: nothing is overdue or compromised on a fresh stack.
 	tb.run("filter overdue", chromedp.Click(chromedp.CSS("#filter-overdue")))
@@ -158,7 +158,7 @@ func TestViewingPage(t *testing.T) {
 		}
 	}
 	tb.shot("masked")
-	tb.assertContrast("viewing page")
+	tb.assertPage("viewing page")
 
 	// Reveal: audited, then shown; hide: gone from the page.
 	tb.run("reveal", chromedp.Click(chromedp.CSS("#reveal")), chromedp.WaitVisible(chromedp.CSS("#hide")))

@@ -57,7 +57,7 @@ func run(m *testing.M) int {
 	defer os.RemoveAll(tmp)
 
 	var wg sync.WaitGroup
-	var errA, errB, errC, errD error
+	var errA, errB, errC, errD, errAxe error
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	wg.Go(func() { stack, errA = devenv.NewTestStack(ctx, filepath.Join(tmp, "a"), 3, nil) })
@@ -68,6 +68,7 @@ func run(m *testing.M) int {
 	wg.Go(func() {
 		hostedStack, errD = devenv.NewTestStack(ctx, filepath.Join(tmp, "d"), 1, func(o *devenv.StackOptions) { o.HostedSignIn = true })
 	})
+	wg.Go(func() { axeJS, errAxe = installAxe() })
 	var closeBrowser func()
 	browserCtx, closeBrowser, chromiumErr = startBrowser(filepath.Join(tmp, "chromium"))
 	wg.Wait()
@@ -79,7 +80,7 @@ func run(m *testing.M) int {
 	if closeBrowser != nil {
 		defer closeBrowser()
 	}
-	if err := errors.Join(errA, errB, errC, errD); err != nil {
+	if err := errors.Join(errA, errB, errC, errD, errAxe); err != nil {
 		fmt.Fprintf(os.Stderr, "browsertest: start the stacks: %v\n", err)
 		return 1
 	}
