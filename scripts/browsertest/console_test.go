@@ -234,11 +234,27 @@ func TestViewingPage(t *testing.T) {
 	if len(once) < 32 {
 		t.Fatalf("one-time password %q", once)
 	}
+	tb.waitText("#one-time-countdown", ":", 2*time.Second)
+	tb.assertPage("one-time password dialog")
+	// The view closed and reopened: the username copied last was left in
+	// the clipboard (only the password is cleared).
+	if got := tb.clipboard(); got != view.Username {
+		t.Errorf("the clipboard holds %q, want the username copied last", got)
+	}
+	tb.run("copy the one-time password", chromedp.Click(chromedp.CSS("#copy-one-time")))
+	tb.waitText("#copied-one-time", "Copied", 10*time.Second)
+	if tb.clipboard() != once {
+		t.Error("the clipboard does not hold the one-time password")
+	}
 	tb.run("dismiss", chromedp.Click(chromedp.CSS("#dismiss-password")), chromedp.WaitNotPresent(chromedp.CSS("#one-time-password")))
 	if strings.Contains(tb.html(), once) {
 		t.Error("the dismissed one-time password is still in the page")
 	}
+	tb.waitClipboard("", 5*time.Second)
 	tb.waitText("#compromise", "INC-2026-0042", 15*time.Second)
+	tb.waitText("#audit-rows", "Emergency reset", 10*time.Second)
+	tb.waitText(`#audit-rows tr[data-event="smtp_credentials_emergency_reset"]`, "incident INC-2026-0042", 5*time.Second)
+	tb.waitText(`#audit-rows tr[data-event="smtp_credentials_emergency_reset"]`, "reason: “browser test”", 5*time.Second)
 	tb.assertNoTokenStored(view.Password, once)
 
 	// Back to the overview in the same session: the tenant is compromised.

@@ -116,3 +116,42 @@ func TestBulkRotation(t *testing.T) {
 	tb.waitText("#list-status", "0 credentials (overdue)", 15*time.Second)
 	tb.shot("bulk-done")
 }
+
+// TestOneTimePasswordWipedWithTheWindow: the one-time password of an
+// emergency reset obeys the re-auth window like the view: when it ends,
+// the dialog closes and the password leaves the page and the clipboard.
+// It runs after the clock moved half a year: the page times the window
+// from the token's own lifetime, not from the server's clock.
+func TestOneTimePasswordWipedWithTheWindow(t *testing.T) {
+	s := shortStack
+	tb := newTab(t, s)
+	admin := s.UserWithRole(auth.RolePlatformAdmin)
+	tn := s.Tenants[1]
+	tb.signIn(tenantPath(tn.TenantID), admin)
+	tb.reauth(admin)
+	tb.run("emergency reset", chromedp.WaitVisible(chromedp.CSS("#reveal")),
+		chromedp.Click(chromedp.CSS("#emergency-reset")), chromedp.WaitVisible(chromedp.CSS("#confirm-incident_id")),
+		chromedp.SendKeys(chromedp.CSS("#confirm-incident_id"), "INC-2026-0099"),
+		chromedp.Click(chromedp.CSS("#confirm-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#one-time-password")))
+	once := tb.text("#one-time-password")
+	if len(once) < 32 {
+		t.Fatalf("one-time password %q", once)
+	}
+	if left := tb.text("#one-time-countdown"); left < "00:10" || left > "00:25" {
+		t.Errorf("the dialog closes in %q, want the rest of the 25-second window", left)
+	}
+	tb.run("copy", chromedp.Click(chromedp.CSS("#copy-one-time")))
+	tb.waitText("#copied-one-time", "Copied", 5*time.Second)
+	if tb.clipboard() != once {
+		t.Error("the clipboard does not hold the one-time password")
+	}
+	tb.shot("one-time")
+	tb.run("window ends", chromedp.WaitNotPresent(chromedp.CSS("#one-time-password")))
+	if strings.Contains(tb.html(), once) {
+		t.Error("the one-time password is still in the page after the window ended")
+	}
+	tb.waitClipboard("", 5*time.Second)
+	tb.waitText("#one-time-expired", "removed from the page when your confirmation ran out, after 25 seconds", 5*time.Second)
+	tb.assertNoTokenStored(once)
+}

@@ -957,6 +957,7 @@
         confirmLabel: 'Reset now', danger: true,
       });
       if (!v || !alive || !(await ensureReauth('Confirm your password and code to reset.')) || !alive) return;
+      const held = state.reauth; // the one-time password goes when its window ends
       let r;
       try { r = await api('POST', base + '/emergency-reset', { reauth: true, body: { incident_id: v.incident_id, reason: v.reason } }); } catch (ex) { showError(actionErr, ex); return; }
       loadAudit(1);
@@ -967,17 +968,38 @@
       }
       let once = r.password;
       r = null;
+      // Like the view, the dialog keeps the password only for the re-auth
+      // window: at its end the password leaves the page (and the
+      // clipboard); it can then be read like any credential.
       const code = h('code', { class: 'secret', id: 'one-time-password' }, once);
-      const copied = h('span', { class: 'copied', role: 'status' });
-      modal(h('div', {},
+      const copied = h('span', { class: 'copied', role: 'status', id: 'copied-one-time' });
+      const left = h('span', { class: 'countdown', id: 'one-time-countdown', role: 'timer', 'aria-live': 'off' });
+      let wipe = null;
+      const dlg = modal(h('div', {},
         h('h2', { id: 'otp-title' }, 'New password, shown once'),
         h('p', {}, 'Store it where it is needed now. It is not shown again here; later it is read like any credential, with its own audit record.'),
         h('p', {}, code),
+        h('p', { class: 'hint' }, 'This closes in ', left, ', when your confirmation runs out, as the view does.'),
         h('div', { class: 'actions' },
-          h('button', { type: 'button', class: 'secondary', onclick: async () => { copied.textContent = (await copyText(once || '')) ? 'Copied' : 'Copying failed'; } }, 'Copy'), copied,
+          h('button', { type: 'button', class: 'secondary', id: 'copy-one-time', onclick: async () => { copied.textContent = (await copySecret(once || '')) ? 'Copied; cleared from the clipboard when this closes.' : 'Copying failed'; } }, 'Copy'), copied,
           h('button', { type: 'button', id: 'dismiss-password', autofocus: true, onclick: (e) => e.target.closest('dialog').close() }, 'I have stored it'))),
-      { labelledBy: 'otp-title', closable: false, onClose: () => { code.textContent = ''; once = null; } });
+      {
+        labelledBy: 'otp-title', closable: false,
+        onClose: (why) => {
+          clearInterval(wipe);
+          code.textContent = ''; once = null;
+          clearClipboard();
+          if (why === 'expired') actionMsg.replaceChildren(h('p', { class: 'notice', id: 'one-time-expired' }, 'Reset for incident ' + v.incident_id + '. The new password was removed from the page when your confirmation ran out, after ' + fmtWindow(held.windowMs) + '; confirm again to read it.'));
+        },
+      });
+      const tick = () => {
+        const ms = held.expiresAt - Date.now();
+        if (ms <= 0) dlg.close('expired');
+        else left.textContent = fmtDuration(ms);
+      };
       actionMsg.replaceChildren(h('p', { class: 'notice' }, 'Reset for incident ' + v.incident_id + '.'));
+      tick();
+      if (once !== null) wipe = setInterval(tick, 1000);
     }
 
     setPage('SMTP credentials of ' + tenantID,
