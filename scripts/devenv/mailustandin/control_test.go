@@ -11,7 +11,7 @@ import (
 
 func TestControlAPI(t *testing.T) {
 	s := newTestServer(t, Options{})
-	ts := httptest.NewServer(s.ControlHandler())
+	ts := httptest.NewServer(s.ControlHandler(Internal{}))
 	defer ts.Close()
 
 	do := func(method, path, body string) (int, map[string]any) {

@@ -68,6 +68,7 @@ type Server struct {
 	mu        sync.Mutex
 	instances map[string]*Instance
 	closed    bool
+	internal  []func() // stop the internal endpoint and relay (relay.go)
 
 	// Group commit of the state file: changes counts applied changes,
 	// saved is the count the file on disk covers.
@@ -165,9 +166,14 @@ func (s *Server) Close() error {
 	for _, in := range s.instances {
 		all = append(all, in)
 	}
+	stops := s.internal
+	s.internal = nil
 	s.mu.Unlock()
 	for _, in := range all {
 		in.shutdown()
+	}
+	for _, stop := range stops {
+		stop()
 	}
 	return nil
 }
