@@ -93,7 +93,14 @@ func (i *Instance) authenticate(r authRequest) authAnswer {
 		i.logAuth(r, ans, f)
 		return ans
 	}
-	ans.ok = found && enabled && checkPassword(hash, r.password) && !f.RequireTokens
+	if found && enabled {
+		var outdated bool
+		ans.ok, outdated = checkPassword(hash, r.password)
+		if outdated {
+			i.upgradeHash(name, hash, r.password)
+		}
+		ans.ok = ans.ok && !f.RequireTokens
+	}
 	if found && !appToken && i.limiter.limitUser(name, r.clientIP) {
 		ans = authAnswer{rateLimited: true, userExists: true}
 		i.logAuth(r, ans, f)
@@ -109,6 +116,26 @@ func (i *Instance) authenticate(r authRequest) authAnswer {
 	}
 	i.logAuth(r, ans, f)
 	return ans
+}
+
+// upgradeHash replaces a user's hash of an older scheme after a
+// successful check, unless the password changed meanwhile.
+func (i *Instance) upgradeHash(name, old, password string) {
+	h, err := hashPassword(password, i.srv.opts.BcryptCost)
+	if err != nil {
+		return
+	}
+	i.mu.Lock()
+	u, ok := i.users[name]
+	if ok && u.PasswordHash == old {
+		u.PasswordHash = h
+	}
+	i.mu.Unlock()
+	if ok {
+		if err := i.srv.persist(); err != nil {
+			i.srv.log.Error("mailu state not saved", "domain", i.domain, "error", err)
+		}
+	}
 }
 
 func (i *Instance) logAuth(r authRequest, a authAnswer, f Faults) {
