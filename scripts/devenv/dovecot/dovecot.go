@@ -70,6 +70,9 @@ const MissingError = "dovecot is missing: run `make dovecot` as root, or install
 // in /usr/sbin.
 func Binary() (string, error) {
 	if b := os.Getenv("DOVECOT"); b != "" {
+		if _, err := os.Stat(b); err != nil {
+			return "", fmt.Errorf("%s (DOVECOT=%s: %w)", MissingError, b, err)
+		}
 		return b, nil
 	}
 	if b, err := exec.LookPath("dovecot"); err == nil {
@@ -109,16 +112,25 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	// Free ports are picked here and bound by Dovecot a moment later;
 	// another process may take one in between, so a failed bind is
-	// retried with new ports.
+	// retried with new ports. Fixed ports may still be held for a moment
+	// by the login processes of a Dovecot whose stack was killed: they
+	// are retried as they are.
 	var lastErr error
-	for range 5 {
+	for range 10 {
 		s, err := start(ctx, bin, cfg)
 		if err == nil {
 			return s, nil
 		}
 		lastErr = err
-		if !errors.Is(err, errPortTaken) || (cfg.SubmissionAddr != "" && cfg.SubmissionsAddr != "") {
+		if !errors.Is(err, errPortTaken) {
 			break
+		}
+		if cfg.SubmissionAddr != "" || cfg.SubmissionsAddr != "" {
+			select {
+			case <-ctx.Done():
+				return nil, lastErr
+			case <-time.After(time.Second):
+			}
 		}
 	}
 	return nil, lastErr

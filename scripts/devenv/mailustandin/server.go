@@ -1,8 +1,9 @@
-// Package mailustandin is a stand-in for MailU, for tests and local runs where
-// MailU's containers cannot run. One Server hosts many MailU instances (one
-// per tenant), each with its own admin API v1 and SMTP AUTH listener on
-// loopback over one user store, with injectable faults and optional state
-// that survives a restart.
+// Package mailustandin is a stand-in for MailU 2024.06's admin app, for
+// tests and local runs where MailU's containers cannot run. One Server
+// hosts many MailU instances (one per tenant), each with its own admin API
+// v1 on loopback over one user store, with injectable faults and optional
+// state that survives a restart; one internal auth endpoint answers the
+// real Dovecot front (scripts/devenv/dovecot) for all of them.
 package mailustandin
 
 import (
