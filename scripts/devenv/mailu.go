@@ -54,11 +54,12 @@ type InProcessMailU struct {
 }
 
 // StartInProcessMailU starts an empty in-process stand-in, its internal
-// auth endpoint and relay, and a Dovecot front keeping its files in dir.
-// Options left zero get the tests' settings: bcrypt's least cost, since
-// tests log in thousands of times (the rotation fault and reader tests);
-// the behaviour is the same.
-func StartInProcessMailU(ctx context.Context, dir string, opts mailustandin.Options) (*InProcessMailU, error) {
+// auth endpoint and relay, and a Dovecot front keeping its files in dir,
+// with failureDelay as its auth_failure_delay (dovecot.Config). Options
+// left zero get the tests' settings: bcrypt's least cost, since tests log
+// in thousands of times (the rotation fault and reader tests); the
+// behaviour is the same.
+func StartInProcessMailU(ctx context.Context, dir string, opts mailustandin.Options, failureDelay time.Duration) (*InProcessMailU, error) {
 	if opts.BcryptCost == 0 {
 		opts.BcryptCost = bcrypt.MinCost
 	}
@@ -68,7 +69,7 @@ func StartInProcessMailU(ctx context.Context, dir string, opts mailustandin.Opti
 		srv.Close()
 		return nil, err
 	}
-	front, err := dovecot.Start(ctx, dovecot.Config{Dir: filepath.Join(dir, "dovecot"), AuthURL: internal.AuthURL, RelayAddr: internal.RelayAddr})
+	front, err := dovecot.Start(ctx, dovecot.Config{Dir: filepath.Join(dir, "dovecot"), AuthURL: internal.AuthURL, RelayAddr: internal.RelayAddr, FailureDelay: failureDelay})
 	if err != nil {
 		srv.Close()
 		return nil, err
@@ -77,12 +78,13 @@ func StartInProcessMailU(ctx context.Context, dir string, opts mailustandin.Opti
 }
 
 // StartTestMailU is StartInProcessMailU for one test, in its temporary
-// folder, stopped when the test ends.
+// folder, stopped when the test ends, with Dovecot's default failure delay
+// of 2 seconds, as in MailU.
 func StartTestMailU(t testing.TB, opts mailustandin.Options) *InProcessMailU {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	m, err := StartInProcessMailU(ctx, t.TempDir(), opts)
+	m, err := StartInProcessMailU(ctx, t.TempDir(), opts, 0)
 	if err != nil {
 		t.Fatalf("start the MailU stand-in and its Dovecot front: %v", err)
 	}

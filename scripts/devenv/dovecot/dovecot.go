@@ -45,7 +45,8 @@ type Config struct {
 	SubmissionAddr  string
 	SubmissionsAddr string
 	// FailureDelay overrides auth_failure_delay (whole seconds); 0 keeps
-	// Dovecot's default of 2 seconds, as MailU does.
+	// Dovecot's default of 2 seconds, as MailU does, and a negative value
+	// turns the delay off.
 	FailureDelay time.Duration
 	// Hostname is what the front greets with and its certificate names
 	// beside localhost and the loopback addresses; default mail.localhost.
@@ -207,8 +208,11 @@ func (s *Server) writeConfig() (string, error) {
 		TimeoutMillis: 2000, // MailU's front waits 2 s per try, 3 tries
 		Attempts:      3,
 	}
-	if s.cfg.FailureDelay > 0 {
+	switch {
+	case s.cfg.FailureDelay > 0:
 		v.FailureDelay = dovecotSecs(s.cfg.FailureDelay)
+	case s.cfg.FailureDelay < 0:
+		v.FailureDelay = "0"
 	}
 	if !v.Root {
 		// Without root Dovecot cannot switch users: every process runs as
