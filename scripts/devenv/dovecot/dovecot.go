@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -152,7 +153,8 @@ func start(ctx context.Context, bin string, cfg Config) (*Server, error) {
 	// Dovecot's sockets live in a short folder of their own: unix socket
 	// paths are limited to 108 bytes, and its unprivileged processes must
 	// be able to reach it and read the passdb.
-	if s.runDir, err = os.MkdirTemp("", "smtp-vault-dovecot-"); err != nil {
+	removeStaleRunDirs()
+	if s.runDir, err = os.MkdirTemp("", runDirPrefix); err != nil {
 		return nil, err
 	}
 	if err := os.Chmod(s.runDir, 0o755); err != nil {
@@ -349,6 +351,31 @@ func (s *Server) Close() error {
 func (s *Server) removeRunDir() {
 	if s.runDir != "" {
 		_ = os.RemoveAll(s.runDir)
+	}
+}
+
+const runDirPrefix = "smtp-vault-dovecot-"
+
+// removeStaleRunDirs removes the run folders of fronts whose Dovecot is
+// gone without its Close (a killed stack): those whose master.pid names
+// no running process, or that never got one and are an hour old.
+func removeStaleRunDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), runDirPrefix+"*"))
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, "master.pid"))
+		if err != nil {
+			if fi, serr := os.Stat(d); serr == nil && time.Since(fi.ModTime()) > time.Hour {
+				_ = os.RemoveAll(d)
+			}
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			_ = os.RemoveAll(d)
+		}
 	}
 }
 
