@@ -76,6 +76,11 @@ service submission-login {
     port = {{.SubmissionsPort}}
     ssl = yes
   }
+  # One long-lived login process serves many clients, as in MailU.
+  service_count = 0
+  client_limit = 1000
+  process_min_avail = 1
+  vsz_limit = 256M
 {{- if not .Root}}
   chroot =
 {{- end}}
