@@ -210,3 +210,43 @@ func TestFrontAdminFaults(t *testing.T) {
 		t.Fatalf("after the faults: %v", err)
 	}
 }
+
+// BenchmarkFrontLogin is one right-password login through the Dovecot
+// front: connect, TLS, EHLO, AUTH PLAIN (the admin app asked over HTTP,
+// bcrypt at the tests' least cost), QUIT.
+func BenchmarkFrontLogin(b *testing.B) {
+	m := devenv.StartTestMailU(b, mailustandin.Options{})
+	ctx := context.Background()
+	in, err := m.AddInstance(ctx, frontDomain, "front-token-0001")
+	if err != nil {
+		b.Fatal(err)
+	}
+	user := "admin@" + frontDomain
+	if err := mailu.New(in.APIURL, "front-token-0001", nil).CreateUser(ctx, mailu.UserCreate{Email: user, RawPassword: "right-pw", Enabled: true}); err != nil {
+		b.Fatal(err)
+	}
+	tlsConf, err := m.Front.TLSConfig()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		dial func() (*smtp.Client, error)
+	}{
+		{"465 implicit TLS", func() (*smtp.Client, error) { return smtp.DialTLS(in.SMTPSAddr, tlsConf) }},
+		{"587 STARTTLS", func() (*smtp.Client, error) { return smtp.DialStartTLS(in.SMTPAddr, tlsConf) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				cl, err := c.dial()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := cl.Auth(sasl.NewPlainClient("", user, "right-pw")); err != nil {
+					b.Fatal(err)
+				}
+				cl.Quit()
+			}
+		})
+	}
+}
