@@ -46,7 +46,7 @@ func TestBackupsBucketAndAlarms(t *testing.T) {
 		t.Error("BackupFunction: BACKUP_KMS_KEY_ID must be the BackupsKey")
 	}
 	for id, want := range map[string]struct{ metric, periods, missing string }{
-		"BackupFailedAlarm":   {"BackupFailed", "1", "notBreaching"},
+		"BackupFailedAlarm": {"BackupFailed", "1", "notBreaching"},
 		// Not breaching: a new stack has no backup yet, and its first page
 		// must not be a false alarm. The alarm notifies when it finds no
 		// success in 26 hours (INSUFFICIENT_DATA, below).
