@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"smtp-vault/scripts/devenv/mailustandin"
 )
 
 // TestRunbookCommandsWork runs the marked blocks of docs/runbook.md, in
@@ -43,9 +45,8 @@ func TestRunbookCommandsWork(t *testing.T) {
 
 	// The stand-in MailU outlives a restart of the stack, as a tenant's
 	// MailU outlives make run.
-	mailu := NewInProcessMailU()
-	t.Cleanup(func() { mailu.Close() })
 	dir := t.TempDir()
+	mailu := StartTestMailU(t, mailustandin.Options{})
 	start := func() *TestStack {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
