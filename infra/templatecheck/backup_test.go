@@ -51,8 +51,11 @@ func TestBackupsBucketAndAlarms(t *testing.T) {
 		t.Error("BackupFunction: BACKUP_KMS_KEY_ID must be the BackupsKey")
 	}
 	for id, want := range map[string]struct{ metric, periods, missing string }{
-		"BackupFailedAlarm":   {"BackupFailed", "1", "notBreaching"},
-		"NoRecentBackupAlarm": {"BackupSucceeded", "26", "breaching"},
+		"BackupFailedAlarm": {"BackupFailed", "1", "notBreaching"},
+		// Not breaching: a new stack has no backup yet, and its first page
+		// must not be a false alarm. The alarm notifies when it finds no
+		// success in 26 hours (INSUFFICIENT_DATA, below).
+		"NoRecentBackupAlarm": {"BackupSucceeded", "26", "missing"},
 	} {
 		a := resource(t, tpl, id, "AWS::CloudWatch::Alarm")
 		p := get(a, "Properties")
@@ -63,6 +66,13 @@ func TestBackupsBucketAndAlarms(t *testing.T) {
 		if acts := get(p, "AlarmActions"); acts == nil || len(acts.Content) != 1 || refTarget(acts.Content[0]) != "NotificationTopic" {
 			t.Errorf("%s: AlarmActions must be [!Ref NotificationTopic]", id)
 		}
+	}
+	// With missing data left missing, 26 hours without a success is
+	// INSUFFICIENT_DATA: that state must notify, or a dead schedule is
+	// silent.
+	p := get(resource(t, tpl, "NoRecentBackupAlarm", "AWS::CloudWatch::Alarm"), "Properties")
+	if acts := get(p, "InsufficientDataActions"); acts == nil || len(acts.Content) != 1 || refTarget(acts.Content[0]) != "NotificationTopic" {
+		t.Error("NoRecentBackupAlarm: InsufficientDataActions must be [!Ref NotificationTopic]")
 	}
 }
 

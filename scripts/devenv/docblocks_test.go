@@ -14,7 +14,9 @@ import (
 
 // docMarker precedes a shell block of the README or docs/ that is meant
 // to be pasted against a running stack: <!-- doc-test: "text", "other text" -->.
-// The quoted texts must appear in what the block prints.
+// The quoted texts must appear in what the block prints; bare words are
+// steps the test takes for the reader around the block (runbook_test.go:
+// stop-stack before it, start-stack after it).
 var docMarker = regexp.MustCompile(`^<!--\s*doc-test(?::(.*?))?\s*-->$`)
 
 var quoted = regexp.MustCompile(`"((?:[^"\\]|\\.)*)"`)
@@ -24,6 +26,7 @@ type docBlock struct {
 	line   int // of the opening fence
 	script string
 	expect []string
+	words  []string
 }
 
 // docBlocks finds the marked ```sh blocks of a Markdown text.
@@ -32,16 +35,19 @@ func docBlocks(text string) []docBlock {
 	var out []docBlock
 	for i := 0; i < len(lines); i++ {
 		m := docMarker.FindStringSubmatch(strings.TrimSpace(lines[i]))
-		if m == nil || i+1 >= len(lines) || !strings.HasPrefix(lines[i+1], "```sh") {
+		if m == nil || i+1 >= len(lines) || !strings.HasPrefix(strings.TrimLeft(lines[i+1], " "), "```sh") {
 			continue
 		}
+		// A block in a list item is indented; its lines lose that indent.
+		indent := strings.Repeat(" ", len(lines[i+1])-len(strings.TrimLeft(lines[i+1], " ")))
 		b := docBlock{line: i + 2}
 		for _, q := range quoted.FindAllStringSubmatch(m[1], -1) {
 			b.expect = append(b.expect, strings.ReplaceAll(q[1], `\"`, `"`))
 		}
+		b.words = strings.FieldsFunc(quoted.ReplaceAllString(m[1], ""), func(r rune) bool { return r == ',' || r == ' ' })
 		var body []string
-		for i += 2; i < len(lines) && !strings.HasPrefix(lines[i], "```"); i++ {
-			body = append(body, lines[i])
+		for i += 2; i < len(lines) && !strings.HasPrefix(strings.TrimLeft(lines[i], " "), "```"); i++ {
+			body = append(body, strings.TrimPrefix(lines[i], indent))
 		}
 		b.script = strings.Join(body, "\n")
 		out = append(out, b)
@@ -50,17 +56,20 @@ func docBlocks(text string) []docBlock {
 }
 
 func TestDocBlocksParse(t *testing.T) {
-	text := "intro\n<!-- doc-test: \"ok\", \"say \\\"hi\\\"\" -->\n```sh\necho ok\necho 'say \"hi\"'\n```\n```sh\nnot marked\n```\n<!-- doc-test -->\n```sh\ntrue\n```\n"
+	text := "intro\n<!-- doc-test: \"ok\", \"say \\\"hi\\\"\" -->\n```sh\necho ok\necho 'say \"hi\"'\n```\n```sh\nnot marked\n```\n<!-- doc-test -->\n```sh\ntrue\n```\n<!-- doc-test: stop-stack \"a, b\" start-stack -->\n  ```sh\n  false\n    x\n  ```\n"
 	got := docBlocks(text)
-	if len(got) != 2 || got[0].script != "echo ok\necho 'say \"hi\"'" || len(got[0].expect) != 2 || got[0].expect[1] != `say "hi"` || got[1].script != "true" || got[1].line != 11 {
+	if len(got) != 3 || got[0].script != "echo ok\necho 'say \"hi\"'" || len(got[0].expect) != 2 || got[0].expect[1] != `say "hi"` || len(got[0].words) != 0 ||
+		got[1].script != "true" || got[1].line != 11 ||
+		strings.Join(got[2].words, "|") != "stop-stack|start-stack" || got[2].script != "false\n  x" || strings.Join(got[2].expect, "|") != "a, b" {
 		t.Errorf("docBlocks = %+v", got)
 	}
 }
 
 // docSession is the documents whose marked blocks run, in this order, in
 // one shell session: the README's example, then what docs/local.md does
-// with its variables.
-var docSession = []string{"README.md", "docs/local.md"}
+// with its variables, then onboarding a member of staff (docs/access.md).
+// docs/runbook.md has its own session (runbook_test.go).
+var docSession = []string{"README.md", "docs/local.md", "docs/access.md"}
 
 // TestDocCommandsWork pastes the marked blocks of docSession, in order,
 // into one bash session (with set -euo pipefail, so a failing command
@@ -147,12 +156,7 @@ func startDocStack(t testing.TB) *TestStack {
 // writes, and whose .cache is the build cache.
 func docWorkdir(t testing.TB, root string, ts *TestStack, cache string) string {
 	t.Helper()
-	if err := ts.WriteDevEnv(filepath.Join(ts.Dir, "dev.env")); err != nil {
-		t.Fatal(err)
-	}
-	if err := ts.WriteFunctionsEnv(filepath.Join(ts.Dir, "functions.env")); err != nil {
-		t.Fatal(err)
-	}
+	writeEnvFiles(t, ts)
 	work := t.TempDir()
 	ents, err := os.ReadDir(root)
 	if err != nil {
@@ -173,6 +177,17 @@ func docWorkdir(t testing.TB, root string, ts *TestStack, cache string) string {
 		}
 	}
 	return work
+}
+
+// writeEnvFiles writes the files `make run` writes into .local.
+func writeEnvFiles(t testing.TB, ts *TestStack) {
+	t.Helper()
+	if err := ts.WriteDevEnv(filepath.Join(ts.Dir, "dev.env")); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.WriteFunctionsEnv(filepath.Join(ts.Dir, "functions.env")); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // readerEnv is a reader's shell environment: theirs, minus what a

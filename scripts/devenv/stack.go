@@ -385,12 +385,13 @@ func (s *Stack) UserWithRole(role auth.Role) string {
 
 // DevEnv is the KEY=value contract that scripts drive the local stack by.
 func (s *Stack) DevEnv() map[string]string {
-	var ids, smtp, smtps, domains []string
+	var ids, smtp, smtps, apis, domains []string
 	caFile := ""
 	for _, t := range s.Tenants {
 		ids = append(ids, t.TenantID)
 		smtp = append(smtp, t.MailU.SMTPAddr)
 		smtps = append(smtps, t.MailU.SMTPSAddr)
+		apis = append(apis, t.MailU.APIURL)
 		domains = append(domains, t.Domain)
 		caFile = t.MailU.CAFile
 	}
@@ -409,8 +410,10 @@ func (s *Stack) DevEnv() map[string]string {
 		"DEMO_SMTPS_ADDRS": strings.Join(smtps, ","),
 		"SMTP_CA_FILE":     caFile,
 		"DEMO_DOMAINS":     strings.Join(domains, ","),
-		"ADMIN_USER":       admin.Name,
-		"SUPPORT_USER":     support.Name,
+		// Each demo tenant's MailU admin API; its token is in demo.json.
+		"DEMO_MAILU_API_URLS": strings.Join(apis, ","),
+		"ADMIN_USER":          admin.Name,
+		"SUPPORT_USER":        support.Name,
 		// To re-authenticate as them: the password, and the TOTP secret
 		// that `go run ./scripts/totp <secret>` turns into the current code.
 		"ADMIN_PASSWORD":      admin.Password,
@@ -457,6 +460,9 @@ func (s *Stack) WriteFunctionsEnv(path string) error {
 	}
 	body += fmt.Sprintf("AUDIT_BUCKET=%s\nS3_ENDPOINT=%s\nS3_REGION=%s\nS3_ACCESS_KEY=%s\nS3_SECRET_KEY=%s\n", AuditBucket, s.S3.Endpoint, S3Region, s.S3.AccessKey, s.S3.SecretKey)
 	body += fmt.Sprintf("BACKUP_BUCKET=%s\nBACKUP_KEY_FILE=%s\n", s.Backup.Bucket, s.Backup.KeyFile)
+	// As the stack runs them: alert counters in the bucket, endpoints on
+	// the loopback stand-ins allowed.
+	body += fmt.Sprintf("ALERT_STATE_BUCKET=%s\nENDPOINT_ALLOWED_HOSTS=%s\n", s.App.Config.AlertStateBucket, strings.Join(s.App.Config.EndpointAllowedHosts, ","))
 	return os.WriteFile(path, []byte(body), 0o600)
 }
 

@@ -124,18 +124,25 @@ func NewTestStack(ctx context.Context, dir string, tenants int, adjust func(*Sta
 	// tests prove thousands of times that a replaced password is refused
 	// (the 1,000-run fault test would take over ten minutes more). The
 	// front's tests and StartTestMailU keep the delay.
-	m, err := StartInProcessMailU(ctx, filepath.Join(dir, "mailu"), mailustandin.Options{}, -1)
-	if err != nil {
-		return nil, err
-	}
-	ts := &TestStack{MailUHost: m, AuditLog: &SyncBuffer{}, Log: &SyncBuffer{}, Clock: &Clock{}, Notifications: &notify.Memory{}, usedCodes: map[string]map[int64]bool{}}
-	o := StackOptions{Dir: dir, MailU: m, Tenants: tenants, AuditOut: ts.AuditLog, LogOut: ts.Log, Now: ts.Clock.Now, Notifier: ts.Notifications}
+	ts := &TestStack{AuditLog: &SyncBuffer{}, Log: &SyncBuffer{}, Clock: &Clock{}, Notifications: &notify.Memory{}, usedCodes: map[string]map[int64]bool{}}
+	o := StackOptions{Dir: dir, Tenants: tenants, AuditOut: ts.AuditLog, LogOut: ts.Log, Now: ts.Clock.Now, Notifier: ts.Notifications}
 	if adjust != nil {
 		adjust(&o)
 	}
+	// A MailU host of the caller's (one that outlives a restart) is used
+	// as it is; otherwise the stack gets its own.
+	var m *InProcessMailU
+	if o.MailU == nil {
+		var err error
+		if m, err = StartInProcessMailU(ctx, filepath.Join(dir, "mailu"), mailustandin.Options{}, -1); err != nil {
+			return nil, err
+		}
+		o.MailU = m
+	}
+	ts.MailUHost = m
 	s, err := StartStack(ctx, o)
 	if err != nil {
-		if s == nil {
+		if s == nil && m != nil {
 			m.Close()
 		}
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -16,11 +17,13 @@ import (
 	"testing"
 	"time"
 
+	vaultapi "github.com/hashicorp/vault/api"
 	"github.com/pquerna/otp/totp"
 
 	"smtp-vault/scripts/devenv"
 	"smtp-vault/scripts/devenv/devissuer"
 	"smtp-vault/shared/auth"
+	"smtp-vault/shared/credential"
 	"smtp-vault/shared/mailu"
 )
 
@@ -101,7 +104,12 @@ func TestRestartAfterSIGKILLMidChange(t *testing.T) {
 	step := time.Now().Unix() / 30
 	rt := reauth(t, apiURL, bearer, admin, step)
 
-	// Resets of every tenant, killed mid-flight.
+	// Resets of every tenant, killed mid-flight: each MailU answers only
+	// after a delay, so a reset holds its tenant's lock for a while, and the
+	// kill waits until Vault shows one held.
+	for _, tn := range st.Tenants {
+		setMailUDelay(t, "http://127.0.0.1:"+ports[3], tn.Domain, 5*time.Second)
+	}
 	var wg sync.WaitGroup
 	for _, tn := range st.Tenants {
 		wg.Go(func() {
@@ -115,7 +123,7 @@ func TestRestartAfterSIGKILLMidChange(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(40 * time.Millisecond)
+	waitResetInFlight(t, "http://127.0.0.1:"+ports[1], local, st.Tenants)
 	if err := syscall.Kill(-first.Process.Pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -215,4 +223,58 @@ func smtpAddr(t *testing.T, banner, tenantID string) string {
 	}
 	t.Fatalf("no SMTP address of %s in the banner:\n%s", tenantID, banner)
 	return ""
+}
+
+// setMailUDelay makes the MailU stand-in of domain hold every API request
+// and SMTP AUTH for d, through the stand-in's control API.
+func setMailUDelay(t *testing.T, control, domain string, d time.Duration) {
+	t.Helper()
+	body := fmt.Sprintf(`{"delay":%q}`, d.String())
+	req, _ := http.NewRequest(http.MethodPut, control+"/instances/"+domain+"/faults", strings.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("set the faults of %s: %s", domain, resp.Status)
+	}
+}
+
+// waitResetInFlight returns once some tenant's change lock in Vault is
+// held by an emergency reset: the evidence that a kill now lands
+// mid-change.
+func waitResetInFlight(t *testing.T, vaultAddr, local string, tenants []devenv.DemoTenant) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(local, "vault", "init.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var init struct {
+		RootToken string `json:"root_token"`
+	}
+	if err := json.Unmarshal(raw, &init); err != nil {
+		t.Fatal(err)
+	}
+	c, err := vaultapi.NewClient(&vaultapi.Config{Address: vaultAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetToken(init.RootToken)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, tn := range tenants {
+			sec, err := c.Logical().Read("smtp/data/" + tn.TenantID + "/lock")
+			if err != nil || sec == nil {
+				continue
+			}
+			lock, _ := sec.Data["data"].(map[string]any)
+			if lock["purpose"] == credential.PurposeReset && lock["released"] != "true" {
+				t.Logf("tenant %s: a reset holds the lock; killing", tn.TenantID)
+				return
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("no emergency reset held a tenant's lock within 30 s: the kill would not land mid-change")
 }

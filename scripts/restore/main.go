@@ -8,6 +8,11 @@
 //	VAULT_TARGET_TOKEN=<fresh Vault's root token> VAULT_UNSEAL_KEYS=<original key(s), comma-separated> \
 //	  go run ./scripts/restore -target http://127.0.0.1:8300 [-backup latest] [-login]
 //	go run ./scripts/restore -list
+//	go run ./scripts/restore -check [-login]
+//
+// -check only checks every credential of the Vault at VAULT_ADDR (after a
+// master key rotation, or a restored Vault unsealed by hand), changing
+// nothing.
 //
 // The functions' settings (VAULT_AUTH_METHOD and its credentials, AUDIT_BUCKET,
 // S3_*, BACKUP_BUCKET, BACKUP_KMS_KEY_ID or BACKUP_KEY_FILE) come from the
@@ -41,11 +46,18 @@ func main() {
 	target := flag.String("target", "", "address of the fresh Vault to restore into")
 	login := flag.Bool("login", false, "also log in over SMTP with every restored credential")
 	list := flag.Bool("list", false, "list the complete backups and exit")
+	check := flag.Bool("check", false, "only check every credential of the Vault at VAULT_ADDR (no restore) and exit")
 	by := flag.String("by", "operator:restore", "who runs the restore, for the audit trail")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *name, *target, *login, *list, *by); err != nil {
+	var err error
+	if *check {
+		err = checkOnly(ctx, *login)
+	} else {
+		err = run(ctx, *name, *target, *login, *list, *by)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "restore:", err)
 		os.Exit(1)
 	}
@@ -98,21 +110,10 @@ func run(ctx context.Context, name, target string, login, list bool, by string) 
 		}
 	}
 	start := time.Now()
-	var bar *progress.Bar
-	checked := func(c credential.TenantCheck, done, total int) {
-		if bar == nil {
-			bar = progress.New(os.Stdout, "check", total)
-		}
-		if failed(c) {
-			bar.Fail(1)
-			bar.Printf("tenant   %s FAILED %s", c.TenantID, c.Error)
-			return
-		}
-		bar.Add(1)
-	}
+	var view checkView
 	rep, checks, err := b.Restore(ctx, app.RestoreRequest{
 		Backup: name, TargetAddr: target, TargetToken: os.Getenv("VAULT_TARGET_TOKEN"), SMTPLogin: login, RequestedBy: by,
-		Checked: checked,
+		Checked: view.checked,
 	}, unseal, func(p backup.Progress) {
 		pct := 100.0
 		if p.Total > 0 {
@@ -120,9 +121,7 @@ func run(ctx context.Context, name, target string, login, list bool, by string) 
 		}
 		fmt.Printf("%-8s %10d / %d bytes (%5.1f%%)\n", p.Phase, p.Done, p.Total, pct)
 	})
-	if bar != nil {
-		bar.Finish()
-	}
+	view.finish()
 	if rep.Backup.Name != "" {
 		fmt.Printf("backup   %s (taken %s, vault %s, sha256 %s, key %s)\n", rep.Backup.Name, rep.Backup.Time.Format(time.RFC3339), rep.Backup.VaultVersion, rep.Backup.SHA256, rep.Backup.KeyID)
 	}
@@ -148,4 +147,59 @@ func run(ctx context.Context, name, target string, login, list bool, by string) 
 // did not log in.
 func failed(c credential.TenantCheck) bool {
 	return !c.Decrypted || (c.LoggedIn != nil && !*c.LoggedIn)
+}
+
+// checkView shows the check's progress once it knows how many tenants
+// there are, naming each failure as it happens.
+type checkView struct{ bar *progress.Bar }
+
+func (v *checkView) checked(c credential.TenantCheck, done, total int) {
+	if v.bar == nil {
+		v.bar = progress.New(os.Stdout, "check", total)
+	}
+	if failed(c) {
+		v.bar.Fail(1)
+		v.bar.Printf("tenant   %s FAILED %s", c.TenantID, c.Error)
+		return
+	}
+	v.bar.Add(1)
+}
+
+func (v *checkView) finish() {
+	if v.bar != nil {
+		v.bar.Finish()
+	}
+}
+
+// checkOnly checks every credential of the Vault at VAULT_ADDR, logged in
+// as a restore's check is, and changes nothing.
+func checkOnly(ctx context.Context, login bool) error {
+	app.UseFunctionLogin("rotate-sweep")
+	a, err := app.FromEnvironment(ctx)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	var view checkView
+	checks, err := a.API.Credentials.VerifyAll(ctx, login, view.checked)
+	view.finish()
+	if err != nil {
+		return err
+	}
+	var bad int
+	for _, c := range checks {
+		if failed(c) {
+			bad++
+			fmt.Printf("tenant   %s FAILED %s\n", c.TenantID, c.Error)
+		}
+	}
+	fmt.Printf("verified %d of %d tenants' credentials decrypt", len(checks)-bad, len(checks))
+	if login {
+		fmt.Print(" and log in")
+	}
+	fmt.Printf("; %d failed; %s in all\n", bad, time.Since(start).Round(time.Millisecond))
+	if bad > 0 {
+		return fmt.Errorf("%d tenants failed the check", bad)
+	}
+	return nil
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"smtp-vault/shared/alert"
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/auth"
 	"smtp-vault/shared/credential"
@@ -39,9 +38,11 @@ type errorBody struct {
 }
 
 // errorTable is the one mapping from domain and adapter errors to HTTP
-// status and code, tested in order. An empty message shows the error's
-// own text: only input errors, whose text the domain writes for the
-// caller; upstream details stay in the log.
+// status and code, tested in order. A domain error's code is its own
+// (credential.Code: the name the audit trail records too), so its row
+// leaves code empty. An empty message shows the error's own text: only
+// input errors, whose text the domain writes for the caller; upstream
+// details stay in the log.
 var errorTable = []struct {
 	err     error
 	status  int
@@ -57,17 +58,17 @@ var errorTable = []struct {
 	{reauth.ErrAudit, http.StatusServiceUnavailable, "audit_unavailable", "the audit trail cannot be written, so nothing was done; try again later"},
 	{reauth.ErrUnavailable, http.StatusServiceUnavailable, "upstream_unavailable", "Vault is unavailable; nothing was decided, try again later"},
 	{audit.ErrQueryTooBroad, http.StatusUnprocessableEntity, "query_too_broad", fmt.Sprintf("the filters match more than %d records to read; narrow them with from and to", audit.MaxScan)},
-	{credential.ErrIncidentRequired, http.StatusUnprocessableEntity, alert.CodeIncidentIDRequired, ""},
-	{credential.ErrTokenRequired, http.StatusUnprocessableEntity, "mailu_api_token_required", ""},
-	{credential.ErrEndpointNotAllowed, http.StatusUnprocessableEntity, "endpoint_not_allowed", ""},
-	{credential.ErrInvalidInput, http.StatusBadRequest, "invalid_request", ""},
-	{credential.ErrNotFound, http.StatusNotFound, "not_found", "no credential is stored for this tenant"},
-	{credential.ErrCooldown, http.StatusConflict, "rotation_cooldown", "this credential was changed moments ago; rotate it again after Retry-After seconds"},
-	{credential.ErrConflict, http.StatusConflict, "conflict", "another change of this credential is in progress; try again"},
-	{credential.ErrRejected, http.StatusUnprocessableEntity, "mailu_rejected", "the tenant's MailU rejected the request; nothing was changed in Vault"},
-	{credential.ErrAudit, http.StatusServiceUnavailable, "audit_unavailable", "the audit trail cannot be written, so nothing was done; try again later"},
-	{credential.ErrTrailUnreadable, http.StatusServiceUnavailable, "audit_unavailable", "the audit trail cannot be read; try again later"},
-	{credential.ErrUnavailable, http.StatusServiceUnavailable, "upstream_unavailable", "Vault or MailU is unavailable; nothing was lost, try again later"},
+	{credential.ErrIncidentRequired, http.StatusUnprocessableEntity, "", ""},
+	{credential.ErrTokenRequired, http.StatusUnprocessableEntity, "", ""},
+	{credential.ErrEndpointNotAllowed, http.StatusUnprocessableEntity, "", ""},
+	{credential.ErrInvalidInput, http.StatusBadRequest, "", ""},
+	{credential.ErrNotFound, http.StatusNotFound, "", "no credential is stored for this tenant"},
+	{credential.ErrCooldown, http.StatusConflict, "", "this credential was changed moments ago; rotate it again after Retry-After seconds"},
+	{credential.ErrConflict, http.StatusConflict, "", "another change of this credential is in progress; try again"},
+	{credential.ErrRejected, http.StatusUnprocessableEntity, "", "the tenant's MailU rejected the request; nothing was changed in Vault"},
+	{credential.ErrAudit, http.StatusServiceUnavailable, "", "the audit trail cannot be written, so nothing was done; try again later"},
+	{credential.ErrTrailUnreadable, http.StatusServiceUnavailable, "", "the audit trail cannot be read; try again later"},
+	{credential.ErrUnavailable, http.StatusServiceUnavailable, "", "Vault or MailU is unavailable; nothing was lost, try again later"},
 }
 
 // toError maps err through errorTable; anything else is a 500 that says
@@ -79,11 +80,14 @@ func toError(err error) *Error {
 	}
 	for _, row := range errorTable {
 		if errors.Is(err, row.err) {
-			msg := row.message
+			code, msg := row.code, row.message
+			if code == "" {
+				code = credential.Code(row.err)
+			}
 			if msg == "" {
 				msg = publicMessage(err)
 			}
-			return &Error{row.status, row.code, msg}
+			return &Error{row.status, code, msg}
 		}
 	}
 	return &Error{http.StatusInternalServerError, "internal", "internal error"}

@@ -24,10 +24,10 @@ import (
 var (
 	// ErrTokenRequired refuses an endpoint change without the new MailU
 	// API token.
-	ErrTokenRequired = errors.New("mailu_api_token is required to change mailu_api_url or smtp_addr")
+	ErrTokenRequired = codedError("mailu_api_token is required to change mailu_api_url or smtp_addr", "mailu_api_token_required")
 	// ErrEndpointNotAllowed refuses a new endpoint outside the tenant's
 	// domain that Config.AllowedHosts does not name.
-	ErrEndpointNotAllowed = errors.New("endpoint not allowed")
+	ErrEndpointNotAllowed = codedError("endpoint not allowed", "endpoint_not_allowed")
 )
 
 // endpointChange is a move of a tenant to new endpoints.

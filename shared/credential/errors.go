@@ -10,46 +10,80 @@ import (
 	"smtp-vault/shared/vault"
 )
 
-// Domain errors. shared/api maps each to one status and code in one table;
-// the message after the sentinel is safe to show to the caller.
+// Domain errors, each with its one name, its code: the API answers with it
+// (shared/api maps each error to a status in one table) and the audit
+// trail and the status index record it. The message after the sentinel is
+// safe to show to the caller.
 var (
-	ErrInvalidInput = errors.New("invalid input")
-	ErrNotFound     = errors.New("credential not found")
-	ErrConflict     = errors.New("conflicting change in progress")
-	ErrUnavailable  = errors.New("upstream unavailable")
-	ErrRejected     = errors.New("rejected by MailU")
-	ErrAudit        = errors.New("audit record could not be written")
+	ErrInvalidInput = codedError("invalid input", "invalid_request")
+	ErrNotFound     = codedError("credential not found", "not_found")
+	ErrConflict     = codedError("conflicting change in progress", "conflict")
+	ErrUnavailable  = codedError("upstream unavailable", "upstream_unavailable")
+	ErrRejected     = codedError("rejected by MailU", "mailu_rejected")
+	ErrAudit        = codedError("audit record could not be written", "audit_unavailable")
 	// ErrCooldown refuses a rotation that would change MailU's password
 	// less than Config.Cooldown after the previous change (the readers'
 	// guarantee in docs/architecture.md rests on it).
-	ErrCooldown = errors.New("rotated too recently")
+	ErrCooldown = codedError("rotated too recently", "rotation_cooldown")
 )
 
-// errorClasses names each domain error for the audit trail, in the order
-// they are tested; the names are the API's error codes.
-var errorClasses = []struct {
-	err  error
-	name string
-}{
-	{ErrTokenRequired, "mailu_api_token_required"},
-	{ErrEndpointNotAllowed, "endpoint_not_allowed"},
-	{ErrConflict, "conflict"},
-	{ErrNotFound, "not_found"},
-	{ErrRejected, "mailu_rejected"},
-	{ErrAudit, "audit_unavailable"},
-	{ErrInvalidInput, "invalid_request"},
+// Coded is a domain error that names itself with a code.
+type Coded struct {
+	msg  string
+	code string
 }
 
-// errorClass is the class of err recorded in audit details: never its
-// text, which may name upstream hosts.
-func errorClass(err error) string {
-	for _, c := range errorClasses {
-		if errors.Is(err, c.err) {
-			return c.name
+func codedError(msg, code string) error { return &Coded{msg: msg, code: code} }
+
+func (e *Coded) Error() string { return e.msg }
+
+// Code is the error's code.
+func (e *Coded) Code() string { return e.code }
+
+// Code is the code of the first domain error in err's tree other than
+// ErrInvalidInput, which only says the input was bad where a more
+// specific error (ErrTokenRequired, wrapped beside it) says how; then
+// ErrInvalidInput's; and upstream_unavailable when there is none: an
+// adapter's failure.
+func Code(err error) string {
+	var found *Coded
+	var walk func(error) bool
+	walk = func(e error) bool {
+		if c, ok := e.(*Coded); ok {
+			if c != ErrInvalidInput {
+				found = c
+				return true
+			}
+			if found == nil {
+				found = c
+			}
 		}
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			if next := u.Unwrap(); next != nil {
+				return walk(next)
+			}
+		case interface{ Unwrap() []error }:
+			for _, next := range u.Unwrap() {
+				if walk(next) {
+					return true
+				}
+			}
+		}
+		return false
 	}
-	return "unavailable"
+	if err != nil {
+		walk(err)
+	}
+	if found == nil {
+		return ErrUnavailable.(*Coded).code
+	}
+	return found.code
 }
+
+// errorClass is the class of err recorded in audit details and the status
+// index: its code, never its text, which may name upstream hosts.
+func errorClass(err error) string { return Code(err) }
 
 // Retryable says whether a failed job may succeed if delivered again:
 // not when its input is bad or its tenant does not exist.

@@ -2,7 +2,6 @@ package credential
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -12,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"smtp-vault/shared/alert"
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/notify"
 )
@@ -19,7 +19,7 @@ import (
 // ErrIncidentRequired refuses an emergency reset without a well-formed
 // incident id; the refusal raises the emergency_reset_without_incident
 // alert.
-var ErrIncidentRequired = errors.New("incident_id is required")
+var ErrIncidentRequired = codedError("incident_id is required", alert.CodeIncidentIDRequired)
 
 var incidentPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{2,63}$`)
 

@@ -52,6 +52,11 @@ func (s *Service) Rewrap(ctx context.Context, tenantID string, actor Actor) (boo
 	if err := ValidateTenantID(tenantID); err != nil {
 		return false, err
 	}
+	// No lock for a tenant without a credential: the lock's record would
+	// make a folder that every later listing takes for a tenant.
+	if _, err := s.readRecord(ctx, tenantID); err != nil {
+		return false, err
+	}
 	release, err := s.lock(ctx, tenantID, "rewrap")
 	if err != nil {
 		return false, err

@@ -140,19 +140,10 @@ func (s *Service) auditFailure(ctx context.Context, req Request, err error) {
 	if err == nil || errors.Is(err, ErrAbandon) {
 		return
 	}
-	class := "unavailable"
-	for _, c := range []struct {
-		err  error
-		name string
-	}{{ErrConflict, "conflict"}, {ErrNotFound, "not_found"}, {ErrRejected, "mailu_rejected"}, {ErrAudit, "audit_unavailable"}, {ErrInvalidInput, "invalid_request"}} {
-		if errors.Is(err, c.err) {
-			class = c.name
-			break
-		}
-	}
-	if class == "conflict" {
+	if errors.Is(err, ErrConflict) {
 		return // another run holds the tenant: nothing failed, it is retried
 	}
+	class := errorClass(err)
 	if aerr := s.cfg.Audit.Record(ctx, audit.Event{
 		Event:    audit.ActionFailed,
 		TenantID: req.TenantID,

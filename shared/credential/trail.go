@@ -10,7 +10,7 @@ import (
 )
 
 // ErrTrailUnreadable: the audit trail could not be read back.
-var ErrTrailUnreadable = errors.New("audit trail cannot be read")
+var ErrTrailUnreadable = codedError("audit trail cannot be read", "audit_unavailable")
 
 // AuditTrail returns a page of a tenant's audit events, newest first.
 // Reading the trail is itself audited (audit_trail_queried), and the
