@@ -144,24 +144,139 @@ func TestVerifyLoginTemporaryFailure(t *testing.T) {
 	}
 }
 
-// TestVerifyLoginRateLimited: MailU refusing a login under its rate
-// limits (451 4.3.2, the stand-in does as MailU's admin app) is a
-// temporary failure, never a wrong password: a rotation must not take it
-// for a password MailU refuses.
+// TestVerifyLoginRateLimited: MailU 2024.06's front is Dovecot, whose Lua
+// passdb maps every refusal of the admin app, a rate limit included, to a
+// password mismatch: the client sees "535 5.7.8 Authentication failed.",
+// the same as for a wrong password. VerifyLogin reports what it saw
+// (ErrAuthFailed); which password MailU holds is the hash's to say, and
+// a caller that overwrote a password on this answer would break mail.
 func TestVerifyLoginRateLimited(t *testing.T) {
-	in, c := startMailU(t, mailustandin.Options{AuthLimits: &mailustandin.AuthLimits{IPFailures: 2, IPWindow: time.Hour, UserFailures: 10, UserWindow: time.Hour}})
-	ctx := context.Background()
-	if err := c.CreateUser(ctx, mailu.UserCreate{Email: admin, RawPassword: "pw-right", Enabled: true}); err != nil {
-		t.Fatal(err)
+	addr := fakeSMTP(t, func(string, string) error {
+		return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication failed."}
+	}, true)
+	err := mailu.VerifyLogin(context.Background(), addr, admin, "pw-right", nil)
+	if !errors.Is(err, mailu.ErrAuthFailed) || errors.Is(err, mailu.ErrUnavailable) || !strings.Contains(err.Error(), "535") {
+		t.Fatalf("rate-limited login through Dovecot: %v, want ErrAuthFailed (535)", err)
 	}
-	for range 2 {
-		if err := mailu.VerifyLogin(ctx, in.SMTPAddr(), "nobody@acme.test", "x", nil); !errors.Is(err, mailu.ErrAuthFailed) {
-			t.Fatalf("unknown user: %v, want ErrAuthFailed", err)
+	assertNoSecret(t, "rate limited", err, "pw-right")
+}
+
+func TestParseSMTPAddr(t *testing.T) {
+	cases := []struct {
+		in       string
+		hostPort string
+		implicit bool
+	}{
+		{"mail.acme.test:587", "mail.acme.test:587", false},
+		{"mail.acme.test:465", "mail.acme.test:465", true}, // a stored bare address keeps working on 465
+		{"smtps://mail.acme.test:465", "mail.acme.test:465", true},
+		{"smtps://mail.acme.test:10465", "mail.acme.test:10465", true},
+		{"smtp://mail.acme.test:587", "mail.acme.test:587", false},
+		{"smtp://mail.acme.test:465", "mail.acme.test:465", false}, // the scheme says so
+		{"[::1]:587", "[::1]:587", false},
+		{"smtps://[::1]:465", "[::1]:465", true},
+	}
+	for _, c := range cases {
+		a, err := mailu.ParseSMTPAddr(c.in)
+		if err != nil || a.HostPort() != c.hostPort || a.ImplicitTLS != c.implicit {
+			t.Errorf("ParseSMTPAddr(%q) = %+v, %v; want %s implicit=%t", c.in, a, err, c.hostPort, c.implicit)
 		}
 	}
-	err := mailu.VerifyLogin(ctx, in.SMTPAddr(), admin, "pw-right", nil)
-	if !errors.Is(err, mailu.ErrUnavailable) || errors.Is(err, mailu.ErrAuthFailed) || !strings.Contains(err.Error(), "451") {
-		t.Fatalf("rate-limited login: %v, want ErrUnavailable (451)", err)
+	for _, bad := range []string{"", "mail.acme.test", "smtps://mail.acme.test", "https://mail.acme.test:465", ":587",
+		"mail.acme.test:0", "mail.acme.test:99999", "mail.acme.test:smtp", "smtp://u@mail.acme.test:587", "smtps://mail.acme.test:465/x"} {
+		if _, err := mailu.ParseSMTPAddr(bad); !errors.Is(err, mailu.ErrRejected) {
+			t.Errorf("ParseSMTPAddr(%q): %v, want ErrRejected", bad, err)
+		}
+	}
+}
+
+// tlsSMTP runs a go-smtp server with implicit TLS (as MailU's 465) or
+// STARTTLS (as its 587), AUTH only inside TLS, whose AUTH PLAIN calls
+// check.
+func tlsSMTP(t *testing.T, cert tls.Certificate, implicit bool, check func(username, password string) error) string {
+	t.Helper()
+	s := smtp.NewServer(fakeBackend{check})
+	s.ErrorLog = nopLogger{}
+	s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if implicit {
+		ln = tls.NewListener(ln, s.TLSConfig)
+	}
+	go s.Serve(ln)
+	t.Cleanup(func() { s.Close(); ln.Close() })
+	return ln.Addr().String()
+}
+
+func TestVerifyLoginImplicitTLS(t *testing.T) {
+	cert, pool := selfSigned(t)
+	const pw = "implicit-tls-pw"
+	var sawAuth atomic.Bool
+	check := func(u, p string) error {
+		sawAuth.Store(true)
+		if u == admin && p == pw {
+			return nil
+		}
+		return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication failed."}
+	}
+	addr := tlsSMTP(t, cert, true, check)
+	ctx := context.Background()
+	trusted := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+
+	if err := mailu.VerifyLogin(ctx, "smtps://"+addr, admin, pw, trusted); err != nil {
+		t.Fatalf("login with implicit TLS: %v", err)
+	}
+	if err := mailu.VerifyLogin(ctx, "smtps://"+addr, admin, "wrong", trusted); !errors.Is(err, mailu.ErrAuthFailed) {
+		t.Fatalf("wrong password with implicit TLS: %v", err)
+	}
+	// The certificate names 127.0.0.1 and mail.acme.test: another name is
+	// refused before anything is sent, and so is an unknown CA.
+	sawAuth.Store(false)
+	err := mailu.VerifyLogin(ctx, "smtps://"+addr, admin, pw, &tls.Config{RootCAs: pool, ServerName: "other.acme.test"})
+	if !errors.Is(err, mailu.ErrUnavailable) || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("wrong host name: %v", err)
+	}
+	err = mailu.VerifyLogin(ctx, "smtps://"+addr, admin, pw, &tls.Config{MinVersion: tls.VersionTLS12})
+	if !errors.Is(err, mailu.ErrUnavailable) {
+		t.Fatalf("untrusted CA: %v", err)
+	}
+	if sawAuth.Load() {
+		t.Fatal("the password reached a server whose certificate was refused")
+	}
+	assertNoSecret(t, "untrusted", err, pw)
+	// A STARTTLS client speaking to an implicit-TLS port gets no greeting:
+	// that is a timeout (unavailable), never a verdict on the password.
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if err := mailu.VerifyLogin(short, "smtp://"+addr, admin, pw, trusted); !errors.Is(err, mailu.ErrUnavailable) {
+		t.Fatalf("STARTTLS to an implicit-TLS port: %v", err)
+	}
+}
+
+func TestVerifyLoginSTARTTLSHostName(t *testing.T) {
+	cert, pool := selfSigned(t)
+	const pw = "starttls-pw"
+	addr := tlsSMTP(t, cert, false, func(u, p string) error {
+		if p == pw {
+			return nil
+		}
+		return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication failed."}
+	})
+	ctx := context.Background()
+	for _, a := range []string{addr, "smtp://" + addr} {
+		if err := mailu.VerifyLogin(ctx, a, admin, pw, &tls.Config{RootCAs: pool}); err != nil {
+			t.Fatalf("login over STARTTLS at %s: %v", a, err)
+		}
+	}
+	err := mailu.VerifyLogin(ctx, addr, admin, pw, &tls.Config{RootCAs: pool, ServerName: "other.acme.test"})
+	if !errors.Is(err, mailu.ErrUnavailable) || errors.Is(err, mailu.ErrAuthFailed) {
+		t.Fatalf("STARTTLS with the wrong host name: %v", err)
+	}
+	// Implicit TLS to a STARTTLS port fails the handshake: unavailable.
+	if err := mailu.VerifyLogin(ctx, "smtps://"+addr, admin, pw, &tls.Config{RootCAs: pool}); !errors.Is(err, mailu.ErrUnavailable) {
+		t.Fatalf("implicit TLS to a STARTTLS port: %v", err)
 	}
 }
 
