@@ -23,6 +23,19 @@ var (
 	// less than Config.Cooldown after the previous change (the readers'
 	// guarantee in docs/architecture.md rests on it).
 	ErrCooldown = errors.New("rotated too recently")
+	// ErrLoginRefused: MailU holds the password (its hash says so) but
+	// refuses it over SMTP AUTH; nothing was overwritten and a change in
+	// flight stays pending (holds.go).
+	ErrLoginRefused = errors.New("MailU refuses the SMTP login of the password it holds")
+	// ErrMailURateLimited: MailU's admin API answered 429 (this service's
+	// network is over AUTH_RATELIMIT_IP).
+	ErrMailURateLimited = errors.New("MailU's admin API is rate-limiting this service")
+	// ErrMailUMisconfigured: the tenant's MailU has no admin API token
+	// configured; retrying cannot help until it has.
+	ErrMailUMisconfigured = errors.New("the tenant's MailU admin API is not configured")
+	// ErrDomainFull: MailU refuses to create the admin user because the
+	// domain has its maximum of users.
+	ErrDomainFull = errors.New("the tenant's MailU domain has its maximum of users")
 )
 
 // errorClasses names each domain error for the audit trail, in the order
@@ -33,6 +46,10 @@ var errorClasses = []struct {
 }{
 	{ErrTokenRequired, "mailu_api_token_required"},
 	{ErrEndpointNotAllowed, "endpoint_not_allowed"},
+	{ErrLoginRefused, "smtp_login_refused"},
+	{ErrMailURateLimited, "mailu_rate_limited"},
+	{ErrMailUMisconfigured, "mailu_misconfigured"},
+	{ErrDomainFull, "mailu_domain_full"},
 	{ErrConflict, "conflict"},
 	{ErrNotFound, "not_found"},
 	{ErrRejected, "mailu_rejected"},
@@ -52,9 +69,11 @@ func errorClass(err error) string {
 }
 
 // Retryable says whether a failed job may succeed if delivered again:
-// not when its input is bad or its tenant does not exist.
+// not when its input is bad, its tenant does not exist, or its MailU's
+// API is not configured (the sweep tries again daily; an operator fixes
+// MailU).
 func Retryable(err error) bool {
-	return err != nil && !errors.Is(err, ErrInvalidInput) && !errors.Is(err, ErrNotFound)
+	return err != nil && !errors.Is(err, ErrInvalidInput) && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrMailUMisconfigured)
 }
 
 // CooldownError is ErrCooldown with the time the next rotation may start.
@@ -78,6 +97,12 @@ func upstream(doing string, err error) error {
 		return fmt.Errorf("%s: %w: %w", doing, ErrNotFound, err)
 	case errors.Is(err, vault.ErrCASConflict):
 		return fmt.Errorf("%s: %w: %w", doing, ErrConflict, err)
+	case errors.Is(err, mailu.ErrRateLimited):
+		return fmt.Errorf("%s: %w: %w", doing, ErrMailURateLimited, err)
+	case errors.Is(err, mailu.ErrMisconfigured):
+		return fmt.Errorf("%s: %w: %w", doing, ErrMailUMisconfigured, err)
+	case errors.Is(err, mailu.ErrDomainFull):
+		return fmt.Errorf("%s: %w: %w", doing, ErrDomainFull, err)
 	case errors.Is(err, mailu.ErrConflict):
 		return fmt.Errorf("%s: %w: %w", doing, ErrConflict, err)
 	case errors.Is(err, mailu.ErrRejected), errors.Is(err, mailu.ErrNotFound):

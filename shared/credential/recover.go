@@ -56,8 +56,8 @@ func (s *Service) Recover(ctx context.Context, in RecoverInput, actor Actor) (Re
 	if err := checkURL("mailu_api_url", in.MailUAPIURL, true); err != nil {
 		return RecoverResult{}, err
 	}
-	if hostOf(in.SMTPAddr) == "" {
-		return RecoverResult{}, fmt.Errorf("%w: smtp_addr must be host:port", ErrInvalidInput)
+	if hostOf(in.SMTPAddr) == "" || len(in.SMTPAddr) > 300 {
+		return RecoverResult{}, fmt.Errorf("%w: %s", ErrInvalidInput, smtpAddrRule)
 	}
 	if in.MailUAPIToken == "" || len(in.MailUAPIToken) > 512 || strings.ContainsAny(in.MailUAPIToken, " \t\r\n") {
 		return RecoverResult{}, fmt.Errorf("%w: %w (at most 512 characters without whitespace)", ErrInvalidInput, ErrTokenRequired)

@@ -140,16 +140,7 @@ func (s *Service) auditFailure(ctx context.Context, req Request, err error) {
 	if err == nil || errors.Is(err, ErrAbandon) {
 		return
 	}
-	class := "unavailable"
-	for _, c := range []struct {
-		err  error
-		name string
-	}{{ErrConflict, "conflict"}, {ErrNotFound, "not_found"}, {ErrRejected, "mailu_rejected"}, {ErrAudit, "audit_unavailable"}, {ErrInvalidInput, "invalid_request"}} {
-		if errors.Is(err, c.err) {
-			class = c.name
-			break
-		}
-	}
+	class := errorClass(err)
 	if class == "conflict" {
 		return // another run holds the tenant: nothing failed, it is retried
 	}
@@ -174,7 +165,13 @@ func (s *Service) markFailing(ctx context.Context, tenantID string, err error) {
 		errors.Is(err, ErrConflict) || errors.Is(err, ErrInvalidInput) || errors.Is(err, ErrNotFound) {
 		return
 	}
-	mark := failureMark(s.Now(), errorClass(err))
+	class := errorClass(err)
+	prev := ""
+	if md, rerr := s.cfg.Vault.ReadMetadata(ctx, AdminPath(tenantID)); rerr == nil {
+		prev = md.CustomMetadata[MetaRotationFailed]
+	}
+	mark := failureMark(s.Now(), class)
+	s.alertFailing(ctx, tenantID, prev, class)
 	if perr := s.cfg.Vault.PatchCustomMetadata(ctx, AdminPath(tenantID), map[string]string{MetaRotationFailed: mark}); perr != nil {
 		s.log.WarnContext(ctx, "mark a failing rotation", "tenant_id", tenantID, "error", perr)
 	}
