@@ -76,7 +76,7 @@ func (s *Service) alertFailing(ctx context.Context, tenantID, prev, class string
 	}
 	err := s.cfg.Notifier.Notify(ctx, notify.Message{
 		Kind:     notify.KindSecurityAlert,
-		Subject:  fmt.Sprintf("smtp-vault: changes of tenant %s wait on its MailU (%s)", tenantID, class),
+		Subject:  fmt.Sprintf("smtp-vault: tenant %s waits on its MailU (%s)", tenantID, class),
 		Body:     fmt.Sprintf("A change of the MailU admin credential of tenant %s cannot finish: %s. Nothing was overwritten; the change stays pending and the next run retries it. See docs/deploy.md, \"What a tenant's MailU must be set to\".", tenantID, failingCauses[class]),
 		TenantID: tenantID,
 		Attrs:    map[string]string{"rule": "rotation_failing", "code": class, "severity": string(audit.Warning)},
