@@ -90,6 +90,8 @@ func TestStoreInputValidate(t *testing.T) {
 		{"localhost http mailu api", func(in *credential.StoreInput) { in.MailUAPIURL = "http://localhost:8080/api/v1" }, true},
 		{"ipv6 loopback http mailu api", func(in *credential.StoreInput) { in.MailUAPIURL = "http://[::1]:8080/api/v1" }, true},
 		{"loopback smtp", func(in *credential.StoreInput) { in.SMTPAddr = "127.0.0.1:2525" }, true},
+		{"implicit tls", func(in *credential.StoreInput) { in.SMTPAddr = "smtps://mail.tenant.example.com:465" }, true},
+		{"starttls", func(in *credential.StoreInput) { in.SMTPAddr = "smtp://mail.tenant.example.com:587" }, true},
 		{"token of 512", func(in *credential.StoreInput) { in.MailUAPIToken = strings.Repeat("a", 512) }, true},
 
 		{"bad tenant", func(in *credential.StoreInput) { in.TenantID = "not-a-uuid" }, false},
@@ -112,6 +114,9 @@ func TestStoreInputValidate(t *testing.T) {
 		{"smtp without port", func(in *credential.StoreInput) { in.SMTPAddr = "mail.tenant.example.com" }, false},
 		{"smtp without host", func(in *credential.StoreInput) { in.SMTPAddr = ":587" }, false},
 		{"smtp empty port", func(in *credential.StoreInput) { in.SMTPAddr = "mail.tenant.example.com:" }, false},
+		{"smtp other scheme", func(in *credential.StoreInput) { in.SMTPAddr = "https://mail.tenant.example.com:465" }, false},
+		{"smtp with a path", func(in *credential.StoreInput) { in.SMTPAddr = "smtps://mail.tenant.example.com:465/x" }, false},
+		{"smtp port out of range", func(in *credential.StoreInput) { in.SMTPAddr = "mail.tenant.example.com:70000" }, false},
 		{"token with space", func(in *credential.StoreInput) { in.MailUAPIToken = "tok 123" }, false},
 		{"token with tab", func(in *credential.StoreInput) { in.MailUAPIToken = "tok\t123" }, false},
 		{"token with newline", func(in *credential.StoreInput) { in.MailUAPIToken = "tok-123\n" }, false},
