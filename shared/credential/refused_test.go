@@ -3,6 +3,7 @@ package credential_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -202,4 +203,32 @@ func TestRefusedLoginNeverOverwrites(t *testing.T) {
 			t.Fatalf("the incident reset twice: %+v, %v", res, err)
 		}
 	})
+}
+
+// TestMailUAnswersAreTheirOwnCauses: MailU's 429, its HTML 500 without
+// API_TOKEN and its 409 for a full domain become their own domain errors
+// (and failing-mark classes), and a MailU without a token is not retried
+// as if it were only down.
+func TestMailUAnswersAreTheirOwnCauses(t *testing.T) {
+	cases := []struct {
+		adapter   error
+		domain    error
+		class     string
+		retryable bool
+	}{
+		{mailu.ErrRateLimited, credential.ErrMailURateLimited, "mailu_rate_limited", true},
+		{mailu.ErrMisconfigured, credential.ErrMailUMisconfigured, "mailu_misconfigured", false},
+		{mailu.ErrDomainFull, credential.ErrDomainFull, "mailu_domain_full", true},
+		{mailu.ErrConflict, credential.ErrConflict, "conflict", true},
+		{mailu.ErrUnavailable, credential.ErrUnavailable, "unavailable", true},
+	}
+	for _, c := range cases {
+		err := credential.Upstream("doing", fmt.Errorf("mailu: x: %w", c.adapter))
+		if !errors.Is(err, c.domain) || credential.ErrorClass(err) != c.class || credential.Retryable(err) != c.retryable {
+			t.Errorf("%v: %v (class %s, retryable %t), want %v (%s, %t)", c.adapter, err, credential.ErrorClass(err), credential.Retryable(err), c.domain, c.class, c.retryable)
+		}
+		if c.domain != credential.ErrConflict && errors.Is(err, credential.ErrConflict) {
+			t.Errorf("%v reads as a conflict", c.adapter)
+		}
+	}
 }
