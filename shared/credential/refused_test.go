@@ -121,10 +121,6 @@ func TestRefusedLoginNeverOverwrites(t *testing.T) {
 		if !mailuHolds(t, tn, pending) {
 			t.Fatal("MailU does not hold the pending password")
 		}
-		// Readers get the password MailU holds.
-		if v, err := svc.Retrieve(ctx, tn.TenantID, credential.Actor{UserID: "reader"}); err != nil || v.Password != pending {
-			t.Fatalf("retrieve during the refusal does not serve the password MailU holds (%v)", err)
-		}
 		// Re-runs and the sweep resume, and set nothing new.
 		for range 2 {
 			if _, err := svc.Rotate(ctx, req); !errors.Is(err, credential.ErrLoginRefused) {
@@ -148,6 +144,11 @@ func TestRefusedLoginNeverOverwrites(t *testing.T) {
 			t.Fatalf("%d alerts, want 1", n)
 		}
 		refuse(tn, false)
+		// Once MailU lets logins through, readers get the pending password
+		// before any run promotes it.
+		if v, err := svc.Retrieve(ctx, tn.TenantID, credential.Actor{UserID: "reader"}); err != nil || v.Password != pending {
+			t.Fatalf("retrieve after the refusal cleared does not serve the password MailU holds (%v)", err)
+		}
 		sum, err = svc.Sweep(ctx)
 		if err != nil || sum.Resumed != 1 {
 			t.Fatalf("sweep once the refusal cleared: %+v, %v", sum, err)

@@ -61,10 +61,10 @@ func (v View) GoString() string { return v.String() }
 //
 // While a change is in flight MailU holds either the current password or
 // the pending one (SPEC section 6), and after setSecret it refuses the
-// current one. So when a pending password is recorded, Retrieve asks
-// MailU's hash whether it holds it and serves it if so; otherwise (MailU
-// does not hold it, or cannot be asked) it serves the current one. Either
-// way the password served is the one MailU held when it was read, and the
+// current one. So when a pending password is recorded, Retrieve tries it
+// with one SMTP AUTH login and serves it if MailU accepts it; otherwise
+// (MailU refuses it or cannot be asked) it serves the current one. Either
+// way the password served is one MailU accepted when it was read, and the
 // rotation cool-down keeps it accepted for a while (docs/architecture.md,
 // "Readers during a rotation").
 func (s *Service) Retrieve(ctx context.Context, tenantID string, actor Actor) (View, error) {
@@ -112,30 +112,14 @@ func (s *Service) Retrieve(ctx context.Context, tenantID string, actor Actor) (V
 	}, nil
 }
 
-// pendingAccepted opens the pending password and says whether MailU holds
-// it now: from its hash (holds.go), which a rate limit does not change;
-// only when the admin API cannot answer, from one SMTP login. Any failure
-// means "serve the current one".
+// pendingAccepted opens the pending password and says whether MailU takes
+// it now. Any failure means "serve the current one".
 func (s *Service) pendingAccepted(ctx context.Context, tenantID string, rec *Record) (string, bool) {
 	pw, err := s.open(ctx, tenantID, passwordField, rec.PendingPassword, rec.PendingDataKey)
 	if err != nil {
 		s.log.WarnContext(ctx, "open the pending password", "tenant_id", tenantID, "error", err)
 		return "", false
 	}
-	admin, err := s.mailuAdmin(ctx, tenantID)
-	if rec.PendingMailUURL != "" {
-		admin, err = s.pendingMailUAdmin(ctx, tenantID, rec)
-	}
-	if err == nil {
-		var held bool
-		if held, err = s.holds(ctx, admin, rec.PendingUsername, pw); err == nil {
-			if !held {
-				s.log.InfoContext(ctx, "MailU does not hold the pending password yet; serving the current one", "tenant_id", tenantID)
-			}
-			return pw, held
-		}
-	}
-	s.log.InfoContext(ctx, "MailU's hash cannot be read; asking with a login", "tenant_id", tenantID, "error", err)
 	if err := s.cfg.VerifyLogin(ctx, rec.pendingSMTPAddr(), rec.PendingUsername, pw); err != nil {
 		s.log.InfoContext(ctx, "pending password not accepted by MailU yet; serving the current one", "tenant_id", tenantID, "error", err)
 		return "", false
