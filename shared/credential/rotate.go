@@ -166,14 +166,14 @@ func (s *Service) markFailing(ctx context.Context, tenantID string, err error) {
 		return
 	}
 	class := errorClass(err)
-	prev := ""
-	if md, rerr := s.cfg.Vault.ReadMetadata(ctx, AdminPath(tenantID)); rerr == nil {
-		prev = md.CustomMetadata[MetaRotationFailed]
-	}
 	mark := failureMark(s.Now(), class)
-	s.alertFailing(ctx, tenantID, prev, class)
 	if perr := s.cfg.Vault.PatchCustomMetadata(ctx, AdminPath(tenantID), map[string]string{MetaRotationFailed: mark}); perr != nil {
 		s.log.WarnContext(ctx, "mark a failing rotation", "tenant_id", tenantID, "error", perr)
 	}
-	s.indexSet(ctx, tenantID, func(e *IndexEntry) { e.Failing = mark })
+	// The index entry's mark before this one says whether this cause was
+	// alerted already (every function that changes a password reads the
+	// index; not all may read metadata).
+	prev := ""
+	s.indexSet(ctx, tenantID, func(e *IndexEntry) { prev, e.Failing = e.Failing, mark })
+	s.alertFailing(ctx, tenantID, prev, class)
 }
