@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"smtp-vault/scripts/devenv"
 	"smtp-vault/scripts/devenv/mailustandin"
 	"smtp-vault/shared/mailu"
 )
@@ -144,21 +145,35 @@ func TestVerifyLoginTemporaryFailure(t *testing.T) {
 	}
 }
 
-// TestVerifyLoginRateLimited: MailU 2024.06's front is Dovecot, whose Lua
-// passdb maps every refusal of the admin app, a rate limit included, to a
-// password mismatch: the client sees "535 5.7.8 Authentication failed.",
-// the same as for a wrong password. VerifyLogin reports what it saw
-// (ErrAuthFailed); which password MailU holds is the hash's to say, and
-// a caller that overwrote a password on this answer would break mail.
+// TestVerifyLoginRateLimited: MailU 2024.06's front (real Dovecot here,
+// asking the stand-in admin app) answers a login refused by the rate
+// limits with the very "535 5.7.8 Authentication failed." of a wrong
+// password: the client cannot tell them apart from the SMTP answer alone.
+// The user limit is lowered to 2 failures to keep the test short (each
+// failure waits out Dovecot's 2 s auth_failure_delay).
 func TestVerifyLoginRateLimited(t *testing.T) {
-	addr := fakeSMTP(t, func(string, string) error {
-		return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication failed."}
-	}, true)
-	err := mailu.VerifyLogin(context.Background(), addr, admin, "pw-right", nil)
-	if !errors.Is(err, mailu.ErrAuthFailed) || errors.Is(err, mailu.ErrUnavailable) || !strings.Contains(err.Error(), "535") {
-		t.Fatalf("rate-limited login through Dovecot: %v, want ErrAuthFailed (535)", err)
+	limits := mailustandin.DefaultAuthLimits()
+	limits.User = mailustandin.Rate{N: 2, Per: 24 * time.Hour}
+	m := devenv.StartTestMailU(t, mailustandin.Options{AuthLimits: &limits})
+	ctx := context.Background()
+	in, err := m.AddInstance(ctx, domain, token)
+	if err != nil {
+		t.Fatal(err)
 	}
-	assertNoSecret(t, "rate limited", err, "pw-right")
+	c := mailu.New(in.APIURL, token, nil)
+	if err := c.CreateUser(ctx, mailu.UserCreate{Email: admin, RawPassword: "pw-right", Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, pw := range []string{"guess-1", "guess-2"} {
+		if err := mailu.VerifyLogin(ctx, in.SMTPAddr, admin, pw, nil); !errors.Is(err, mailu.ErrAuthFailed) {
+			t.Fatalf("wrong password: %v, want ErrAuthFailed", err)
+		}
+	}
+	err = mailu.VerifyLogin(ctx, in.SMTPAddr, admin, "pw-right", nil)
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) || se.Code != 535 || se.EnhancedCode != (smtp.EnhancedCode{5, 7, 8}) || se.Message != "Authentication failed." {
+		t.Fatalf("rate-limited login: %v, want Dovecot's 535 5.7.8 Authentication failed.", err)
+	}
 }
 
 func TestParseSMTPAddr(t *testing.T) {
