@@ -224,6 +224,13 @@ func mailuRootCAs() (*x509.CertPool, error) {
 	default:
 		return nil, nil
 	}
+	return MailURootCAs(pem)
+}
+
+// MailURootCAs is the system's roots plus the PEM certificates in pem:
+// what MAILU_CA_FILE and MAILU_CA_PEM configure (the local stack passes
+// its Dovecot front's CA the same way).
+func MailURootCAs(pem []byte) (*x509.CertPool, error) {
 	pool, err := x509.SystemCertPool()
 	if err != nil {
 		pool = x509.NewCertPool()

@@ -16,6 +16,7 @@ import (
 
 	"smtp-vault/scripts/devenv"
 	"smtp-vault/scripts/devenv/mailustandin"
+	"smtp-vault/shared/app"
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/mailu"
@@ -235,12 +236,8 @@ func newService(s *devenv.TestStack, v credential.Vault, dial func(apiURL, token
 		TransitKey: s.App.Config.TransitKey,
 		KVMount:    s.App.Config.KVMount,
 		DialMailU:  dial,
-		VerifyLogin: func(ctx context.Context, addr, user, pass string) error {
-			// Loopback stand-in: plain SMTP, as app.smtpVerifier does there.
-			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			return mailu.VerifyLogin(ctx, addr, user, pass, nil)
-		},
+		// As the functions log in: TLS, checked against the front's CA.
+		VerifyLogin: app.SMTPVerifier(10*time.Second, s.App.Config.MailURootCAs),
 		Audit: audit.NewRecorder(nil, audit.NewStreamSink(auditOut)),
 		Log:   slog.New(slog.NewJSONHandler(logOut, nil)),
 	})

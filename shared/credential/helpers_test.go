@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"smtp-vault/scripts/devenv"
+	"smtp-vault/shared/app"
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/mailu"
@@ -187,6 +188,7 @@ type env struct {
 	hooks  map[string]credential.Hook // per tenant
 }
 
+// verifyLogin is the tests' own look at whether a password logs in.
 func verifyLogin(ctx context.Context, addr, user, pass string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -211,7 +213,8 @@ func newEnv(t testing.TB, s *devenv.TestStack, cooldown time.Duration) *env {
 		DialMailU: func(apiURL, token string) credential.MailU {
 			return mailu.New(apiURL, token, hc)
 		},
-		VerifyLogin: verifyLogin,
+		// As the functions log in: TLS, checked against the front's CA.
+		VerifyLogin: app.SMTPVerifier(10*time.Second, s.App.Config.MailURootCAs),
 		Audit:       e.audit,
 		Now:         e.clock.Now,
 		Log:         slog.New(slog.NewJSONHandler(e.logOut, nil)),
