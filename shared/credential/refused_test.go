@@ -65,9 +65,21 @@ func TestRefusedLoginNeverOverwrites(t *testing.T) {
 	e := newEnv(t, s, -1)
 	svc := e.with(func(c *credential.Config) { c.Notifier = s.Notifications })
 	ctx := context.Background()
+	// Each case meets another of MailU's refusals of a right password:
+	// the user or network rate limit, AUTH_REQUIRE_TOKENS, and any other
+	// refusal of the admin app; Dovecot answers each with the same 535.
+	refusals := map[string]mailustandin.Faults{
+		s.Tenants[0].Domain: {RateLimitSMTP: true},
+		s.Tenants[1].Domain: {RequireTokens: true},
+		s.Tenants[2].Domain: {RejectSMTP: true},
+	}
 	refuse := func(tn devenv.DemoTenant, on bool) {
 		t.Helper()
-		if err := s.MailU.SetFaults(ctx, tn.Domain, mailustandin.Faults{RejectSMTP: on}); err != nil {
+		f := mailustandin.Faults{}
+		if on {
+			f = refusals[tn.Domain]
+		}
+		if err := s.MailU.SetFaults(ctx, tn.Domain, f); err != nil {
 			t.Fatal(err)
 		}
 	}
