@@ -238,8 +238,8 @@ func newService(s *devenv.TestStack, v credential.Vault, dial func(apiURL, token
 		DialMailU:  dial,
 		// As the functions log in: TLS, checked against the front's CA.
 		VerifyLogin: app.SMTPVerifier(10*time.Second, s.App.Config.MailURootCAs),
-		Audit: audit.NewRecorder(nil, audit.NewStreamSink(auditOut)),
-		Log:   slog.New(slog.NewJSONHandler(logOut, nil)),
+		Audit:       audit.NewRecorder(nil, audit.NewStreamSink(auditOut)),
+		Log:         slog.New(slog.NewJSONHandler(logOut, nil)),
 	})
 }
 

@@ -14,10 +14,7 @@ import (
 	"sync"
 	"testing"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"smtp-vault/scripts/devenv"
-	"smtp-vault/scripts/devenv/mailustandin"
 	"smtp-vault/shared/credential"
 )
 
@@ -197,29 +194,24 @@ func TestStoreNeverPresentsASecretToAnotherEndpoint(t *testing.T) {
 	// A move to a real new MailU (the VPS was replaced) with its token: a
 	// fresh password is set there, the old one is never sent there, and
 	// the move is audited.
-	srv := mailustandin.NewServer(mailustandin.Options{BcryptCost: bcrypt.MinCost})
-	t.Cleanup(func() { srv.Close() })
-	inst, err := srv.AddInstance(ctx, mailustandin.InstanceConfig{Domain: tn.Domain, APIToken: "new-vps-token"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	inst, onNewVPS := newVPS(t, e, tn.Domain)
 	in := s.StoreEvent(tn)
-	in.MailUAPIURL, in.SMTPAddr, in.MailUAPIToken = inst.APIURL(), inst.SMTPAddr(), "new-vps-token"
-	res, err := allowLoopback.Store(ctx, in, credential.Actor{UserID: "operator"})
+	in.MailUAPIURL, in.SMTPAddr, in.MailUAPIToken = inst.APIURL, inst.SMTPAddr, "new-vps-token"
+	res, err := onNewVPS.Store(ctx, in, credential.Actor{UserID: "operator"})
 	if err != nil || res.Action != "endpoint_changed" {
 		t.Fatalf("move: %+v, %v", res, err)
 	}
 	_, newPW, rec := e.current(t, tn.TenantID)
-	if newPW == oldPW || rec.SMTPAddr != inst.SMTPAddr() || rec.Pending() {
+	if newPW == oldPW || rec.SMTPAddr != inst.SMTPAddr || rec.Pending() {
 		t.Fatalf("after the move: same password %v, smtp %s, pending %v", newPW == oldPW, rec.SMTPAddr, rec.Pending())
 	}
-	if err := verifyLogin(ctx, inst.SMTPAddr(), user, newPW); err != nil {
+	if err := verifyLogin(ctx, inst.SMTPAddr, user, newPW); err != nil {
 		t.Fatalf("the new password does not log in at the new MailU: %v", err)
 	}
-	if err := verifyLogin(ctx, inst.SMTPAddr(), user, oldPW); err == nil {
+	if err := verifyLogin(ctx, inst.SMTPAddr, user, oldPW); err == nil {
 		t.Fatal("the old password logs in at the new MailU: it was sent there")
 	}
-	if conn()["api_url"] != inst.APIURL() {
+	if conn()["api_url"] != inst.APIURL {
 		t.Fatalf("MailU connection %v", conn()["api_url"])
 	}
 	if !strings.Contains(e.auditOut.String(), `"smtp_endpoint_changed"`) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"smtp-vault/scripts/devenv"
+	"smtp-vault/scripts/devenv/mailustandin"
 	"smtp-vault/shared/app"
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/credential"
@@ -288,4 +290,29 @@ func (s *seen) assertAbsent(t testing.TB, what, text string) {
 			return
 		}
 	}
+}
+
+// newVPS starts another MailU (its own stand-in and Dovecot front), as a
+// tenant's replaced VPS, with domain on it, and returns how to reach it
+// and a service of e that trusts both fronts' CAs and allows endpoints on
+// loopback.
+func newVPS(t testing.TB, e *env, domain string) (devenv.MailUInstance, *credential.Service) {
+	t.Helper()
+	m := devenv.StartTestMailU(t, mailustandin.Options{})
+	in, err := m.AddInstance(context.Background(), domain, "new-vps-token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := os.ReadFile(in.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := e.stack.App.Config.MailURootCAs.Clone()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatal("no CA certificate in the new front's CA file")
+	}
+	return in, e.with(func(c *credential.Config) {
+		c.AllowedHosts = []string{"127.0.0.1"}
+		c.VerifyLogin = app.SMTPVerifier(10*time.Second, pool)
+	})
 }
