@@ -254,29 +254,27 @@ func TestEachRotatorFinishesAnInterruptedMove(t *testing.T) {
 	ctx := context.Background()
 	tn := s.Tenants[0]
 	crash := &mailuWriteFault{Vault: e.vault}
-	mover := e.with(func(c *credential.Config) { c.Vault, c.AllowedHosts = crash, []string{"127.0.0.1"} })
 	for i, fn := range []string{"rotate", "rotate-sweep"} {
 		t.Run(fn, func(t *testing.T) {
 			token := fmt.Sprintf("new-vps-token-%d", i)
-			srv := mailustandin.NewServer(mailustandin.Options{BcryptCost: bcrypt.MinCost}) // the new VPS
-			t.Cleanup(func() { srv.Close() })
-			inst, err := srv.AddInstance(ctx, mailustandin.InstanceConfig{Domain: tn.Domain, APIToken: token})
-			if err != nil {
-				t.Fatal(err)
-			}
+			inst := startVPS(t, tn.Domain, token) // the new VPS
+			verify := vpsVerifier(t, e, inst)
+			mover := e.with(func(c *credential.Config) {
+				c.Vault, c.AllowedHosts, c.VerifyLogin = crash, []string{"127.0.0.1"}, verify
+			})
 			in := s.StoreEvent(tn)
-			in.MailUAPIURL, in.SMTPAddr, in.MailUAPIToken = inst.APIURL(), inst.SMTPAddr(), token
+			in.MailUAPIURL, in.SMTPAddr, in.MailUAPIToken = inst.APIURL, inst.SMTPAddr, token
 			crash.armed.Store(true)
-			_, err = mover.Store(ctx, in, credential.Actor{UserID: "operator"})
+			_, err := mover.Store(ctx, in, credential.Actor{UserID: "operator"})
 			crash.armed.Store(false)
 			if !errors.Is(err, credential.ErrUnavailable) {
 				t.Fatalf("the interrupted move: %v, want ErrUnavailable", err)
 			}
-			if _, _, rec := e.current(t, tn.TenantID); !rec.Pending() || rec.PendingMailUURL != inst.APIURL() {
+			if _, _, rec := e.current(t, tn.TenantID); !rec.Pending() || rec.PendingMailUURL != inst.APIURL {
 				t.Fatalf("the move is not left half done: pending %v, to %q", rec.Pending(), rec.PendingMailUURL)
 			}
 
-			own := e.with(func(c *credential.Config) { c.Vault = s.Apps[fn].Vault })
+			own := e.with(func(c *credential.Config) { c.Vault, c.VerifyLogin = s.Apps[fn].Vault, verify })
 			switch fn {
 			case "rotate":
 				res, err := own.Rotate(ctx, credential.Request{TenantID: tn.TenantID, Trigger: credential.TriggerManual, Reason: "finish the move", Actor: credential.Actor{UserID: "ops"}})
@@ -290,14 +288,14 @@ func TestEachRotatorFinishesAnInterruptedMove(t *testing.T) {
 				}
 			}
 			user, pw, rec := e.current(t, tn.TenantID)
-			if rec.Pending() || rec.SMTPAddr != inst.SMTPAddr() {
-				t.Fatalf("after %s: pending %v, smtp %s, want %s", fn, rec.Pending(), rec.SMTPAddr, inst.SMTPAddr())
+			if rec.Pending() || rec.SMTPAddr != inst.SMTPAddr {
+				t.Fatalf("after %s: pending %v, smtp %s, want %s", fn, rec.Pending(), rec.SMTPAddr, inst.SMTPAddr)
 			}
 			conn, err := s.App.Vault.Read(ctx, credential.MailUPath(tn.TenantID))
-			if err != nil || conn.Data["api_url"] != inst.APIURL() {
+			if err != nil || conn.Data["api_url"] != inst.APIURL {
 				t.Fatalf("MailU connection after %s: %v (%v)", fn, conn, err)
 			}
-			if err := verifyLogin(ctx, inst.SMTPAddr(), user, pw); err != nil {
+			if err := verifyLogin(ctx, inst.SMTPAddr, user, pw); err != nil {
 				t.Fatalf("the password does not log in at the new MailU: %v", err)
 			}
 		})

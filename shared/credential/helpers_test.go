@@ -298,21 +298,38 @@ func (s *seen) assertAbsent(t testing.TB, what, text string) {
 // loopback.
 func newVPS(t testing.TB, e *env, domain string) (devenv.MailUInstance, *credential.Service) {
 	t.Helper()
-	m := devenv.StartTestMailU(t, mailustandin.Options{})
-	in, err := m.AddInstance(context.Background(), domain, "new-vps-token")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pem, err := os.ReadFile(in.CAFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := e.stack.App.Config.MailURootCAs.Clone()
-	if !pool.AppendCertsFromPEM(pem) {
-		t.Fatal("no CA certificate in the new front's CA file")
-	}
+	in := startVPS(t, domain, "new-vps-token")
 	return in, e.with(func(c *credential.Config) {
 		c.AllowedHosts = []string{"127.0.0.1"}
-		c.VerifyLogin = app.SMTPVerifier(10*time.Second, pool)
+		c.VerifyLogin = vpsVerifier(t, e, in)
 	})
+}
+
+// startVPS starts another MailU with domain on it, whose admin API takes
+// token.
+func startVPS(t testing.TB, domain, token string) devenv.MailUInstance {
+	t.Helper()
+	m := devenv.StartTestMailU(t, mailustandin.Options{})
+	in, err := m.AddInstance(context.Background(), domain, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+// vpsVerifier logs in as the functions do, trusting the stack's front and
+// the fronts of vps.
+func vpsVerifier(t testing.TB, e *env, vps ...devenv.MailUInstance) func(ctx context.Context, addr, user, pass string) error {
+	t.Helper()
+	pool := e.stack.App.Config.MailURootCAs.Clone()
+	for _, in := range vps {
+		pem, err := os.ReadFile(in.CAFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			t.Fatal("no CA certificate in the new front's CA file")
+		}
+	}
+	return app.SMTPVerifier(10*time.Second, pool)
 }
