@@ -26,6 +26,9 @@ type MailUHost interface {
 	AddInstance(ctx context.Context, domain, apiToken string) (MailUInstance, error)
 	// SetFaults injects faults into one instance.
 	SetFaults(ctx context.Context, domain string, f mailustandin.Faults) error
+	// CAFile is the PEM of the CA that signs the SMTP front's certificate,
+	// which the functions trust as MAILU_CA_FILE.
+	CAFile() string
 	Close() error
 }
 
@@ -127,6 +130,9 @@ func (m *InProcessMailU) SetFaults(_ context.Context, domain string, f mailustan
 	}
 	return in.SetFaults(f)
 }
+
+// CAFile implements MailUHost.
+func (m *InProcessMailU) CAFile() string { return m.Front.CAFile() }
 
 // Close implements MailUHost: Dovecot first, then the stand-in.
 func (m *InProcessMailU) Close() error {
@@ -249,6 +255,9 @@ func (p *ProcessMailU) do(ctx context.Context, method, path string, in, out any)
 	}
 	return nil
 }
+
+// CAFile implements MailUHost.
+func (p *ProcessMailU) CAFile() string { return p.Front.CAFile() }
 
 // Close stops Dovecot, then the process.
 func (p *ProcessMailU) Close() error {

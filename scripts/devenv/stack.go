@@ -178,6 +178,17 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 	if err != nil {
 		return s, err
 	}
+	if cfg.MailURootCAs == nil {
+		// The tenants' SMTP is the Dovecot front: the functions check its
+		// certificate against its CA, as MAILU_CA_FILE makes them do.
+		pem, err := os.ReadFile(o.MailU.CAFile())
+		if err != nil {
+			return s, fmt.Errorf("devenv: the SMTP front's CA: %w", err)
+		}
+		if cfg.MailURootCAs, err = app.MailURootCAs(pem); err != nil {
+			return s, err
+		}
+	}
 	cfg.AuditBucket, cfg.S3Endpoint, cfg.S3Region = AuditBucket, s.S3.Endpoint, S3Region
 	cfg.AlertStateBucket = AlertStateBucket
 	// The MailU stand-ins listen on loopback, outside every demo domain.

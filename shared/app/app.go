@@ -6,10 +6,10 @@ package app
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -164,7 +164,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 	if trail != nil {
 		trailPort = trail
 	}
-	mailuHTTP := tracing.HTTPClient(&http.Client{Timeout: cfg.MailUTimeout})
+	mailuHTTP := tracing.HTTPClient(mailuHTTPClient(cfg))
 	svc := credential.New(credential.Config{
 		Vault:         vcl,
 		TransitKey:    cfg.TransitKey,
@@ -175,7 +175,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 		DialMailU: func(apiURL, token string) credential.MailU {
 			return mailu.New(apiURL, token, mailuHTTP)
 		},
-		VerifyLogin:  smtpVerifier(cfg.SMTPTimeout),
+		VerifyLogin:  SMTPVerifier(cfg.SMTPTimeout, cfg.MailURootCAs),
 		Audit:        rec,
 		Trail:        trailPort,
 		Notifier:     notifier,
@@ -224,23 +224,38 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 	return a, nil
 }
 
-// smtpVerifier logs in over SMTP AUTH. Off loopback the password is only
-// ever sent inside TLS with the server's name verified; the local MailU
-// stand-in on loopback speaks plain SMTP.
-func smtpVerifier(timeout time.Duration) func(ctx context.Context, addr, user, pass string) error {
+// SMTPVerifier logs in over SMTP AUTH (mailu.VerifyLogin). The password
+// is only ever sent inside TLS with the server's certificate checked
+// against the host name and roots (the system's, plus MAILU_CA_FILE's):
+// implicit TLS on 465 or smtps://, STARTTLS otherwise. Clear text is
+// left only to a server on loopback when no CA is configured (a plain
+// SMTP stand-in in tests); no certificate check is ever skipped.
+func SMTPVerifier(timeout time.Duration, roots *x509.CertPool) func(ctx context.Context, addr, user, pass string) error {
 	return func(ctx context.Context, addr, user, pass string) error {
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
-		host, _, err := net.SplitHostPort(addr)
+		a, err := mailu.ParseSMTPAddr(addr)
 		if err != nil {
-			return fmt.Errorf("smtp address %q: %w", addr, err)
+			return err
 		}
 		var tlsConf *tls.Config
-		if !mailu.IsLoopback(host) {
-			tlsConf = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+		if roots != nil || !mailu.IsLoopback(a.Host) {
+			tlsConf = &tls.Config{ServerName: a.Host, RootCAs: roots, MinVersion: tls.VersionTLS12}
 		}
 		return mailu.VerifyLogin(ctx, addr, user, pass, tlsConf)
 	}
+}
+
+// mailuHTTPClient is the admin API's client, trusting MAILU_CA_FILE's
+// roots beside the system's.
+func mailuHTTPClient(cfg Config) *http.Client {
+	hc := &http.Client{Timeout: cfg.MailUTimeout}
+	if cfg.MailURootCAs != nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: cfg.MailURootCAs, MinVersion: tls.VersionTLS12}
+		hc.Transport = tr
+	}
+	return hc
 }
 
 func parseLevel(s string) slog.Level {

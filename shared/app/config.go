@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"strconv"
@@ -30,7 +31,13 @@ type Config struct {
 	VaultTimeout     time.Duration // VAULT_TIMEOUT
 	SMTPTimeout      time.Duration // SMTP_TIMEOUT: one SMTP AUTH check
 	MailUTimeout     time.Duration // MAILU_TIMEOUT: one MailU API call
-	RolesClaim       string        // ROLES_CLAIM: the JWT claim holding roles
+	// MailURootCAs are the certificate authorities trusted for the
+	// tenants' MailU (SMTP and admin API) besides the system's: PEM from
+	// MAILU_CA_FILE (a path) or MAILU_CA_PEM (the PEM itself). nil when
+	// neither is set. Locally it is the CA that signs the Dovecot front's
+	// certificate; in AWS a platform with a private CA sets it.
+	MailURootCAs *x509.CertPool
+	RolesClaim   string // ROLES_CLAIM: the JWT claim holding roles
 	// Each function verifies the bearer token itself (beside API
 	// Gateway's authorizer): JWT_ISSUER and JWT_AUDIENCE as the authorizer
 	// has them, JWKS_URL (default <issuer>/.well-known/jwks.json), and
@@ -137,6 +144,9 @@ func FromEnv() (Config, error) {
 	if c.MailUTimeout, err = duration("MAILU_TIMEOUT", 10*time.Second); err != nil {
 		return Config{}, err
 	}
+	if c.MailURootCAs, err = mailuRootCAs(); err != nil {
+		return Config{}, err
+	}
 	if c.ReauthTTL, err = duration("REAUTH_TTL", 0); err != nil {
 		return Config{}, err
 	}
@@ -193,6 +203,42 @@ func FromEnv() (Config, error) {
 		c.RotateInline = n
 	}
 	return c, nil
+}
+
+// mailuRootCAs reads MAILU_CA_FILE or MAILU_CA_PEM (not both) into a
+// pool with the system's roots and the given ones.
+func mailuRootCAs() (*x509.CertPool, error) {
+	file, inline := os.Getenv("MAILU_CA_FILE"), os.Getenv("MAILU_CA_PEM")
+	var pem []byte
+	switch {
+	case file != "" && inline != "":
+		return nil, fmt.Errorf("config: set MAILU_CA_FILE or MAILU_CA_PEM, not both")
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("config: MAILU_CA_FILE: %w", err)
+		}
+		pem = b
+	case inline != "":
+		pem = []byte(inline)
+	default:
+		return nil, nil
+	}
+	return MailURootCAs(pem)
+}
+
+// MailURootCAs is the system's roots plus the PEM certificates in pem:
+// what MAILU_CA_FILE and MAILU_CA_PEM configure (the local stack passes
+// its Dovecot front's CA the same way).
+func MailURootCAs(pem []byte) (*x509.CertPool, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("config: MAILU_CA_FILE/MAILU_CA_PEM holds no PEM certificate")
+	}
+	return pool, nil
 }
 
 func env(key, def string) string {

@@ -2,8 +2,17 @@ package app_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"io"
+	"math/big"
+	"net"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -19,7 +28,7 @@ var configVars = []string{
 	"VAULT_ADDR", "VAULT_AUTH_METHOD", "VAULT_TOKEN", "VAULT_AUTH_MOUNT",
 	"VAULT_ROLE_ID", "VAULT_SECRET_ID", "VAULT_AWS_ROLE", "VAULT_AWS_SERVER_ID",
 	"VAULT_KV_MOUNT", "VAULT_TRANSIT_MOUNT", "VAULT_TRANSIT_KEY",
-	"VAULT_TIMEOUT", "SMTP_TIMEOUT", "MAILU_TIMEOUT",
+	"VAULT_TIMEOUT", "SMTP_TIMEOUT", "MAILU_TIMEOUT", "MAILU_CA_FILE", "MAILU_CA_PEM",
 	"ROLES_CLAIM", "AWS_REGION", "LOG_LEVEL", "NOTIFY_TOPIC_ARN",
 	"REAUTH_TTL", "VAULT_USERPASS_MOUNT", "VAULT_ACCESS_MOUNT", "VAULT_REAUTH_KEY", "CONSOLE_ORIGIN",
 	"CONSOLE_SIGN_IN_MODE", "CONSOLE_SIGN_IN_URL", "CONSOLE_CODE_EXCHANGE_URL", "CONSOLE_CLIENT_ID",
@@ -409,5 +418,66 @@ func TestFromEnvRefusesABadShardCount(t *testing.T) {
 		if _, err := app.FromEnv(); err == nil || !strings.Contains(err.Error(), "INDEX_SHARDS") {
 			t.Errorf("INDEX_SHARDS=%q: %v, want an error naming it", v, err)
 		}
+	}
+}
+
+// TestFromEnvMailUCA: the CA of the tenants' MailU is read once, from a
+// file or inline PEM, and trusted beside the system's roots; a value that
+// holds no certificate is refused at start rather than at the first login.
+func TestFromEnvMailUCA(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "local MailU CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA: true, BasicConstraintsValid: true, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	file := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(file, caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	clearEnv(t)
+	c, err := app.FromEnv()
+	if err != nil || c.MailURootCAs != nil {
+		t.Fatalf("no CA configured: %v, %v", c.MailURootCAs, err)
+	}
+	for name, set := range map[string]func(){
+		"file": func() { t.Setenv("MAILU_CA_FILE", file) },
+		"pem":  func() { t.Setenv("MAILU_CA_PEM", string(caPEM)) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			clearEnv(t)
+			set()
+			c, err := app.FromEnv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cert.Verify(x509.VerifyOptions{Roots: c.MailURootCAs, DNSName: "127.0.0.1"}); err != nil {
+				t.Fatalf("the configured CA is not trusted: %v", err)
+			}
+		})
+	}
+	for name, set := range map[string]func(){
+		"missing file": func() { t.Setenv("MAILU_CA_FILE", file+".missing") },
+		"not pem":      func() { t.Setenv("MAILU_CA_PEM", "hello") },
+		"file and pem": func() { t.Setenv("MAILU_CA_PEM", string(caPEM)); t.Setenv("MAILU_CA_FILE", file) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			clearEnv(t)
+			set()
+			if _, err := app.FromEnv(); err == nil || !strings.Contains(err.Error(), "MAILU_CA") {
+				t.Fatalf("accepted: %v", err)
+			}
+		})
 	}
 }

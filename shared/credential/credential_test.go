@@ -16,6 +16,7 @@ import (
 
 	"smtp-vault/scripts/devenv"
 	"smtp-vault/scripts/devenv/mailustandin"
+	"smtp-vault/shared/app"
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/mailu"
@@ -90,6 +91,8 @@ func TestStoreInputValidate(t *testing.T) {
 		{"localhost http mailu api", func(in *credential.StoreInput) { in.MailUAPIURL = "http://localhost:8080/api/v1" }, true},
 		{"ipv6 loopback http mailu api", func(in *credential.StoreInput) { in.MailUAPIURL = "http://[::1]:8080/api/v1" }, true},
 		{"loopback smtp", func(in *credential.StoreInput) { in.SMTPAddr = "127.0.0.1:2525" }, true},
+		{"implicit tls", func(in *credential.StoreInput) { in.SMTPAddr = "smtps://mail.tenant.example.com:465" }, true},
+		{"starttls", func(in *credential.StoreInput) { in.SMTPAddr = "smtp://mail.tenant.example.com:587" }, true},
 		{"token of 512", func(in *credential.StoreInput) { in.MailUAPIToken = strings.Repeat("a", 512) }, true},
 
 		{"bad tenant", func(in *credential.StoreInput) { in.TenantID = "not-a-uuid" }, false},
@@ -112,6 +115,9 @@ func TestStoreInputValidate(t *testing.T) {
 		{"smtp without port", func(in *credential.StoreInput) { in.SMTPAddr = "mail.tenant.example.com" }, false},
 		{"smtp without host", func(in *credential.StoreInput) { in.SMTPAddr = ":587" }, false},
 		{"smtp empty port", func(in *credential.StoreInput) { in.SMTPAddr = "mail.tenant.example.com:" }, false},
+		{"smtp other scheme", func(in *credential.StoreInput) { in.SMTPAddr = "https://mail.tenant.example.com:465" }, false},
+		{"smtp with a path", func(in *credential.StoreInput) { in.SMTPAddr = "smtps://mail.tenant.example.com:465/x" }, false},
+		{"smtp port out of range", func(in *credential.StoreInput) { in.SMTPAddr = "mail.tenant.example.com:70000" }, false},
 		{"token with space", func(in *credential.StoreInput) { in.MailUAPIToken = "tok 123" }, false},
 		{"token with tab", func(in *credential.StoreInput) { in.MailUAPIToken = "tok\t123" }, false},
 		{"token with newline", func(in *credential.StoreInput) { in.MailUAPIToken = "tok-123\n" }, false},
@@ -230,14 +236,10 @@ func newService(s *devenv.TestStack, v credential.Vault, dial func(apiURL, token
 		TransitKey: s.App.Config.TransitKey,
 		KVMount:    s.App.Config.KVMount,
 		DialMailU:  dial,
-		VerifyLogin: func(ctx context.Context, addr, user, pass string) error {
-			// Loopback stand-in: plain SMTP, as app.smtpVerifier does there.
-			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			return mailu.VerifyLogin(ctx, addr, user, pass, nil)
-		},
-		Audit: audit.NewRecorder(nil, audit.NewStreamSink(auditOut)),
-		Log:   slog.New(slog.NewJSONHandler(logOut, nil)),
+		// As the functions log in: TLS, checked against the front's CA.
+		VerifyLogin: app.SMTPVerifier(10*time.Second, s.App.Config.MailURootCAs),
+		Audit:       audit.NewRecorder(nil, audit.NewStreamSink(auditOut)),
+		Log:         slog.New(slog.NewJSONHandler(logOut, nil)),
 	})
 }
 

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"slices"
 	"strings"
 
 	"smtp-vault/shared/audit"
+	"smtp-vault/shared/mailu"
 	"smtp-vault/shared/vault"
 )
 
@@ -48,9 +48,9 @@ func (s *Service) checkEndpointHosts(domain string, c endpointChange) error {
 	if err != nil {
 		return fmt.Errorf("%w: mailu_api_url is not a URL", ErrInvalidInput)
 	}
-	smtpHost, _, err := net.SplitHostPort(c.newSMTP)
-	if err != nil {
-		return fmt.Errorf("%w: smtp_addr must be host:port", ErrInvalidInput)
+	smtpHost := hostOf(c.newSMTP)
+	if smtpHost == "" {
+		return fmt.Errorf("%w: %s", ErrInvalidInput, smtpAddrRule)
 	}
 	for _, h := range []string{u.Hostname(), smtpHost} {
 		h = strings.ToLower(strings.TrimSuffix(h, "."))
@@ -97,10 +97,15 @@ func (s *Service) changeEndpoints(ctx context.Context, tenantID string, rec *Rec
 		err = s.setSecret(ctx, admin, username, pw)
 	}
 	if err == nil {
-		err = s.testSecret(ctx, c.newSMTP, username, pw)
+		err = s.testSecret(ctx, admin, c.newSMTP, username, pw)
 	}
 	if err == nil {
 		err = s.recordEndpointChanged(ctx, tenantID, c, ev)
+	}
+	if errors.Is(err, ErrLoginRefused) {
+		// The new MailU holds the password but refuses its login for now:
+		// the change stays pending, and resume finishes it there.
+		return err
 	}
 	if err != nil {
 		s.restore(ctx, tenantID, rec, before)
@@ -174,12 +179,15 @@ func (s *Service) pendingMailUAdmin(ctx context.Context, tenantID string, rec *R
 	return s.cfg.DialMailU(rec.PendingMailUURL, token), nil
 }
 
+// smtpAddrRule is what an smtp_addr must be (mailu.ParseSMTPAddr).
+const smtpAddrRule = "smtp_addr must be host:port, smtps://host:port (implicit TLS, MailU's 465) or smtp://host:port (STARTTLS, 587); a bare host:port is STARTTLS except on port 465"
+
 func hostOf(addr string) string {
-	h, _, err := net.SplitHostPort(addr)
+	a, err := mailu.ParseSMTPAddr(addr)
 	if err != nil {
 		return ""
 	}
-	return h
+	return a.Host
 }
 
 func urlHost(raw string) string {

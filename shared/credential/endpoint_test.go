@@ -17,7 +17,6 @@ import (
 	"testing"
 
 	"smtp-vault/scripts/devenv"
-	"smtp-vault/scripts/devenv/mailustandin"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/vault"
 )
@@ -198,13 +197,10 @@ func TestStoreNeverPresentsASecretToAnotherEndpoint(t *testing.T) {
 	// A move to a real new MailU (the VPS was replaced) with its token: a
 	// fresh password is set there, the old one is never sent there, and
 	// the move is audited.
-	inst, err := devenv.StartTestMailU(t, mailustandin.Options{}).AddInstance(ctx, tn.Domain, "new-vps-token")
-	if err != nil {
-		t.Fatal(err)
-	}
+	inst, onNewVPS := newVPS(t, e, tn.Domain)
 	in := s.StoreEvent(tn)
 	in.MailUAPIURL, in.SMTPAddr, in.MailUAPIToken = inst.APIURL, inst.SMTPAddr, "new-vps-token"
-	res, err := allowLoopback.Store(ctx, in, credential.Actor{UserID: "operator"})
+	res, err := onNewVPS.Store(ctx, in, credential.Actor{UserID: "operator"})
 	if err != nil || res.Action != "endpoint_changed" {
 		t.Fatalf("move: %+v, %v", res, err)
 	}
@@ -258,18 +254,18 @@ func TestEachRotatorFinishesAnInterruptedMove(t *testing.T) {
 	ctx := context.Background()
 	tn := s.Tenants[0]
 	crash := &mailuWriteFault{Vault: e.vault}
-	mover := e.with(func(c *credential.Config) { c.Vault, c.AllowedHosts = crash, []string{"127.0.0.1"} })
 	for i, fn := range []string{"rotate", "rotate-sweep"} {
 		t.Run(fn, func(t *testing.T) {
 			token := fmt.Sprintf("new-vps-token-%d", i)
-			inst, err := devenv.StartTestMailU(t, mailustandin.Options{}).AddInstance(ctx, tn.Domain, token) // the new VPS
-			if err != nil {
-				t.Fatal(err)
-			}
+			inst := startVPS(t, tn.Domain, token) // the new VPS
+			verify := vpsVerifier(t, e, inst)
+			mover := e.with(func(c *credential.Config) {
+				c.Vault, c.AllowedHosts, c.VerifyLogin = crash, []string{"127.0.0.1"}, verify
+			})
 			in := s.StoreEvent(tn)
 			in.MailUAPIURL, in.SMTPAddr, in.MailUAPIToken = inst.APIURL, inst.SMTPAddr, token
 			crash.armed.Store(true)
-			_, err = mover.Store(ctx, in, credential.Actor{UserID: "operator"})
+			_, err := mover.Store(ctx, in, credential.Actor{UserID: "operator"})
 			crash.armed.Store(false)
 			if !errors.Is(err, credential.ErrUnavailable) {
 				t.Fatalf("the interrupted move: %v, want ErrUnavailable", err)
@@ -278,7 +274,7 @@ func TestEachRotatorFinishesAnInterruptedMove(t *testing.T) {
 				t.Fatalf("the move is not left half done: pending %v, to %q", rec.Pending(), rec.PendingMailUURL)
 			}
 
-			own := e.with(func(c *credential.Config) { c.Vault = s.Apps[fn].Vault })
+			own := e.with(func(c *credential.Config) { c.Vault, c.VerifyLogin = s.Apps[fn].Vault, verify })
 			switch fn {
 			case "rotate":
 				res, err := own.Rotate(ctx, credential.Request{TenantID: tn.TenantID, Trigger: credential.TriggerManual, Reason: "finish the move", Actor: credential.Actor{UserID: "ops"}})

@@ -25,6 +25,19 @@ var (
 	// less than Config.Cooldown after the previous change (the readers'
 	// guarantee in docs/architecture.md rests on it).
 	ErrCooldown = codedError("rotated too recently", "rotation_cooldown")
+	// ErrLoginRefused: MailU holds the password (its hash says so) but
+	// refuses it over SMTP AUTH; nothing was overwritten and a change in
+	// flight stays pending (holds.go).
+	ErrLoginRefused = codedError("MailU refuses the SMTP login of the password it holds", "smtp_login_refused")
+	// ErrMailURateLimited: MailU's admin API answered 429 (this service's
+	// network is over AUTH_RATELIMIT_IP).
+	ErrMailURateLimited = codedError("MailU's admin API is rate-limiting this service", "mailu_rate_limited")
+	// ErrMailUMisconfigured: the tenant's MailU has no admin API token
+	// configured; retrying cannot help until it has.
+	ErrMailUMisconfigured = codedError("the tenant's MailU admin API is not configured", "mailu_misconfigured")
+	// ErrDomainFull: MailU refuses to create the admin user because the
+	// domain has its maximum of users.
+	ErrDomainFull = codedError("the tenant's MailU domain has its maximum of users", "mailu_domain_full")
 )
 
 // Coded is a domain error that names itself with a code.
@@ -86,9 +99,11 @@ func Code(err error) string {
 func errorClass(err error) string { return Code(err) }
 
 // Retryable says whether a failed job may succeed if delivered again:
-// not when its input is bad or its tenant does not exist.
+// not when its input is bad, its tenant does not exist, or its MailU's
+// API is not configured (the sweep tries again daily; an operator fixes
+// MailU).
 func Retryable(err error) bool {
-	return err != nil && !errors.Is(err, ErrInvalidInput) && !errors.Is(err, ErrNotFound)
+	return err != nil && !errors.Is(err, ErrInvalidInput) && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrMailUMisconfigured)
 }
 
 // CooldownError is ErrCooldown with the time the next rotation may start.
@@ -112,6 +127,12 @@ func upstream(doing string, err error) error {
 		return fmt.Errorf("%s: %w: %w", doing, ErrNotFound, err)
 	case errors.Is(err, vault.ErrCASConflict):
 		return fmt.Errorf("%s: %w: %w", doing, ErrConflict, err)
+	case errors.Is(err, mailu.ErrRateLimited):
+		return fmt.Errorf("%s: %w: %w", doing, ErrMailURateLimited, err)
+	case errors.Is(err, mailu.ErrMisconfigured):
+		return fmt.Errorf("%s: %w: %w", doing, ErrMailUMisconfigured, err)
+	case errors.Is(err, mailu.ErrDomainFull):
+		return fmt.Errorf("%s: %w: %w", doing, ErrDomainFull, err)
 	case errors.Is(err, mailu.ErrConflict):
 		return fmt.Errorf("%s: %w: %w", doing, ErrConflict, err)
 	case errors.Is(err, mailu.ErrRejected), errors.Is(err, mailu.ErrNotFound):

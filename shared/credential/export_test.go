@@ -34,3 +34,10 @@ func (s *Service) IndexEntryOf(ctx context.Context, tenantID string) (IndexEntry
 
 // IndexPath is the KV path, in Config.IndexMount, of tenantID's shard.
 func (s *Service) IndexPath(tenantID string) string { return s.indexPath(s.indexShard(tenantID)) }
+
+// Upstream and ErrorClass are the one mapping of adapter errors to domain
+// errors and of domain errors to their audit and failing-mark names.
+var (
+	Upstream   = upstream
+	ErrorClass = errorClass
+)

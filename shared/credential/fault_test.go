@@ -44,6 +44,9 @@ func faultRuns(t *testing.T) (int, uint64) {
 var faultKinds = []string{
 	"none", "crash", "step error", "vault fault", "vault lost response", "audit down",
 	"mailu down", "mailu rejects api", "mailu rejects smtp", "mailu fails next write", "mailu drops next response", "mailu slow",
+	// MailU refusing a right password over SMTP, as its rate limits and
+	// AUTH_REQUIRE_TOKENS do (Dovecot's 535): nothing may be overwritten.
+	"mailu rate limits smtp", "mailu requires tokens",
 }
 
 // TestRandomFaultsNeverBreakMail rotates tenants while crashing runs at
@@ -230,6 +233,10 @@ func faultedRun(e *env, rng *rand.Rand, tn devenv.DemoTenant, kinds map[string]i
 		mailuFault.DropNextWriteResponses = 1
 	case "mailu slow":
 		mailuFault.Delay = 20 * time.Millisecond
+	case "mailu rate limits smtp":
+		mailuFault.RateLimitSMTP = true
+	case "mailu requires tokens":
+		mailuFault.RequireTokens = true
 	}
 	switch {
 	case kind == "crash" || kind == "step error" || strings.HasPrefix(kind, "mailu"):

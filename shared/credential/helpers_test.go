@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"smtp-vault/scripts/devenv"
+	"smtp-vault/scripts/devenv/mailustandin"
+	"smtp-vault/shared/app"
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/mailu"
@@ -187,6 +190,7 @@ type env struct {
 	hooks  map[string]credential.Hook // per tenant
 }
 
+// verifyLogin is the tests' own look at whether a password logs in.
 func verifyLogin(ctx context.Context, addr, user, pass string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -211,7 +215,8 @@ func newEnv(t testing.TB, s *devenv.TestStack, cooldown time.Duration) *env {
 		DialMailU: func(apiURL, token string) credential.MailU {
 			return mailu.New(apiURL, token, hc)
 		},
-		VerifyLogin: verifyLogin,
+		// As the functions log in: TLS, checked against the front's CA.
+		VerifyLogin: app.SMTPVerifier(10*time.Second, s.App.Config.MailURootCAs),
 		Audit:       e.audit,
 		Now:         e.clock.Now,
 		Log:         slog.New(slog.NewJSONHandler(e.logOut, nil)),
@@ -285,4 +290,46 @@ func (s *seen) assertAbsent(t testing.TB, what, text string) {
 			return
 		}
 	}
+}
+
+// newVPS starts another MailU (its own stand-in and Dovecot front), as a
+// tenant's replaced VPS, with domain on it, and returns how to reach it
+// and a service of e that trusts both fronts' CAs and allows endpoints on
+// loopback.
+func newVPS(t testing.TB, e *env, domain string) (devenv.MailUInstance, *credential.Service) {
+	t.Helper()
+	in := startVPS(t, domain, "new-vps-token")
+	return in, e.with(func(c *credential.Config) {
+		c.AllowedHosts = []string{"127.0.0.1"}
+		c.VerifyLogin = vpsVerifier(t, e, in)
+	})
+}
+
+// startVPS starts another MailU with domain on it, whose admin API takes
+// token.
+func startVPS(t testing.TB, domain, token string) devenv.MailUInstance {
+	t.Helper()
+	m := devenv.StartTestMailU(t, mailustandin.Options{})
+	in, err := m.AddInstance(context.Background(), domain, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+// vpsVerifier logs in as the functions do, trusting the stack's front and
+// the fronts of vps.
+func vpsVerifier(t testing.TB, e *env, vps ...devenv.MailUInstance) func(ctx context.Context, addr, user, pass string) error {
+	t.Helper()
+	pool := e.stack.App.Config.MailURootCAs.Clone()
+	for _, in := range vps {
+		pem, err := os.ReadFile(in.CAFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			t.Fatal("no CA certificate in the new front's CA file")
+		}
+	}
+	return app.SMTPVerifier(10*time.Second, pool)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"smtp-vault/shared/mailu"
 	"smtp-vault/shared/vault"
 )
 
@@ -67,8 +66,6 @@ func (s *Service) saveMailUConn(ctx context.Context, in StoreInput) (mailuConn, 
 	}
 	return mailuConn{apiURL: in.MailUAPIURL, token: in.MailUAPIToken}, nil
 }
-
-func isAuthFailed(err error) bool { return errors.Is(err, mailu.ErrAuthFailed) }
 
 // storedMailUURL is the MailU API URL stored for a tenant, "" when none;
 // nothing is decrypted.

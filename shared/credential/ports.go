@@ -33,6 +33,9 @@ type Vault interface {
 // MailU is one tenant's MailU admin API; *mailu.Client implements it.
 type MailU interface {
 	GetUser(ctx context.Context, email string) (mailu.User, error)
+	// PasswordHash is the user's password hash: which password MailU
+	// holds, answered without a login (holds.go).
+	PasswordHash(ctx context.Context, email string) (mailu.PasswordHash, error)
 	CreateUser(ctx context.Context, u mailu.UserCreate) error
 	SetPassword(ctx context.Context, email, password string) error
 }

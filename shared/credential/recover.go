@@ -56,8 +56,8 @@ func (s *Service) Recover(ctx context.Context, in RecoverInput, actor Actor) (Re
 	if err := checkURL("mailu_api_url", in.MailUAPIURL, true); err != nil {
 		return RecoverResult{}, err
 	}
-	if hostOf(in.SMTPAddr) == "" {
-		return RecoverResult{}, fmt.Errorf("%w: smtp_addr must be host:port", ErrInvalidInput)
+	if hostOf(in.SMTPAddr) == "" || len(in.SMTPAddr) > 300 {
+		return RecoverResult{}, fmt.Errorf("%w: %s", ErrInvalidInput, smtpAddrRule)
 	}
 	if in.MailUAPIToken == "" || len(in.MailUAPIToken) > 512 || strings.ContainsAny(in.MailUAPIToken, " \t\r\n") {
 		return RecoverResult{}, fmt.Errorf("%w: %w (at most 512 characters without whitespace)", ErrInvalidInput, ErrTokenRequired)
@@ -73,6 +73,23 @@ func (s *Service) Recover(ctx context.Context, in RecoverInput, actor Actor) (Re
 	}
 	if rec.Password == "" {
 		return RecoverResult{}, fmt.Errorf("%w: tenant %s has no stored credential to recover", ErrNotFound, in.TenantID)
+	}
+	ev := audit.Event{
+		Event: audit.CredentialsRecovered, TenantID: in.TenantID, UserID: actor.UserID, IP: actor.IP, UserAgent: actor.UserAgent, Severity: audit.Warning,
+		Details: map[string]any{"rotated": in.Rotate, "new_smtp_host": hostOf(in.SMTPAddr), "new_mailu_api_host": urlHost(in.MailUAPIURL)},
+	}
+	if s.pendingRecoveryHeld(ctx, in, rec) {
+		// A recovery to this same MailU that set its password there but
+		// whose login was refused (or that stopped): finish it, rather
+		// than set another password on the strength of the refusal.
+		if _, err := s.resume(ctx, in.TenantID, rec, &ev); err != nil {
+			return RecoverResult{}, err
+		}
+		if !rec.Pending() && rec.SMTPAddr == in.SMTPAddr {
+			last := rec.LastRotatedTime()
+			return RecoverResult{TenantID: in.TenantID, Username: rec.Username, WebmailURL: rec.WebmailURL, SMTPAddr: rec.SMTPAddr, Rotated: in.Rotate,
+				LastRotated: last, NextRotation: last.Add(RotationInterval), Version: rec.Version(), Took: time.Since(started)}, nil
+		}
 	}
 	if rec.Pending() {
 		s.log.WarnContext(ctx, "recover: dropping a change left pending at the lost VPS", "tenant_id", in.TenantID, "purpose", rec.PendingPurpose)
@@ -91,10 +108,6 @@ func (s *Service) Recover(ctx context.Context, in RecoverInput, actor Actor) (Re
 			return RecoverResult{}, err
 		}
 	}
-	ev := audit.Event{
-		Event: audit.CredentialsRecovered, TenantID: in.TenantID, UserID: actor.UserID, IP: actor.IP, UserAgent: actor.UserAgent, Severity: audit.Warning,
-		Details: map[string]any{"rotated": in.Rotate, "new_smtp_host": hostOf(in.SMTPAddr), "new_mailu_api_host": urlHost(in.MailUAPIURL)},
-	}
 	if err := s.changeEndpoints(ctx, in.TenantID, rec, rec.Username, c, ev); err != nil {
 		return RecoverResult{}, err
 	}
@@ -103,4 +116,18 @@ func (s *Service) Recover(ctx context.Context, in RecoverInput, actor Actor) (Re
 	last := rec.LastRotatedTime()
 	return RecoverResult{TenantID: in.TenantID, Username: rec.Username, WebmailURL: rec.WebmailURL, SMTPAddr: rec.SMTPAddr, Rotated: in.Rotate,
 		LastRotated: last, NextRotation: last.Add(RotationInterval), Version: rec.Version(), Took: took}, nil
+}
+
+// pendingRecoveryHeld says whether rec holds a recovery to in's MailU
+// whose password that MailU already holds (its hash says so).
+func (s *Service) pendingRecoveryHeld(ctx context.Context, in RecoverInput, rec *Record) bool {
+	if !rec.Pending() || rec.PendingPurpose != PurposeEndpoint || rec.PendingSMTPAddr != in.SMTPAddr || rec.PendingMailUURL != in.MailUAPIURL {
+		return false
+	}
+	pw, err := s.open(ctx, in.TenantID, passwordField, rec.PendingPassword, rec.PendingDataKey)
+	if err != nil {
+		return false
+	}
+	held, err := s.holds(ctx, s.cfg.DialMailU(in.MailUAPIURL, in.MailUAPIToken), rec.PendingUsername, pw)
+	return err == nil && held
 }

@@ -123,6 +123,15 @@ func (s *Service) EmergencyReset(ctx context.Context, req ResetRequest) (res Res
 	if rec.Password == "" && rec.PendingMailUURL == "" && !rec.Pending() {
 		return ResetResult{}, fmt.Errorf("%w: the credential of tenant %s is still being created", ErrNotFound, req.TenantID)
 	}
+	if crashedReset && slices.Contains(strings.Split(rec.ResetIncidents, ","), req.IncidentID) {
+		// This incident's reset already set its password in MailU and only
+		// its login was refused (or the run stopped): finish that one
+		// instead of setting another on the strength of the refusal.
+		if res, done, err := s.finishReset(ctx, req, rec); done || err != nil {
+			s.markLoginFailing(ctx, req.TenantID, err)
+			return res, err
+		}
+	}
 	compromised := rec.Version()
 	if err := s.markCompromised(ctx, req, rec); err != nil {
 		return ResetResult{}, err
@@ -165,6 +174,7 @@ func (s *Service) EmergencyReset(ctx context.Context, req ResetRequest) (res Res
 	}
 	pw, err := s.runSteps(ctx, req.TenantID, rec, admin, username, PurposeReset, ev)
 	if err != nil {
+		s.markLoginFailing(ctx, req.TenantID, err)
 		return ResetResult{}, err
 	}
 	if req.fromResponse == "" {
@@ -174,6 +184,46 @@ func (s *Service) EmergencyReset(ctx context.Context, req ResetRequest) (res Res
 	last := rec.LastRotatedTime()
 	return ResetResult{TenantID: req.TenantID, IncidentID: req.IncidentID, Username: rec.Username, Password: pw,
 		LastRotated: last, NextRotation: last.Add(RotationInterval), CompromisedVersion: compromised, Version: rec.Version()}, nil
+}
+
+// finishReset finishes a reset of req's incident whose password MailU
+// already holds (its hash says so): the login is proven and the password
+// promoted and returned, as the reset that set it would have. done is
+// false when MailU does not hold it; the caller then sets a fresh one.
+func (s *Service) finishReset(ctx context.Context, req ResetRequest, rec *Record) (ResetResult, bool, error) {
+	pw, err := s.open(ctx, req.TenantID, passwordField, rec.PendingPassword, rec.PendingDataKey)
+	if err != nil {
+		return ResetResult{}, false, err
+	}
+	admin, err := s.mailuAdmin(ctx, req.TenantID)
+	if err != nil {
+		return ResetResult{}, false, err
+	}
+	held, err := s.holds(ctx, admin, rec.PendingUsername, pw)
+	if err != nil || !held {
+		return ResetResult{}, false, err
+	}
+	if err := s.proveLogin(ctx, rec.pendingSMTPAddr(), rec.PendingUsername, pw); err != nil {
+		return ResetResult{}, false, err
+	}
+	compromised, _ := strconv.Atoi(rec.CompromisedVersion)
+	ev := audit.Event{
+		Event: audit.CredentialsEmergencyReset, UserID: req.Actor.UserID, IP: req.Actor.IP, UserAgent: req.Actor.UserAgent, Severity: audit.Critical,
+		Details: map[string]any{"incident_id": req.IncidentID, "reason": req.Reason, "compromised_version": compromised, "resumed": true},
+	}
+	if req.fromResponse != "" {
+		ev.Details["response_id"] = req.fromResponse
+	}
+	if err := s.finishSecret(ctx, req.TenantID, rec, ev); err != nil {
+		return ResetResult{}, false, err
+	}
+	if req.fromResponse == "" {
+		s.alertReset(ctx, req, compromised)
+	}
+	s.log.InfoContext(ctx, "emergency reset finished", "tenant_id", req.TenantID, "incident_id", req.IncidentID, "kv_version", rec.Version())
+	last := rec.LastRotatedTime()
+	return ResetResult{TenantID: req.TenantID, IncidentID: req.IncidentID, Username: rec.Username, Password: pw,
+		LastRotated: last, NextRotation: last.Add(RotationInterval), CompromisedVersion: compromised, Version: rec.Version()}, true, nil
 }
 
 // markCompromised records in custom_metadata, before anything changes,

@@ -2,10 +2,9 @@ package credential
 
 import (
 	"context"
-	"errors"
+	"fmt"
 
 	"smtp-vault/shared/audit"
-	"smtp-vault/shared/mailu"
 )
 
 // Resumed is what resume did with a change an earlier run left behind.
@@ -19,17 +18,20 @@ const (
 	RolledBack Resumed = "rolled_back"
 )
 
-// resume finishes or undoes a change that an earlier run left behind. It
-// asks MailU with SMTP logins which password it holds: the pending one is
-// promoted; if MailU holds the current one, the pending one is dropped;
-// if it accepts neither, the pending password is set again (setSecret is
-// idempotent) and the change finished. When MailU cannot be asked,
-// nothing changes and the error says so. An endpoint change is asked at
-// its new endpoints for the pending password and at the old ones for the
-// current password, so a new host that cannot be reached is rolled back
-// while the old one still takes the current password. ev is the event to
-// audit when the change is finished; nil builds it from the change's
-// purpose.
+// resume finishes or undoes a change that an earlier run left behind.
+// It asks MailU's admin API which password it holds (the hash, holds.go),
+// never failed logins: if it holds the pending one, that is proven with
+// an SMTP login and promoted; if it holds the current one, the pending
+// one, which it never took, is dropped; if it holds neither, the pending
+// password is set again (setSecret is idempotent) and the change
+// finished. A pending password MailU holds but whose login it refuses
+// stays pending (ErrLoginRefused): nothing is set on the strength of the
+// refusal. When MailU cannot be asked, nothing changes and the error
+// says so. An endpoint change is asked at its new endpoints for the
+// pending password and at the old ones for the current password, so a
+// new host that cannot be reached is rolled back while the old one still
+// holds the current password. ev is the event to audit when the change
+// is finished; nil builds it from the change's purpose.
 func (s *Service) resume(ctx context.Context, tenantID string, rec *Record, ev *audit.Event) (Resumed, error) {
 	if ev == nil {
 		ev = &audit.Event{Event: audit.CredentialsStored, Details: map[string]any{"action": "resumed"}}
@@ -63,37 +65,6 @@ func (s *Service) resume(ctx context.Context, tenantID string, rec *Record, ev *
 	if err != nil {
 		return "", err
 	}
-	pendingErr := s.cfg.VerifyLogin(ctx, rec.pendingSMTPAddr(), rec.PendingUsername, pw)
-	switch {
-	case pendingErr == nil:
-		return finish()
-	case !errors.Is(pendingErr, mailu.ErrAuthFailed) && !moving:
-		return "", upstream("test the pending password", pendingErr)
-	}
-	if rec.Password != "" {
-		cur, err := s.open(ctx, tenantID, passwordField, rec.Password, rec.DataKey)
-		if err != nil {
-			return "", err
-		}
-		err = s.cfg.VerifyLogin(ctx, rec.SMTPAddr, rec.Username, cur)
-		switch {
-		case err == nil:
-			rec.clearPending()
-			if err := s.writeRecord(ctx, tenantID, rec); err != nil {
-				return "", err
-			}
-			s.markState(ctx, tenantID, rec, stateOf(rec))
-			s.log.InfoContext(ctx, "rotation rolled back: MailU never took the pending password", "tenant_id", tenantID)
-			return RolledBack, nil
-		case !errors.Is(err, mailu.ErrAuthFailed):
-			return "", upstream("test the current password", err)
-		}
-	}
-	// MailU accepts neither: the pending password may be half set, or the
-	// admin was lost. Roll forward with the recorded password.
-	if !errors.Is(pendingErr, mailu.ErrAuthFailed) {
-		return "", upstream("test the pending password at the new endpoint", pendingErr)
-	}
 	admin, err := s.mailuAdmin(ctx, tenantID)
 	if moving {
 		admin, err = s.pendingMailUAdmin(ctx, tenantID, rec)
@@ -101,13 +72,53 @@ func (s *Service) resume(ctx context.Context, tenantID string, rec *Record, ev *
 	if err != nil {
 		return "", err
 	}
+	pendingHeld, pendingErr := s.holds(ctx, admin, rec.PendingUsername, pw)
+	switch {
+	case pendingErr == nil && pendingHeld:
+		if err := s.proveLogin(ctx, rec.pendingSMTPAddr(), rec.PendingUsername, pw); err != nil {
+			return "", err
+		}
+		return finish()
+	case pendingErr != nil && !moving:
+		return "", pendingErr
+	}
+	if rec.Password != "" {
+		cur, err := s.open(ctx, tenantID, passwordField, rec.Password, rec.DataKey)
+		if err != nil {
+			return "", err
+		}
+		curAdmin := admin
+		if moving {
+			if curAdmin, err = s.mailuAdmin(ctx, tenantID); err != nil {
+				return "", err
+			}
+		}
+		held, err := s.holds(ctx, curAdmin, rec.Username, cur)
+		if err != nil {
+			return "", err
+		}
+		if held {
+			rec.clearPending()
+			if err := s.writeRecord(ctx, tenantID, rec); err != nil {
+				return "", err
+			}
+			s.markState(ctx, tenantID, rec, stateOf(rec))
+			s.log.InfoContext(ctx, "rotation rolled back: MailU never took the pending password", "tenant_id", tenantID)
+			return RolledBack, nil
+		}
+	}
+	// MailU holds neither: the pending password may be half set, or the
+	// admin was lost. Roll forward with the recorded password.
+	if pendingErr != nil {
+		return "", fmt.Errorf("ask the new endpoint which password it holds: %w", pendingErr)
+	}
 	if err := s.recordChangeStarted(ctx, tenantID, rec, *ev); err != nil {
 		return "", err
 	}
 	if err := s.setSecret(ctx, admin, rec.PendingUsername, pw); err != nil {
 		return "", err
 	}
-	if err := s.testSecret(ctx, rec.pendingSMTPAddr(), rec.PendingUsername, pw); err != nil {
+	if err := s.testSecret(ctx, admin, rec.pendingSMTPAddr(), rec.PendingUsername, pw); err != nil {
 		return "", err
 	}
 	return finish()

@@ -165,9 +165,15 @@ func (s *Service) markFailing(ctx context.Context, tenantID string, err error) {
 		errors.Is(err, ErrConflict) || errors.Is(err, ErrInvalidInput) || errors.Is(err, ErrNotFound) {
 		return
 	}
-	mark := failureMark(s.Now(), errorClass(err))
+	class := errorClass(err)
+	mark := failureMark(s.Now(), class)
 	if perr := s.cfg.Vault.PatchCustomMetadata(ctx, AdminPath(tenantID), map[string]string{MetaRotationFailed: mark}); perr != nil {
 		s.log.WarnContext(ctx, "mark a failing rotation", "tenant_id", tenantID, "error", perr)
 	}
-	s.indexSet(ctx, tenantID, func(e *IndexEntry) { e.Failing = mark })
+	// The index entry's mark before this one says whether this cause was
+	// alerted already (every function that changes a password reads the
+	// index; not all may read metadata).
+	prev := ""
+	s.indexSet(ctx, tenantID, func(e *IndexEntry) { prev, e.Failing = e.Failing, mark })
+	s.alertFailing(ctx, tenantID, prev, class)
 }

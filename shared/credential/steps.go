@@ -98,7 +98,7 @@ func (s *Service) runSteps(ctx context.Context, tenantID string, rec *Record, ad
 	if err := s.hook(ctx, tenantID, AfterSet); err != nil {
 		return "", err
 	}
-	if err := s.testSecret(ctx, rec.pendingSMTPAddr(), username, pw); err != nil {
+	if err := s.testSecret(ctx, admin, rec.pendingSMTPAddr(), username, pw); err != nil {
 		return "", err
 	}
 	if err := s.hook(ctx, tenantID, AfterTest); err != nil {
@@ -183,6 +183,7 @@ func (s *Service) setSecret(ctx context.Context, admin MailU, username, pw strin
 			return nil
 		}
 		if !errors.Is(err, mailu.ErrConflict) {
+			// A full domain (ErrDomainFull) is no user created meanwhile.
 			return upstream("create the MailU admin", err)
 		}
 		// Created by someone else meanwhile: set the password below.
@@ -196,14 +197,26 @@ func (s *Service) setSecret(ctx context.Context, admin MailU, username, pw strin
 }
 
 // testSecret proves pw with an SMTP AUTH login to the tenant's MailU.
-func (s *Service) testSecret(ctx context.Context, addr, username, pw string) error {
-	if err := s.cfg.VerifyLogin(ctx, addr, username, pw); err != nil {
-		if errors.Is(err, mailu.ErrAuthFailed) {
-			return fmt.Errorf("%w: MailU did not accept the new password over SMTP AUTH: %w", ErrUnavailable, err)
-		}
+// A refused login is looked up in MailU's hash (holds.go): if MailU holds
+// pw, the refusal is MailU's (ErrLoginRefused) and the change stays
+// pending for the next run, which never sets another password on it.
+func (s *Service) testSecret(ctx context.Context, admin MailU, addr, username, pw string) error {
+	err := s.cfg.VerifyLogin(ctx, addr, username, pw)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, mailu.ErrAuthFailed) {
 		return upstream("test the password over SMTP AUTH", err)
 	}
-	return nil
+	held, herr := s.holds(ctx, admin, username, pw)
+	switch {
+	case herr != nil:
+		return fmt.Errorf("%w: MailU refused the new password over SMTP AUTH and its hash cannot be read: %w", ErrUnavailable, herr)
+	case held:
+		return fmt.Errorf("%w: MailU's hash says the new password is set, but its SMTP login was refused; the change stays pending: %w", ErrLoginRefused, err)
+	default:
+		return fmt.Errorf("%w: MailU did not take the new password (its hash differs): %w", ErrUnavailable, err)
+	}
 }
 
 // finishSecret writes ev to the audit trail and then promotes the pending

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"regexp"
 	"strings"
@@ -57,9 +56,8 @@ func (in StoreInput) Validate() error {
 	if err := checkURL("mailu_api_url", in.MailUAPIURL, true); err != nil {
 		return err
 	}
-	host, port, err := net.SplitHostPort(in.SMTPAddr)
-	if err != nil || host == "" || port == "" {
-		return fmt.Errorf("%w: smtp_addr must be host:port", ErrInvalidInput)
+	if _, err := mailu.ParseSMTPAddr(in.SMTPAddr); err != nil || len(in.SMTPAddr) > 300 {
+		return fmt.Errorf("%w: %s", ErrInvalidInput, smtpAddrRule)
 	}
 	if len(in.MailUAPIToken) > 512 || strings.ContainsAny(in.MailUAPIToken, " \t\r\n") {
 		return fmt.Errorf("%w: mailu_api_token must be at most 512 characters without whitespace", ErrInvalidInput)
@@ -166,7 +164,8 @@ func (s *Service) Store(ctx context.Context, in StoreInput, actor Actor) (StoreR
 	action := "unchanged"
 	keep := false
 	if rec.Password != "" && rec.Username == username {
-		if keep, err = s.currentLogsIn(ctx, in.TenantID, rec); err != nil {
+		if keep, err = s.currentHeld(ctx, admin, in.TenantID, rec); err != nil {
+			s.markLoginFailing(ctx, in.TenantID, err)
 			return StoreResult{}, err
 		}
 	}
@@ -195,6 +194,7 @@ func (s *Service) Store(ctx context.Context, in StoreInput, actor Actor) (StoreR
 		// longer takes the stored one) is not held back by the rotation
 		// cool-down: nobody can log in with the old password anyway.
 		if _, err := s.runSteps(ctx, in.TenantID, rec, admin, username, PurposeStore, withTenant(ev, in.TenantID, action)); err != nil {
+			s.markLoginFailing(ctx, in.TenantID, err)
 			return StoreResult{}, err
 		}
 	}
@@ -223,20 +223,32 @@ func (s *Service) storeResult(tenantID string, rec *Record, action string) Store
 	}
 }
 
-// currentLogsIn says whether MailU still accepts the current password.
-func (s *Service) currentLogsIn(ctx context.Context, tenantID string, rec *Record) (bool, error) {
+// currentHeld says whether MailU still holds the current password, from
+// its hash (holds.go), and proves it logs in. false means MailU's own
+// answer says it lost the password, so a new one may be set; a refused
+// login of a password MailU holds is ErrLoginRefused, and nothing is
+// replaced on it.
+func (s *Service) currentHeld(ctx context.Context, admin MailU, tenantID string, rec *Record) (bool, error) {
 	pw, err := s.open(ctx, tenantID, passwordField, rec.Password, rec.DataKey)
 	if err != nil {
 		return false, err
 	}
-	err = s.cfg.VerifyLogin(ctx, rec.SMTPAddr, rec.Username, pw)
-	switch {
-	case err == nil:
-		return true, nil
-	case isAuthFailed(err):
-		return false, nil
-	default:
-		return false, upstream("test the stored password", err)
+	held, err := s.holds(ctx, admin, rec.Username, pw)
+	if err != nil || !held {
+		return false, err
+	}
+	if err := s.proveLogin(ctx, rec.SMTPAddr, rec.Username, pw); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// markLoginFailing marks a tenant failing (rotate.go's markFailing, with
+// its one alert) when a store or a reset met a failure that waits on the
+// tenant's MailU; other failures of those are the caller's to see.
+func (s *Service) markLoginFailing(ctx context.Context, tenantID string, err error) {
+	if errors.Is(err, ErrLoginRefused) || errors.Is(err, ErrMailURateLimited) || errors.Is(err, ErrMailUMisconfigured) || errors.Is(err, ErrDomainFull) {
+		s.markFailing(ctx, tenantID, err)
 	}
 }
 

@@ -50,7 +50,8 @@ func New(baseURL, token string, hc *http.Client) *Client {
 func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // CreateUser creates a user (POST /user). ErrConflict when it exists,
-// ErrNotFound when MailU does not host its domain.
+// ErrDomainFull when the domain has its maximum of users, ErrNotFound
+// when MailU does not host its domain.
 func (c *Client) CreateUser(ctx context.Context, u UserCreate) error {
 	if err := c.do(ctx, http.MethodPost, "/user", u, nil, u.RawPassword); err != nil {
 		return fmt.Errorf("mailu: create user %s: %w", u.Email, err)
@@ -192,8 +193,16 @@ func apiError(status int, raw []byte, secrets ...string) *APIError {
 			e.Message += " (" + strings.Join(fields, "; ") + ")"
 		}
 	} else {
-		// HTML from a proxy or a dead upstream: the status says enough.
+		// HTML from a proxy or a dead upstream: the status says enough,
+		// except MailU's own page for an API without a token.
 		e.Message = http.StatusText(status)
+		if status == http.StatusInternalServerError && bytes.Contains(raw, []byte("API_TOKEN is not configured")) {
+			e.noToken = true
+			e.Message = "the admin API has no API_TOKEN configured"
+		}
+	}
+	if status == http.StatusConflict && strings.HasPrefix(e.Message, "Too many users for domain") {
+		e.domainFull = true
 	}
 	for _, secret := range secrets {
 		if secret != "" {

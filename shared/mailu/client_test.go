@@ -110,12 +110,14 @@ func TestStatusMapping(t *testing.T) {
 		{401, `{"message": "A valid Authorization header is mandatory"}`, mailu.ErrUnauthorized, 401, "A valid Authorization header is mandatory"},
 		{403, `{"message": "Invalid API token"}`, mailu.ErrUnauthorized, 403, "Invalid API token"},
 		{404, `{"code": 404, "message": "User x cannot be found"}`, mailu.ErrNotFound, 404, "cannot be found"},
-		{409, `{"code": 409, "message": "Too many users for domain acme.test"}`, mailu.ErrConflict, 409, "Too many users"},
+		{409, `{"code": 409, "message": "Too many users for domain acme.test"}`, mailu.ErrDomainFull, 409, "Too many users"},
+		{409, `{"code": 409, "message": "User admin@acme.test already exists"}`, mailu.ErrConflict, 409, "already exists"},
 		{400, `{"errors": {"quota_bytes": "'x' is not of type 'integer'"}, "message": "Input payload validation failed"}`, mailu.ErrRejected, 400, "quota_bytes: 'x' is not of type 'integer'"},
 		{415, `{"message": "Did not attempt to load JSON data"}`, mailu.ErrRejected, 415, "Did not attempt"},
 		{422, `not json`, mailu.ErrRejected, 422, "Unprocessable Entity"},
-		{429, `{"message": "Too many attempts from your IP (rate-limit)"}`, mailu.ErrUnavailable, 429, "rate-limit"},
+		{429, `{"message": "Too many attempts from your IP (rate-limit)"}`, mailu.ErrRateLimited, 429, "rate-limit"},
 		{500, `{"message": "Internal Server Error"}`, mailu.ErrUnavailable, 500, "Internal Server Error"},
+		{500, `<p>Error: API_TOKEN is not configured</p>`, mailu.ErrMisconfigured, 500, "no API_TOKEN"},
 		{502, `<html><body>Bad Gateway</body></html>`, mailu.ErrUnavailable, 502, "Bad Gateway"},
 		{503, ``, mailu.ErrUnavailable, 503, "Service Unavailable"},
 	}
@@ -133,6 +135,19 @@ func TestStatusMapping(t *testing.T) {
 			}
 			if ae.Status != c.status || ae.Code != c.wantCode || !strings.Contains(ae.Message, c.wantMsg) {
 				t.Fatalf("APIError %+v", ae)
+			}
+			// Each answer is exactly one verdict: a full domain is no
+			// existing user, a rate limit is "try later" (and says why),
+			// a missing API token is not.
+			others := map[error]bool{
+				mailu.ErrConflict: c.want == mailu.ErrConflict, mailu.ErrDomainFull: c.want == mailu.ErrDomainFull,
+				mailu.ErrMisconfigured: c.want == mailu.ErrMisconfigured, mailu.ErrRateLimited: c.want == mailu.ErrRateLimited,
+				mailu.ErrUnavailable: c.want == mailu.ErrUnavailable || c.want == mailu.ErrRateLimited,
+			}
+			for sentinel, want := range others {
+				if errors.Is(err, sentinel) != want {
+					t.Errorf("errors.Is(%v, %v) = %t", err, sentinel, !want)
+				}
 			}
 			if !strings.HasPrefix(err.Error(), "mailu: set password for "+admin+": ") {
 				t.Errorf("error does not say what was done: %v", err)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -15,18 +17,63 @@ import (
 // DefaultLoginTimeout bounds VerifyLogin when ctx has no deadline.
 const DefaultLoginTimeout = 30 * time.Second
 
+// SMTPAddr is where a tenant's MailU takes SMTP AUTH, and how. MailU
+// 2024.06 offers submission with implicit TLS on 465 (on by default) and
+// with STARTTLS on 587 (off unless added to PORTS).
+type SMTPAddr struct {
+	Host, Port string
+	// ImplicitTLS: TLS from the first byte (465); otherwise STARTTLS.
+	ImplicitTLS bool
+}
+
+// ParseSMTPAddr reads a tenant's smtp_addr: "smtps://host:port" (implicit
+// TLS), "smtp://host:port" (STARTTLS), or a bare "host:port", which is
+// STARTTLS except on port 465, where MailU speaks implicit TLS. The bare
+// form is what records stored before the scheme existed hold; it keeps
+// its meaning.
+func ParseSMTPAddr(s string) (SMTPAddr, error) {
+	rest, implicit, explicit := s, false, false
+	switch {
+	case strings.HasPrefix(s, "smtps://"):
+		rest, implicit, explicit = s[len("smtps://"):], true, true
+	case strings.HasPrefix(s, "smtp://"):
+		rest, explicit = s[len("smtp://"):], true
+	}
+	host, port, err := net.SplitHostPort(rest)
+	if err != nil || host == "" || port == "" || strings.ContainsAny(rest, "/?#@ ") {
+		return SMTPAddr{}, fmt.Errorf("%w: smtp address %q is not [smtps://|smtp://]host:port", ErrRejected, s)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return SMTPAddr{}, fmt.Errorf("%w: smtp address %q has no valid port", ErrRejected, s)
+	}
+	if !explicit && port == "465" {
+		implicit = true
+	}
+	return SMTPAddr{Host: host, Port: port, ImplicitTLS: implicit}, nil
+}
+
+// HostPort is the address to dial.
+func (a SMTPAddr) HostPort() string { return net.JoinHostPort(a.Host, a.Port) }
+
 // VerifyLogin proves that username and password log in to the SMTP server
-// at addr (host:port): it connects, says EHLO, authenticates with AUTH PLAIN
-// and quits. It returns nil on success, an error wrapping ErrAuthFailed when
-// the server rejects the credentials (535), and one wrapping ErrUnavailable
-// for anything that says nothing about the credentials (refused connection,
-// timeout, 4xx, no AUTH PLAIN, a TLS failure).
+// at addr (an smtp_addr as ParseSMTPAddr reads it): it connects, says
+// EHLO, authenticates with AUTH PLAIN and quits. It returns nil on
+// success, an error wrapping ErrAuthFailed when the server rejects the
+// credentials (535), and one wrapping ErrUnavailable for anything that
+// says nothing about the credentials (refused connection, timeout, 4xx,
+// no AUTH PLAIN, a TLS failure).
 //
-// With tlsConf set, the session is upgraded with STARTTLS before AUTH and a
-// server that does not offer STARTTLS is refused: the password is never sent
-// in clear to a server the caller expected to speak TLS. An empty
-// tlsConf.ServerName is taken from addr. With tlsConf nil the login is in
-// clear, which is only meant for loopback.
+// A 535 says only that this login was refused: MailU's front answers the
+// same 535 for a wrong password, a rate limit and AUTH_REQUIRE_TOKENS. A
+// caller that must know which password MailU holds asks its hash
+// (Client.PasswordHash).
+//
+// With tlsConf set, the password only ever travels inside TLS: implicit
+// TLS, or a STARTTLS upgrade that a server not offering it fails, with
+// the certificate checked against tlsConf.RootCAs and the host name (an
+// empty tlsConf.ServerName is taken from addr). With tlsConf nil, a
+// STARTTLS address is logged in to in clear and an implicit-TLS one with
+// the system's roots: clear text is only meant for a server on loopback.
 func VerifyLogin(ctx context.Context, addr, username, password string, tlsConf *tls.Config) error {
 	if err := verifyLogin(ctx, addr, username, password, tlsConf); err != nil {
 		return fmt.Errorf("mailu: SMTP login as %s at %s: %w", username, addr, err)
@@ -35,13 +82,27 @@ func VerifyLogin(ctx context.Context, addr, username, password string, tlsConf *
 }
 
 func verifyLogin(ctx context.Context, addr, username, password string, tlsConf *tls.Config) error {
+	a, err := ParseSMTPAddr(addr)
+	if err != nil {
+		return err
+	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, DefaultLoginTimeout)
 		defer cancel()
 	}
+	var conf *tls.Config
+	if tlsConf != nil || a.ImplicitTLS {
+		conf = &tls.Config{MinVersion: tls.VersionTLS12}
+		if tlsConf != nil {
+			conf = tlsConf.Clone()
+		}
+		if conf.ServerName == "" {
+			conf.ServerName = a.Host
+		}
+	}
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := d.DialContext(ctx, "tcp", a.HostPort())
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
@@ -52,18 +113,19 @@ func verifyLogin(ctx context.Context, addr, username, password string, tlsConf *
 	defer conn.Close()
 
 	var c *smtp.Client
-	if tlsConf != nil {
-		conf := tlsConf.Clone()
-		if conf.ServerName == "" {
-			if host, _, err := net.SplitHostPort(addr); err == nil {
-				conf.ServerName = host
-			}
+	switch {
+	case a.ImplicitTLS:
+		tc := tls.Client(conn, conf)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return classify(ctx, "TLS handshake", err)
 		}
+		c = smtp.NewClient(tc)
+	case conf != nil:
 		c, err = smtp.NewClientStartTLS(conn, conf)
 		if err != nil {
 			return classify(ctx, "STARTTLS", err)
 		}
-	} else {
+	default:
 		c = smtp.NewClient(conn)
 	}
 	defer c.Close()

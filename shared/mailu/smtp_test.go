@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -172,6 +173,125 @@ func TestVerifyLoginRateLimited(t *testing.T) {
 	var se *smtp.SMTPError
 	if !errors.As(err, &se) || se.Code != 535 || se.EnhancedCode != (smtp.EnhancedCode{5, 7, 8}) || se.Message != "Authentication failed." {
 		t.Fatalf("rate-limited login: %v, want Dovecot's 535 5.7.8 Authentication failed.", err)
+	}
+}
+
+func TestParseSMTPAddr(t *testing.T) {
+	cases := []struct {
+		in       string
+		hostPort string
+		implicit bool
+	}{
+		{"mail.acme.test:587", "mail.acme.test:587", false},
+		{"mail.acme.test:465", "mail.acme.test:465", true}, // a stored bare address keeps working on 465
+		{"smtps://mail.acme.test:465", "mail.acme.test:465", true},
+		{"smtps://mail.acme.test:10465", "mail.acme.test:10465", true},
+		{"smtp://mail.acme.test:587", "mail.acme.test:587", false},
+		{"smtp://mail.acme.test:465", "mail.acme.test:465", false}, // the scheme says so
+		{"[::1]:587", "[::1]:587", false},
+		{"smtps://[::1]:465", "[::1]:465", true},
+	}
+	for _, c := range cases {
+		a, err := mailu.ParseSMTPAddr(c.in)
+		if err != nil || a.HostPort() != c.hostPort || a.ImplicitTLS != c.implicit {
+			t.Errorf("ParseSMTPAddr(%q) = %+v, %v; want %s implicit=%t", c.in, a, err, c.hostPort, c.implicit)
+		}
+	}
+	for _, bad := range []string{"", "mail.acme.test", "smtps://mail.acme.test", "https://mail.acme.test:465", ":587",
+		"mail.acme.test:0", "mail.acme.test:99999", "mail.acme.test:smtp", "smtp://u@mail.acme.test:587", "smtps://mail.acme.test:465/x"} {
+		if _, err := mailu.ParseSMTPAddr(bad); !errors.Is(err, mailu.ErrRejected) {
+			t.Errorf("ParseSMTPAddr(%q): %v, want ErrRejected", bad, err)
+		}
+	}
+}
+
+// tlsSMTP runs a go-smtp server with implicit TLS (as MailU's 465) or
+// STARTTLS (as its 587), AUTH only inside TLS, whose AUTH PLAIN calls
+// check.
+func tlsSMTP(t *testing.T, cert tls.Certificate, implicit bool, check func(username, password string) error) string {
+	t.Helper()
+	s := smtp.NewServer(fakeBackend{check})
+	s.ErrorLog = nopLogger{}
+	s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if implicit {
+		ln = tls.NewListener(ln, s.TLSConfig)
+	}
+	go s.Serve(ln)
+	t.Cleanup(func() { s.Close(); ln.Close() })
+	return ln.Addr().String()
+}
+
+func TestVerifyLoginImplicitTLS(t *testing.T) {
+	cert, pool := selfSigned(t)
+	const pw = "implicit-tls-pw"
+	var sawAuth atomic.Bool
+	check := func(u, p string) error {
+		sawAuth.Store(true)
+		if u == admin && p == pw {
+			return nil
+		}
+		return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication failed."}
+	}
+	addr := tlsSMTP(t, cert, true, check)
+	ctx := context.Background()
+	trusted := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+
+	if err := mailu.VerifyLogin(ctx, "smtps://"+addr, admin, pw, trusted); err != nil {
+		t.Fatalf("login with implicit TLS: %v", err)
+	}
+	if err := mailu.VerifyLogin(ctx, "smtps://"+addr, admin, "wrong", trusted); !errors.Is(err, mailu.ErrAuthFailed) {
+		t.Fatalf("wrong password with implicit TLS: %v", err)
+	}
+	// The certificate names 127.0.0.1 and mail.acme.test: another name is
+	// refused before anything is sent, and so is an unknown CA.
+	sawAuth.Store(false)
+	err := mailu.VerifyLogin(ctx, "smtps://"+addr, admin, pw, &tls.Config{RootCAs: pool, ServerName: "other.acme.test"})
+	if !errors.Is(err, mailu.ErrUnavailable) || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("wrong host name: %v", err)
+	}
+	err = mailu.VerifyLogin(ctx, "smtps://"+addr, admin, pw, &tls.Config{MinVersion: tls.VersionTLS12})
+	if !errors.Is(err, mailu.ErrUnavailable) {
+		t.Fatalf("untrusted CA: %v", err)
+	}
+	if sawAuth.Load() {
+		t.Fatal("the password reached a server whose certificate was refused")
+	}
+	assertNoSecret(t, "untrusted", err, pw)
+	// A STARTTLS client speaking to an implicit-TLS port gets no greeting:
+	// that is a timeout (unavailable), never a verdict on the password.
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if err := mailu.VerifyLogin(short, "smtp://"+addr, admin, pw, trusted); !errors.Is(err, mailu.ErrUnavailable) {
+		t.Fatalf("STARTTLS to an implicit-TLS port: %v", err)
+	}
+}
+
+func TestVerifyLoginSTARTTLSHostName(t *testing.T) {
+	cert, pool := selfSigned(t)
+	const pw = "starttls-pw"
+	addr := tlsSMTP(t, cert, false, func(u, p string) error {
+		if p == pw {
+			return nil
+		}
+		return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication failed."}
+	})
+	ctx := context.Background()
+	for _, a := range []string{addr, "smtp://" + addr} {
+		if err := mailu.VerifyLogin(ctx, a, admin, pw, &tls.Config{RootCAs: pool}); err != nil {
+			t.Fatalf("login over STARTTLS at %s: %v", a, err)
+		}
+	}
+	err := mailu.VerifyLogin(ctx, addr, admin, pw, &tls.Config{RootCAs: pool, ServerName: "other.acme.test"})
+	if !errors.Is(err, mailu.ErrUnavailable) || errors.Is(err, mailu.ErrAuthFailed) {
+		t.Fatalf("STARTTLS with the wrong host name: %v", err)
+	}
+	// Implicit TLS to a STARTTLS port fails the handshake: unavailable.
+	if err := mailu.VerifyLogin(ctx, "smtps://"+addr, admin, pw, &tls.Config{RootCAs: pool}); !errors.Is(err, mailu.ErrUnavailable) {
+		t.Fatalf("implicit TLS to a STARTTLS port: %v", err)
 	}
 }
 

@@ -1,0 +1,165 @@
+package credential_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"smtp-vault/scripts/devenv"
+	"smtp-vault/scripts/devenv/mailustandin"
+	"smtp-vault/shared/credential"
+	"smtp-vault/shared/mailu"
+)
+
+// attack logs in as user with wrong passwords from 127.0.0.2 through the
+// Dovecot front, as anyone on the internet can: each failure counts
+// against MailU's limit of the user.
+func attack(t *testing.T, m *devenv.InProcessMailU, addr, user string, n int) {
+	t.Helper()
+	conf, err := m.Front.TLSConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 10 * time.Second}
+		conn, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("connect from 127.0.0.2: %v", err)
+		}
+		c, err := smtp.NewClientStartTLS(conn, conf)
+		if err != nil {
+			t.Fatalf("STARTTLS from 127.0.0.2: %v", err)
+		}
+		err = c.Auth(sasl.NewPlainClient("", user, "guess-"+string(rune('a'+i))))
+		c.Close()
+		var se *smtp.SMTPError
+		if !errors.As(err, &se) || se.Code != 535 {
+			t.Fatalf("wrong password %d from 127.0.0.2: %v, want 535", i, err)
+		}
+	}
+}
+
+// TestRateLimitedAdminThroughDovecot: someone spends MailU's login limit
+// of admin@<domain> (AUTH_RATELIMIT_USER, lowered to 3 failures a day)
+// with wrong passwords from another address, through the real Dovecot
+// front. MailU then refuses the service's right password with the very
+// 535 of a wrong one. Store, rotation, the sweep and the emergency reset
+// must not replace the password MailU holds on the strength of those
+// refusals; once the limit lapses the pending change completes, and the
+// old and new passwords behave as docs/architecture.md says.
+func TestRateLimitedAdminThroughDovecot(t *testing.T) {
+	limiter := newClock(time.Now())
+	limits := mailustandin.DefaultAuthLimits()
+	limits.User = mailustandin.Rate{N: 3, Per: 24 * time.Hour}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	m, err := devenv.StartInProcessMailU(ctx, filepath.Join(dir, "limited"), mailustandin.Options{AuthLimits: &limits, Now: limiter.Now}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := devenv.NewTestStack(ctx, dir, 1, func(o *devenv.StackOptions) { o.MailU = m })
+	if s != nil {
+		t.Cleanup(s.Close)
+		s.MailUHost.Close() // the stack's default MailU, replaced by m
+	} else {
+		m.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := s.Tenants[0]
+	admin := "admin@" + tn.Domain
+	e := newEnv(t, s, -1)
+	svc := e.with(func(c *credential.Config) { c.Notifier = s.Notifications })
+	_, old, _ := e.current(t, tn.TenantID)
+
+	// The seeding store's success exempted 127.0.0.1 for a day (MailU's
+	// AUTH_RATELIMIT_EXEMPTION_LENGTH); a day later the attack begins.
+	limiter.Advance(25 * time.Hour)
+	attack(t, m, tn.MailU.SMTPAddr, admin, 3)
+	if err := verifyLogin(ctx, tn.MailU.SMTPAddr, admin, old); !errors.Is(err, mailu.ErrAuthFailed) {
+		t.Fatalf("the right password while the user is rate-limited: %v, want Dovecot's 535", err)
+	}
+
+	in := s.StoreEvent(tn)
+	in.MailUAPIToken = ""
+	if _, err := svc.Store(ctx, in, credential.Actor{UserID: "provisioning"}); !errors.Is(err, credential.ErrLoginRefused) {
+		t.Fatalf("store: %v, want ErrLoginRefused", err)
+	}
+	if _, pw, rec := e.current(t, tn.TenantID); pw != old || rec.Pending() || !mailuHolds(t, tn, old) {
+		t.Fatal("store replaced the password MailU holds on 535s")
+	}
+
+	rot := credential.Request{TenantID: tn.TenantID, Trigger: credential.TriggerManual, Reason: "test", Actor: credential.Actor{UserID: "admin"}}
+	if _, err := svc.Rotate(ctx, rot); !errors.Is(err, credential.ErrLoginRefused) {
+		t.Fatalf("rotate: %v, want ErrLoginRefused", err)
+	}
+	rec, err := svc.ReadRecord(ctx, tn.TenantID)
+	if err != nil || !rec.Pending() {
+		t.Fatalf("the rotation is not pending: %v", err)
+	}
+	pending, err := svc.Open(ctx, tn.TenantID, credential.PasswordField, rec.PendingPassword, rec.PendingDataKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum, err := svc.Sweep(ctx); err != nil || sum.Failed != 1 {
+		t.Fatalf("sweep: %+v, %v", sum, err)
+	}
+	if r, _ := svc.ReadRecord(ctx, tn.TenantID); r.PendingPassword != rec.PendingPassword || !mailuHolds(t, tn, pending) {
+		t.Fatal("the sweep set another password on 535s")
+	}
+
+	// An incident: the reset sets its own password directly; its refused
+	// login leaves it pending, and a retry sets no other.
+	reset := credential.ResetRequest{TenantID: tn.TenantID, IncidentID: "INC-RATE-1", Reason: "test", Actor: credential.Actor{UserID: "admin"}}
+	if _, err := svc.EmergencyReset(ctx, reset); !errors.Is(err, credential.ErrLoginRefused) {
+		t.Fatalf("reset: %v, want ErrLoginRefused", err)
+	}
+	rec, _ = svc.ReadRecord(ctx, tn.TenantID)
+	resetPW, err := svc.Open(ctx, tn.TenantID, credential.PasswordField, rec.PendingPassword, rec.PendingDataKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.EmergencyReset(ctx, reset); !errors.Is(err, credential.ErrLoginRefused) {
+		t.Fatalf("reset retry: %v, want ErrLoginRefused", err)
+	}
+	if !mailuHolds(t, tn, resetPW) {
+		t.Fatal("a reset retry set another password on 535s")
+	}
+	if m := failingMark(t, e, tn.TenantID); m == "" {
+		t.Fatal("the tenant is not marked failing")
+	}
+	if n := failingAlerts(s.Notifications, tn.TenantID); n != 1 {
+		t.Fatalf("%d alerts, want 1", n)
+	}
+
+	// The limit lapses: the reset's own password is finished and shown.
+	limiter.Advance(25 * time.Hour)
+	res, err := svc.EmergencyReset(ctx, reset)
+	if err != nil || res.Password != resetPW {
+		t.Fatalf("reset after the limit lapsed: %v (same password %t)", err, res.Password == resetPW)
+	}
+	if res, err := svc.Store(ctx, in, credential.Actor{UserID: "provisioning"}); err != nil || res.Action != "unchanged" {
+		t.Fatalf("store after the limit lapsed: %+v, %v", res, err)
+	}
+	// As the docs say: the served password logs in; the compromised one
+	// and the rotation's abandoned one do not.
+	if _, pw, _ := e.current(t, tn.TenantID); pw != resetPW {
+		t.Fatal("Vault does not serve the reset password")
+	}
+	if err := verifyLogin(ctx, tn.MailU.SMTPAddr, admin, resetPW); err != nil {
+		t.Fatalf("the reset password: %v", err)
+	}
+	for _, gone := range []string{old, pending} {
+		if err := verifyLogin(ctx, tn.MailU.SMTPAddr, admin, gone); !errors.Is(err, mailu.ErrAuthFailed) {
+			t.Fatalf("a replaced password: %v, want refused", err)
+		}
+	}
+}
