@@ -87,7 +87,7 @@ func domainOf(username string) string {
 // Overview lists the platform's credentials from the status index, the
 // most urgent first (earliest due date), filtered and searched, a page at
 // a time. The listing is audited (smtp_credentials_overview_viewed) and
-// nothing is returned when that record cannot be written. A shard of the
+// nothing is returned when that record cannot be written. A leaf of the
 // index that cannot be read fails the listing: a partial list would hide
 // credentials.
 func (s *Service) Overview(ctx context.Context, q OverviewQuery, actor Actor) (OverviewPage, error) {

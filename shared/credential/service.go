@@ -57,7 +57,7 @@ type Config struct {
 	RepairBudget  time.Duration
 	// IndexCacheTTL, when positive, lets the overview answer from the
 	// status index as read less than this long ago (real time), so that
-	// paging through a listing reads the shards once; a change shows
+	// paging through a listing reads the leaves once; a change shows
 	// within it. The sweep and the bulk rotation always read afresh.
 	IndexCacheTTL time.Duration
 	Now           func() time.Time
