@@ -394,6 +394,8 @@ func (f *family) split(ctx context.Context, l leafID, version int, entries map[s
 		case doc.version > 0 && (doc.from == 0 || doc.from > version+1):
 			errs[i] = vault.ErrCASConflict // committed by another split
 			return
+		case doc.version == 0 && len(parts[c]) <= 2:
+			return // empty and absent: reads as empty, a writer creates it
 		}
 		_, errs[i] = f.s.cfg.Vault.WriteKVCAS(ctx, f.s.cfg.IndexMount, f.leafPath(c),
 			map[string]string{"tenants": string(parts[c]), "from": strconv.Itoa(version + 1)}, doc.version)
