@@ -38,7 +38,7 @@ func (q *jobQueue) Send(_ context.Context, jobs []credential.ResetJob) (int, err
 // compromise response over all of them with RESET_BENCH_WORKERS workers
 // (default 32, as ResetQueue's mapping runs batches in parallel) and
 // reports the wall time and each tenant's reset p50/p99. Goal: under 60 s
-// for 1,000 tenants on the 2-core machine (README, Performance).
+// for 1,000 tenants on the 2-core machine (docs/measurements.md).
 func BenchmarkCompromiseResponse(b *testing.B) {
 	tenants := envInt(b, "RESET_BENCH_TENANTS", 1000)
 	workers := envInt(b, "RESET_BENCH_WORKERS", 32)
