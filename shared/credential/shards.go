@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math/bits"
 	"math/rand/v2"
 	"sort"
@@ -22,14 +23,15 @@ import (
 // Vault's limits whatever the tenant count. A tenant lives in the leaf
 // whose depth d and bits b match the low d bits of fnv32a(tenant id).
 //
-// A leaf that grows past Config.IndexLeafBytes of JSON is split: its
-// entries are written, as drafts, into the leaves one or more levels
-// below, and then the leaf itself is replaced, with check-and-set on the
-// version the drafts were made from, by a tombstone naming the depth of
-// its children. The tombstone is the commit: a writer that lost the race
-// re-reads, finds it and writes into the child instead; a draft only
-// replaces a missing leaf or an older draft of the same parent, so a
-// slow splitter never overwrites a committed child. The family's layout
+// A write that would take a leaf past Config.IndexLeafBytes of JSON
+// splits it first: the leaf's entries as read are written, as drafts,
+// into its two children, and then the leaf itself is replaced, with
+// check-and-set on the version the drafts were made from, by a tombstone
+// naming the depth of its children; the write then goes to its child. The
+// tombstone is the commit: a writer that lost the race re-reads, finds it
+// and writes into the child instead; a draft only replaces a missing leaf
+// or a draft of the same parent from an older or the same version (the
+// same content), so a slow splitter never overwrites a child in use. The family's layout
 // document lists the leaves (for readers, one read instead of a descent);
 // it may lag a split, and a reader that meets a tombstone descends.
 
@@ -112,7 +114,8 @@ func (f *family) migrate(ctx context.Context) (map[leafID]bool, error) {
 				return nil, err
 			}
 			if len(old) > 0 {
-				if err := f.split(ctx, leafID{}, 0, old); errors.Is(err, vault.ErrCASConflict) {
+				d := bits.Len(uint(f.s.cfg.LegacyIndexShards - 1)) // the old shards' own split
+				if err := f.split(ctx, leafID{}, 0, old, min(max(d, 1), 16)); errors.Is(err, vault.ErrCASConflict) {
 					continue
 				} else if err != nil {
 					return nil, err
@@ -138,9 +141,9 @@ func (f *family) leafPath(l leafID) string { return f.prefix + "/" + l.name() }
 type leafDoc struct {
 	entries  map[string]IndexEntry
 	version  int
-	from     int // 1 + the parent version a draft was made from; 0 once written
-	children int // depth of the children of a split leaf; 0 otherwise
-	size     int // bytes of the entries' JSON
+	from     string // "<parent>@<version>" of a draft; "" once written
+	children int    // depth of the children of a split leaf; 0 otherwise
+	size     int    // bytes of the entries' JSON
 	ok       bool
 }
 
@@ -160,7 +163,7 @@ func (f *family) readLeaf(ctx context.Context, l leafID) (leafDoc, error) {
 		}
 		return doc, nil
 	}
-	doc.from, _ = strconv.Atoi(sec.Data["from"])
+	doc.from = sec.Data["from"]
 	raw := sec.Data["tenants"]
 	doc.size = len(raw)
 	if raw != "" && json.Unmarshal([]byte(raw), &doc.entries) != nil {
@@ -320,15 +323,18 @@ func (f *family) updateLeaf(ctx context.Context, l leafID, ids []string, change 
 			}
 			return errors.Join(errs...)
 		}
+		before := maps.Clone(doc.entries)
 		change(doc.entries, ids)
 		b, merr := json.Marshal(doc.entries)
 		if merr != nil {
 			return fmt.Errorf("encode the status index: %w", merr)
 		}
 		if len(b) > limit && l.depth < maxLeafDepth {
-			// The change goes into the children with the rest; the
-			// tombstone's check-and-set commits them together.
-			err = f.split(ctx, l, doc.version, doc.entries)
+			// Split the leaf as read; the next try writes the change
+			// into its child (and splits that too if need be).
+			if err = f.split(ctx, l, doc.version, before, l.depth+1); err == nil {
+				continue
+			}
 		} else {
 			_, err = f.s.cfg.Vault.WriteKVCAS(ctx, f.s.cfg.IndexMount, f.leafPath(l), map[string]string{"tenants": string(b)}, doc.version)
 		}
@@ -349,36 +355,28 @@ func (f *family) updateLeaf(ctx context.Context, l leafID, ids []string, change 
 	return nil
 }
 
-// split moves the entries of l (read at version) into the leaves d levels
-// below, d the least that leaves each under half the limit, and commits
-// with a tombstone on l. ErrCASConflict: l or a child changed; re-read.
-func (f *family) split(ctx context.Context, l leafID, version int, entries map[string]IndexEntry) error {
-	half := f.s.cfg.IndexLeafBytes / 2
-	var (
-		d     int
-		parts map[leafID][]byte
-	)
-	for d = l.depth + 1; ; d++ {
-		groups := map[leafID]map[string]IndexEntry{}
-		for i := uint32(0); i < 1<<(d-l.depth); i++ {
-			groups[leafID{d, l.bits | i<<l.depth}] = map[string]IndexEntry{}
-		}
-		for id, e := range entries {
-			groups[leafAt(tenantHash(id), d)][id] = e
-		}
-		parts = map[leafID][]byte{}
-		biggest := 0
-		for c, m := range groups {
-			b, err := json.Marshal(m)
-			if err != nil {
-				return fmt.Errorf("encode the status index: %w", err)
-			}
-			parts[c], biggest = b, max(biggest, len(b))
-		}
-		if biggest <= half || d == maxLeafDepth || d-l.depth == 8 {
-			break
-		}
+// split moves the entries of l, as read at version, into its children at
+// depth d (l.depth+1 but for a migration), and commits with a tombstone
+// on l. The drafts hold only what l held at version, so every splitter of
+// one version writes the same drafts. ErrCASConflict: l or a child
+// changed; re-read.
+func (f *family) split(ctx context.Context, l leafID, version int, entries map[string]IndexEntry, d int) error {
+	groups := map[leafID]map[string]IndexEntry{}
+	for i := uint32(0); i < 1<<(d-l.depth); i++ {
+		groups[leafID{d, l.bits | i<<l.depth}] = map[string]IndexEntry{}
 	}
+	for id, e := range entries {
+		groups[leafAt(tenantHash(id), d)][id] = e
+	}
+	parts := map[leafID][]byte{}
+	for c, m := range groups {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return fmt.Errorf("encode the status index: %w", err)
+		}
+		parts[c] = b
+	}
+	from := l.name() + "@" + strconv.Itoa(version)
 	kids := make([]leafID, 0, len(parts))
 	for c := range parts {
 		kids = append(kids, c)
@@ -391,14 +389,14 @@ func (f *family) split(ctx context.Context, l leafID, version int, entries map[s
 		case err != nil:
 			errs[i] = err
 			return
-		case doc.version > 0 && (doc.from == 0 || doc.from > version+1):
+		case doc.version > 0 && !draftOlder(doc.from, l, version):
 			errs[i] = vault.ErrCASConflict // committed by another split
 			return
 		case doc.version == 0 && len(parts[c]) <= 2:
 			return // empty and absent: reads as empty, a writer creates it
 		}
 		_, errs[i] = f.s.cfg.Vault.WriteKVCAS(ctx, f.s.cfg.IndexMount, f.leafPath(c),
-			map[string]string{"tenants": string(parts[c]), "from": strconv.Itoa(version + 1)}, doc.version)
+			map[string]string{"tenants": string(parts[c]), "from": from}, doc.version)
 	})
 	if err := errors.Join(errs...); err != nil {
 		if errors.Is(err, vault.ErrCASConflict) {
@@ -412,6 +410,18 @@ func (f *family) split(ctx context.Context, l leafID, version int, entries map[s
 	f.s.log.InfoContext(ctx, "status index: a leaf split", "leaf", f.leafPath(l), "tenants", len(entries), "children", len(kids))
 	f.learnSplit(ctx, l, d, true)
 	return nil
+}
+
+// draftOlder reports whether a child's draft marker from may be replaced
+// by a draft of parent at version: it is a draft of parent made from an
+// older version, or from the same one (the same content).
+func draftOlder(from string, parent leafID, version int) bool {
+	p, v, ok := strings.Cut(from, "@")
+	if !ok || p != parent.name() {
+		return false // written since its commit, or a tombstone
+	}
+	n, err := strconv.Atoi(v)
+	return err == nil && n <= version
 }
 
 // readAll reads every leaf, Concurrency at a time, descending through
