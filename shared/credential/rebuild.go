@@ -19,10 +19,12 @@ const (
 	// DefaultRebuildBudget is one invocation's share of a rebuild: the
 	// next invocation goes on from the progress record.
 	DefaultRebuildBudget = 50 * time.Second
-	// DefaultRepairBudget is the sweep's nightly time for re-reading
-	// tenants' metadata in a rolling range (every entry is checked within
-	// tenants / (reads a second x this) nights).
+	// DefaultRepairBudget bounds the sweep's nightly re-reading of
+	// tenants' metadata in a rolling range: a seventh of the tenants
+	// (IndexRepairNights), so every entry is checked weekly, while that
+	// fits (up to about 35,000 tenants here), then what this allows.
 	DefaultRepairBudget = 5 * time.Second
+	IndexRepairNights   = 7
 	// rebuildChunk tenants (in leaf order, rangeKey) are read and written
 	// between two progress records.
 	rebuildChunk = 1000
@@ -173,12 +175,12 @@ func (s *Service) dropOrphans(ctx context.Context, entries map[string]IndexEntry
 // lacks (added from metadata) and entries with no tenant (dropped); the
 // tenants of a leaf that did not decode are re-read; then, within
 // Config.RepairBudget, the next range of tenants (a cursor in the
-// "repair" document, wrapping around) is re-read from metadata. The set
+// "repair" document, wrapping around), a seventh of the tenants, is
+// re-read from metadata. The set
 // needing attention and the summary are made whole from the result. It
 // reads no KV data and returns the index as repaired.
 func (s *Service) repairIndex(ctx context.Context) (indexed, IndexRepair, error) {
 	var rep IndexRepair
-	start := time.Now()
 	idx, err := s.readIndex(ctx)
 	if err != nil {
 		return indexed{}, rep, err
@@ -216,11 +218,13 @@ func (s *Service) repairIndex(ctx context.Context) (indexed, IndexRepair, error)
 	if at < len(keys) && keys[at] == cursor {
 		at++
 	}
-	for done := 0; done < len(keys) && time.Since(start) < s.cfg.RepairBudget && !s.outOfTime(ctx); {
+	share := (len(keys) + IndexRepairNights - 1) / IndexRepairNights
+	rolling := time.Now()
+	for done := 0; done < share && time.Since(rolling) < s.cfg.RepairBudget && !s.outOfTime(ctx); {
 		if at >= len(keys) {
 			at = 0
 		}
-		end := min(at+rebuildChunk/4, len(keys))
+		end := min(at+rebuildChunk/4, at+share-done, len(keys))
 		ids := make([]string, 0, end-at)
 		for _, k := range keys[at:end] {
 			ids = append(ids, idOfKey(k))
