@@ -283,6 +283,11 @@ func TestIndexSplitsWhileRotationsRun(t *testing.T) {
 	}
 	rep, err := svc.RebuildIndex(ctx)
 	if err != nil || !rep.Done || rep.Added+rep.Fixed+rep.Removed+rep.Failed != 0 || rep.Checked != len(grow)+len(s.Tenants) {
+		for _, l := range strings.Split(e.logOut.String(), "\n") {
+			if strings.Contains(l, "status index") {
+				t.Log(l)
+			}
+		}
 		t.Fatalf("a rebuild after the growth found the index wrong: %+v, %v", rep, err)
 	}
 }

@@ -40,6 +40,11 @@ import (
 // that writes it (the JSON escaped once more) stay far from every limit.
 const DefaultIndexLeafBytes = 128 << 10
 
+// leafWriteTries bounds one leaf write's tries when other writers of the
+// leaf keep getting there first (a leaf's tens of writers a second at
+// most, in a bulk rotation).
+const leafWriteTries = 48
+
 // maxLeafDepth: fnv32a has 32 bits; tenants sharing all 32 stay together.
 const maxLeafDepth = 32
 
@@ -305,7 +310,7 @@ func (f *family) update(ctx context.Context, ids []string, change func(m map[str
 func (f *family) updateLeaf(ctx context.Context, l leafID, ids []string, change func(map[string]IndexEntry, []string)) error {
 	limit := f.s.cfg.IndexLeafBytes
 	var err error
-	for try := range indexCASTries {
+	for try := range leafWriteTries {
 		var doc leafDoc
 		if doc, err = f.readLeaf(ctx, l); err != nil {
 			return err
@@ -341,8 +346,9 @@ func (f *family) updateLeaf(ctx context.Context, l leafID, ids []string, change 
 		if !errors.Is(err, vault.ErrCASConflict) {
 			break
 		}
-		// Spread the writers of one leaf apart: 1, 2, 4 .. ms, jittered.
-		wait := time.Duration(1<<min(try, 6)) * time.Millisecond
+		// Spread the writers of one leaf apart: 1, 2, 4 .. 128 ms,
+		// jittered (up to about 5 s in all before giving up).
+		wait := time.Duration(1<<min(try, 7)) * time.Millisecond
 		select {
 		case <-time.After(wait/2 + rand.N(wait)):
 		case <-ctx.Done():
