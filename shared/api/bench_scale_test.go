@@ -72,7 +72,7 @@ func BenchmarkScale(b *testing.B) {
 		return i % 200
 	}
 	s.SeedSealedTenantsAt(b, tenants, func(i int) time.Time { return now.Add(-time.Duration(age(i))*24*time.Hour - time.Hour) })
-	b.Logf("seeded %d tenants (data key, record, metadata; 32 in flight) in %v", tenants, time.Since(t0).Round(time.Second))
+	report(b, "seeded %d tenants (data key, record, metadata; 32 in flight) in %v", tenants, time.Since(t0).Round(time.Second))
 
 	for range b.N {
 		cfg := s.App.Config
@@ -104,12 +104,12 @@ func BenchmarkScale(b *testing.B) {
 		rebuild := time.Since(t0)
 		t0 = time.Now()
 		readEveryRecord(b, s)
-		b.Logf("%d tenants: index rebuild %v in %d invocations, the longest %v; bare list + every metadata and record read %v",
+		report(b, "%d tenants: index rebuild %v in %d invocations, the longest %v; bare list + every metadata and record read %v",
 			all, rebuild.Round(time.Millisecond), calls, longest.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
 
 		leaves, leafBytes, largest := familySize(b, root, "leaves")
 		hot, hotBytes, _ := familySize(b, root, "hot")
-		b.Logf("the index: %d leaves, %d bytes (%d a tenant), the largest leaf %d bytes; the set needing attention: %d leaves, %d bytes",
+		report(b, "the index: %d leaves, %d bytes (%d a tenant), the largest leaf %d bytes; the set needing attention: %d leaves, %d bytes",
 			leaves, leafBytes, leafBytes/all, largest, hot, hotBytes)
 
 		scaleOverview(b, s, all)
@@ -243,9 +243,9 @@ func scaleOverview(b *testing.B, s *devenv.TestStack, all int) {
 		b.Fatalf("first page: total %d (want %d), %d items", first.Total, all, len(first.Credentials))
 	}
 	p50, p99 := timed(cold, "?page=1", true)
-	b.Logf("%d tenants, overview first page through the gateway, cache expired: p50 %v, p99 %v of %d (goal p50 < 200 ms)", all, p50.Round(time.Millisecond), p99.Round(time.Millisecond), cold)
+	report(b, "%d tenants, overview first page through the gateway, cache expired: p50 %v, p99 %v of %d (goal p50 < 200 ms)", all, p50.Round(time.Millisecond), p99.Round(time.Millisecond), cold)
 	p50, p99 = timed(50, "?page=1", false)
-	b.Logf("first page within the %v cache: p50 %v, p99 %v", ttl, p50.Round(time.Millisecond), p99.Round(time.Millisecond))
+	report(b, "first page within the %v cache: p50 %v, p99 %v", ttl, p50.Round(time.Millisecond), p99.Round(time.Millisecond))
 	// Bare: the documents the first page reads (summary, the set's layout
 	// and leaves), fetched and not decoded.
 	bare := make([]time.Duration, cold)
@@ -258,14 +258,14 @@ func scaleOverview(b *testing.B, s *devenv.TestStack, all int) {
 		bare[i] = time.Since(t)
 	}
 	bp50, _ := percentiles(bare)
-	b.Logf("bare read of what the first page reads (summary, the set needing attention): p50 %v", bp50.Round(time.Millisecond))
+	report(b, "bare read of what the first page reads (summary, the set needing attention): p50 %v", bp50.Round(time.Millisecond))
 	fp50, _ := timed(cold, "?status=due_soon&q=t0001", true)
-	b.Logf("filtered search (status=due_soon, q=t0001), cache expired: p50 %v", fp50.Round(time.Millisecond))
+	report(b, "filtered search (status=due_soon, q=t0001), cache expired: p50 %v", fp50.Round(time.Millisecond))
 	sp50, _ := timed(max(cold/3, 1), "?q=t0001", true)
-	b.Logf("search with no status (q=t0001: every leaf read), cache expired: p50 %v", sp50.Round(time.Millisecond))
+	report(b, "search with no status (q=t0001: every leaf read), cache expired: p50 %v", sp50.Round(time.Millisecond))
 	t := time.Now()
 	_, bytes, _ := familySize(b, s.Vault.Root(), "leaves")
-	b.Logf("bare read of every leaf of the index (%d bytes): %v", bytes, time.Since(t).Round(time.Millisecond))
+	report(b, "bare read of every leaf of the index (%d bytes): %v", bytes, time.Since(t).Round(time.Millisecond))
 
 	time.Sleep(ttl + 50*time.Millisecond)
 	t = time.Now()
@@ -277,7 +277,7 @@ func scaleOverview(b *testing.B, s *devenv.TestStack, all int) {
 			break
 		}
 	}
-	b.Logf("full listing of the overdue set from a cold cache: %d credentials in %d pages, %v", seen, (seen+99)/100, time.Since(t).Round(time.Millisecond))
+	report(b, "full listing of the overdue set from a cold cache: %d credentials in %d pages, %v", seen, (seen+99)/100, time.Since(t).Round(time.Millisecond))
 }
 
 func scaleSweep(b *testing.B, s *devenv.TestStack, svc *credential.Service, queued *countingQueue, all int) {
@@ -296,7 +296,7 @@ func scaleSweep(b *testing.B, s *devenv.TestStack, svc *credential.Service, queu
 			last = sum
 		}
 		p50, _ := percentiles(d)
-		b.Logf("%d tenants, sweep with %s: first %v, p50 %v of %d (due %d, notified %d, queued %d, index re-read %d)",
+		report(b, "%d tenants, sweep with %s: first %v, p50 %v of %d (due %d, notified %d, queued %d, index re-read %d)",
 			all, what, d[0].Round(time.Millisecond), p50.Round(time.Millisecond), n, last.Due, last.Notified, queued.n.Load(), last.Index.Checked)
 	}
 	// Ages are i%200 days: 18 days back, the tenants of 198 and 199 days
@@ -317,7 +317,7 @@ func scaleSweep(b *testing.B, s *devenv.TestStack, svc *credential.Service, queu
 	}
 	list := time.Since(t)
 	familySize(b, s.Vault.Root(), "leaves")
-	b.Logf("bare: list %d tenants %v, then every leaf read: %v in all", len(keys), list.Round(time.Millisecond), time.Since(t).Round(time.Millisecond))
+	report(b, "bare: list %d tenants %v, then every leaf read: %v in all", len(keys), list.Round(time.Millisecond), time.Since(t).Round(time.Millisecond))
 }
 
 func scaleBackup(b *testing.B, st *devenv.TestStack, all int) {
@@ -359,6 +359,14 @@ func scaleBackup(b *testing.B, st *devenv.TestStack, all int) {
 	if v := rep.Verification; v == nil || v.Decrypted != all || len(v.Failed) != 0 {
 		b.Fatalf("verification %+v", v)
 	}
-	b.Logf("%d tenants: raft snapshot %.1f MiB (bare snapshot %v), backup %v, restore + unseal + check of every credential %v, total %v (goal < 5 min)",
+	report(b, "%d tenants: raft snapshot %.1f MiB (bare snapshot %v), backup %v, restore + unseal + check of every credential %v, total %v (goal < 5 min)",
 		all, float64(res.Backup.SnapshotSize)/(1<<20), bare.Round(time.Millisecond), t1.Sub(t0).Round(time.Millisecond), t2.Sub(t1).Round(time.Millisecond), t2.Sub(t0).Round(time.Millisecond))
+}
+
+// report logs a figure, and also prints it at once (a benchmark's log
+// shows only when it ends, and at 100,000 tenants that is an hour away).
+func report(b *testing.B, format string, args ...any) {
+	b.Helper()
+	b.Logf(format, args...)
+	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", args...)
 }
