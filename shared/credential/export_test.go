@@ -73,3 +73,31 @@ func (s *Service) IndexTenant(ctx context.Context, tenantID string) error {
 	s.indexRecord(ctx, tenantID, rec, md.CustomMetadata)
 	return nil
 }
+
+// WriteIndexEntries writes entries into the status index through the
+// writers' path (changeEntries), a batch of ids at a time.
+func (s *Service) WriteIndexEntries(ctx context.Context, ids []string, entries map[string]IndexEntry) error {
+	return s.changeEntries(ctx, ids, func(id string, e *IndexEntry, _ bool) entryOp {
+		*e = entries[id]
+		return opPut
+	}, false)
+}
+
+// RefreshAttention makes the set needing attention and the summary whole
+// from the index as it is, as the sweep's last step does.
+func (s *Service) RefreshAttention(ctx context.Context) error {
+	idx, err := s.readIndex(ctx)
+	if err != nil {
+		return err
+	}
+	return s.refreshHot(ctx, idx.entries, s.Now())
+}
+
+// ReadIndexSize reads the whole index and says how many entries it holds.
+func (s *Service) ReadIndexSize(ctx context.Context) (int, error) {
+	idx, err := s.readIndex(ctx)
+	return len(idx.entries), err
+}
+
+// RangeKey is the rebuild's order of tenantID.
+func RangeKey(tenantID string) string { return rangeKey(tenantID) }
