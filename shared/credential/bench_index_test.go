@@ -168,8 +168,9 @@ func BenchmarkIndexAtScale(b *testing.B) {
 		// One tenant's change in a leaf of that index: marked pending, then
 		// rewritten, as every rotation does, 16 tenants at a time, the
 		// tenants spread over the index as due ones are.
-		ids := make([]string, 0, 160)
-		for i := 0; i < len(keys) && len(ids) < 160; i += max(len(keys)/160, 1) {
+		want := min(160, max(tenants/20, 1))
+		ids := make([]string, 0, want)
+		for i := 0; i < len(keys) && len(ids) < want; i += max(len(keys)/want, 1) {
 			ids = append(ids, keys[i][9:])
 		}
 		var mu sync.Mutex
