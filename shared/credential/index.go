@@ -153,7 +153,17 @@ func (s *Service) legacyShards(ctx context.Context) (map[string]IndexEntry, erro
 		case err != nil:
 			errs[i] = upstream("read the status index", err)
 		default:
-			_ = json.Unmarshal([]byte(sec.Data["tenants"]), &parts[i]) // one that does not decode: the sweep refills it
+			// One that does not decode, or holds what is not a tenant of
+			// it, is left out: the sweep refills it.
+			var m map[string]IndexEntry
+			if json.Unmarshal([]byte(sec.Data["tenants"]), &m) == nil {
+				for id := range m {
+					if ValidateTenantID(id) != nil || int(tenantHash(id)%uint32(n)) != i {
+						return
+					}
+				}
+				parts[i] = m
+			}
 		}
 	})
 	out := map[string]IndexEntry{}

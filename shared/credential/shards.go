@@ -171,11 +171,30 @@ func (f *family) readLeaf(ctx context.Context, l leafID) (leafDoc, error) {
 	doc.from = sec.Data["from"]
 	raw := sec.Data["tenants"]
 	doc.size = len(raw)
-	if raw != "" && json.Unmarshal([]byte(raw), &doc.entries) != nil {
-		f.s.log.WarnContext(ctx, "status index: a leaf does not decode; it is rebuilt", "leaf", f.leafPath(l))
-		doc.entries, doc.ok = map[string]IndexEntry{}, false
+	if raw != "" {
+		if doc.entries, doc.ok = decodeLeaf(l, raw); !doc.ok {
+			f.s.log.WarnContext(ctx, "status index: a leaf does not decode; it is rebuilt", "leaf", f.leafPath(l))
+		}
 	}
 	return doc, nil
+}
+
+// decodeLeaf reads a leaf's document: a JSON object of entries by tenant
+// id. It decodes only if every id is a tenant id that this leaf holds,
+// since the sweep and the overview take the ids for tenants (and paths);
+// otherwise it is empty with ok false (the next write replaces it, the
+// sweep refills it). The map is never nil.
+func decodeLeaf(l leafID, doc string) (map[string]IndexEntry, bool) {
+	var entries map[string]IndexEntry
+	if err := json.Unmarshal([]byte(doc), &entries); err != nil || entries == nil {
+		return map[string]IndexEntry{}, false
+	}
+	for id := range entries {
+		if ValidateTenantID(id) != nil || leafAt(tenantHash(id), l.depth) != l {
+			return map[string]IndexEntry{}, false
+		}
+	}
+	return entries, true
 }
 
 // leaves is the family's layout, read once per Service and then kept up
