@@ -53,7 +53,7 @@ fuzz: vault versitygw
 	  done; \
 	done
 
-## bench: function binary sizes and cold init, crypto benchmarks, retrieve beside its bare I/O, the sweep over 10,000 tenants, a compromise response over 1,000 tenants, the overview of 10,000 tenants through the gateway, backup + restore + verify of 10,000 tenants, the recovery of one tenant after a VPS loss, the master key rotation over 10,000 tenants
+## bench: function binary sizes and cold init, crypto benchmarks, retrieve beside its bare I/O, the sweep over 10,000 tenants, a compromise response over 1,000 tenants, the overview of 10,000 tenants through the gateway, backup + restore + verify of 10,000 tenants, the recovery of one tenant after a VPS loss, the master key rotation over 10,000 tenants, then everything at 100,000 tenants seeded once (SCALE_BENCH_TENANTS): index rebuild, overview, sweep, backup + restore + check
 bench: vault versitygw
 	go run ./scripts/bench
 	go test -run '^$$' -bench . -benchmem ./shared/crypto/
@@ -64,6 +64,8 @@ bench: vault versitygw
 	go test -run '^$$' -bench BackupRestoreVerify -benchtime 1x -timeout 30m ./shared/backup/
 	go test -run '^$$' -bench BenchmarkRecover -benchtime 20x ./shared/credential/
 	go test -run '^$$' -bench BenchmarkRekey -benchtime 1x -timeout 30m ./shared/credential/
+	INDEX_BENCH_TENANTS=$${INDEX_BENCH_TENANTS:-100000} go test -run '^$$' -bench BenchmarkIndexAtScale -benchtime 1x -timeout 60m ./shared/credential/
+	SCALE_BENCH_TENANTS=$${SCALE_BENCH_TENANTS:-100000} go test -run '^$$' -bench BenchmarkScale -benchtime 1x -timeout 180m ./shared/api/
 
 ## bench-smoke: every report of make bench once and small (make test runs it), so a broken harness fails CI
 bench-smoke: vault versitygw
@@ -76,6 +78,8 @@ bench-smoke: vault versitygw
 	BACKUP_BENCH_TENANTS=10 go test -count=1 -run '^$$' -bench BackupRestoreVerify -benchtime 1x ./shared/backup/
 	go test -count=1 -run '^$$' -bench BenchmarkRecover -benchtime 1x ./shared/credential/
 	REKEY_BENCH_TENANTS=10 go test -count=1 -run '^$$' -bench BenchmarkRekey -benchtime 1x ./shared/credential/
+	INDEX_BENCH_TENANTS=300 go test -count=1 -run '^$$' -bench BenchmarkIndexAtScale -benchtime 1x ./shared/credential/
+	SCALE_BENCH_TENANTS=30 OVERVIEW_BENCH_COLD=2 go test -count=1 -run '^$$' -bench BenchmarkScale -benchtime 1x ./shared/api/
 
 ## token: print a bearer token for a demo admin: make token USER=<name>
 token: tools

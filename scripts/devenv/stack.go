@@ -264,7 +264,11 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 	// A state folder from before the status index (or after a crash) has
 	// tenants the index lacks: repair it now rather than at the next
 	// sweep, as an operator does after deploying (docs/runbook.md).
-	if rep, err := s.App.API.Credentials.RebuildIndex(ctx); err != nil {
+	rep, err := s.App.API.Credentials.RebuildIndex(ctx)
+	for err == nil && !rep.Done { // a big state folder takes more than one call
+		rep, err = s.App.API.Credentials.RebuildIndex(ctx)
+	}
+	if err != nil {
 		seedLog.Warn("status index not rebuilt; the next sweep repairs it", "error", err)
 	} else if rep.Added+rep.Fixed+rep.Removed > 0 {
 		seedLog.Info("status index repaired", "added", rep.Added, "fixed", rep.Fixed, "removed", rep.Removed)

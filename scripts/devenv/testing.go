@@ -266,6 +266,39 @@ func (s *TestStack) SeedSealedTenants(tb testing.TB, n int) []string {
 	})
 }
 
+// SeedSealedTenantsAt is SeedSealedTenants with tenant i last rotated at
+// lastRotated(i), under the domain tNNNNNN.example.test, and with the
+// custom_metadata a store writes: tenants that the sweep, the overview,
+// the index rebuild and the backup check all see as real ones.
+func (s *TestStack) SeedSealedTenantsAt(tb testing.TB, n int, lastRotated func(i int) time.Time) []string {
+	tb.Helper()
+	ctx := context.Background()
+	v := s.App.Vault
+	return seedParallel(tb, n, func(i int, id string) error {
+		dk, wrapped, err := v.DataKey(ctx, s.App.Config.TransitKey, id)
+		if err != nil {
+			return err
+		}
+		sealed, err := crypto.Seal(dk, []byte("bench-"+id), crypto.AAD(id, "password"))
+		if err != nil {
+			return err
+		}
+		last := credential.FormatTime(lastRotated(i))
+		domain := fmt.Sprintf("t%06d.example.test", i)
+		if _, err = v.WriteCAS(ctx, credential.AdminPath(id), map[string]string{
+			"username": "admin@" + domain, "password": sealed, "data_key": wrapped,
+			"webmail_url": "https://mail." + domain, "created_at": last, "last_rotated": last,
+			"rotation_policy": credential.RotationPolicy, "smtp_addr": "127.0.0.1:1",
+		}, 0); err != nil {
+			return err
+		}
+		return v.PatchCustomMetadata(ctx, credential.AdminPath(id), map[string]string{
+			credential.MetaState: credential.StateCurrent, credential.MetaLastRotated: last,
+			credential.MetaUsername: "admin@" + domain, credential.MetaWebmailURL: "https://mail." + domain,
+		})
+	})
+}
+
 // SeedPlaceholderTenants writes n tenants' admin records and their
 // custom_metadata directly, 32 writes in flight, with placeholder secret
 // fields (for benchmarks of the sweep and the overview, which never read

@@ -24,7 +24,7 @@ func (s *setup) mounts(ctx context.Context) error {
 		{AccessMount, "failed re-authentication attempts of staff", 10},
 		{AlertsMount, "state of the security alert rules", 5},
 		{AuditAnchorsMount, "anchored heads of the audit chains", 20},
-		// Every change rewrites a shard: two versions are plenty, and
+		// Every change rewrites a leaf: two versions are plenty, and
 		// check-and-set keeps concurrent writers from losing entries.
 		{IndexMount, "status index of the credentials (overview, sweep)", 2},
 	} {

@@ -3,8 +3,6 @@ package api_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -12,8 +10,6 @@ import (
 	"strconv"
 	"testing"
 	"time"
-
-	vaultapi "github.com/hashicorp/vault/api"
 
 	"smtp-vault/scripts/devenv"
 	"smtp-vault/shared/auth"
@@ -27,12 +23,12 @@ import (
 // it (JWT check, the console function, the audit record of each
 // listing):
 //
-//   - the first page (50 credentials) with every shard read, i.e. after
+//   - the first page (50 credentials) from the summary and the set needing attention, after
 //     the console's index cache (INDEX_CACHE_TTL, 2 s) expired, p50 and
 //     p99 of OVERVIEW_BENCH_COLD listings (goal: p50 < 200 ms), and
 //     within the cache;
 //
-//   - a filtered search (status and part of a domain), every shard read;
+//   - a filtered search (status and part of a domain), cache expired;
 //
 //   - the full filtered listing from a cold cache: every page of
 //     status=overdue, 100 a page (goal: < 1 s);
@@ -60,23 +56,15 @@ func BenchmarkOverview(b *testing.B) {
 	svc := s.App.API.Credentials
 	t0 := time.Now()
 	rep, err := svc.RebuildIndex(ctx)
+	for err == nil && !rep.Done {
+		rep, err = svc.RebuildIndex(ctx)
+	}
 	if err != nil || rep.Added < tenants {
 		b.Fatalf("build the index: %+v, %v", rep, err)
 	}
 	b.Logf("rebuilt the index of %d tenants from metadata and records in %v", tenants, time.Since(t0).Round(time.Millisecond))
-	shards := s.App.Config.IndexShards
-	size := 0
-	for i := range shards {
-		sec, err := s.Vault.Root().KVv2(s.App.Config.IndexMount).Get(ctx, fmt.Sprintf("shards-%d/%04d", shards, i))
-		if errors.Is(err, vaultapi.ErrSecretNotFound) {
-			continue // no tenant of a small seed falls in it
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
-		size += len(sec.Data["tenants"].(string))
-	}
-	b.Logf("the index: %d shards, %d bytes, %d bytes a tenant", shards, size, size/(tenants+1))
+	leaves, size, _ := familySize(b, s.Vault.Root(), "leaves")
+	b.Logf("the index: %d leaves, %d bytes, %d bytes a tenant", leaves, size, size/(tenants+1))
 	bearer, _, err := s.ReauthAs(auth.RolePlatformAdmin)
 	if err != nil {
 		b.Fatal(err)
@@ -105,7 +93,7 @@ func BenchmarkOverview(b *testing.B) {
 		}
 	}
 	// timed lists query n times; cold waits out the index cache before
-	// each, so that every listing reads every shard.
+	// each, so that every listing reads the index afresh.
 	timed := func(n int, query string, cold bool) (p50, p99 time.Duration) {
 		d := make([]time.Duration, n)
 		for i := range d {
@@ -125,11 +113,11 @@ func BenchmarkOverview(b *testing.B) {
 			b.Fatalf("first page: total %d, %d items", first.Total, len(first.Credentials))
 		}
 		p50, p99 := timed(cold, "?page=1", true)
-		b.Logf("%d tenants, first page through the gateway, every shard read (cache expired): p50 %v, p99 %v of %d (goal p50 < 200 ms)", tenants, p50.Round(time.Millisecond), p99.Round(time.Millisecond), cold)
+		b.Logf("%d tenants, first page through the gateway (cache expired: the summary and the set needing attention read): p50 %v, p99 %v of %d (goal p50 < 200 ms)", tenants, p50.Round(time.Millisecond), p99.Round(time.Millisecond), cold)
 		p50, p99 = timed(50, "?page=1", false)
 		b.Logf("first page within the %v index cache: p50 %v, p99 %v", ttl, p50.Round(time.Millisecond), p99.Round(time.Millisecond))
 		fp50, _ := timed(cold, "?status=due_soon&q=example", true)
-		b.Logf("filtered search (status=due_soon, q=example), every shard read: p50 %v", fp50.Round(time.Millisecond))
+		b.Logf("filtered search (status=due_soon, q=example), cache expired: p50 %v", fp50.Round(time.Millisecond))
 
 		time.Sleep(ttl + 50*time.Millisecond)
 		t := time.Now()

@@ -164,8 +164,9 @@ func isSQSEvent(raw json.RawMessage) bool {
 // RotateSweepFunction is the rotate-sweep Lambda's handler, invoked by the
 // EventBridge schedule (the event's content is not used) or on demand. An
 // operator's {"action": "rebuild-index"} rebuilds the status index from
-// every tenant's metadata instead (docs/runbook.md); its summary is in
-// "index".
+// every tenant's metadata instead, for at most about a minute a call: its
+// summary is in "index", and until "index.done" is true the next call
+// goes on where this one stopped (docs/runbook.md).
 func (d Deps) RotateSweepFunction() func(context.Context, json.RawMessage) (credential.Summary, error) {
 	return func(ctx context.Context, raw json.RawMessage) (credential.Summary, error) {
 		var in struct {
@@ -177,7 +178,7 @@ func (d Deps) RotateSweepFunction() func(context.Context, json.RawMessage) (cred
 			return d.Credentials.Sweep(ctx)
 		case "rebuild-index":
 			rep, err := d.Credentials.RebuildIndex(ctx)
-			d.Log.InfoContext(ctx, "status index rebuilt", "checked", rep.Checked, "added", rep.Added, "fixed", rep.Fixed, "removed", rep.Removed, "failed", rep.Failed)
+			d.Log.InfoContext(ctx, "status index rebuild", "done", rep.Done, "remaining", rep.Remaining, "checked", rep.Checked, "added", rep.Added, "fixed", rep.Fixed, "removed", rep.Removed, "failed", rep.Failed)
 			return credential.Summary{Index: rep}, err
 		default:
 			return credential.Summary{}, fmt.Errorf("rotate-sweep: unknown action %q: use rebuild-index, or none for the sweep", in.Action)

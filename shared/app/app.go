@@ -166,12 +166,12 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 	}
 	mailuHTTP := tracing.HTTPClient(mailuHTTPClient(cfg))
 	svc := credential.New(credential.Config{
-		Vault:         vcl,
-		TransitKey:    cfg.TransitKey,
-		KVMount:       cfg.KVMount,
-		IndexMount:    cfg.IndexMount,
-		IndexShards:   cfg.IndexShards,
-		IndexCacheTTL: cfg.IndexCacheTTL,
+		Vault:             vcl,
+		TransitKey:        cfg.TransitKey,
+		KVMount:           cfg.KVMount,
+		IndexMount:        cfg.IndexMount,
+		LegacyIndexShards: cfg.LegacyIndexShards,
+		IndexCacheTTL:     cfg.IndexCacheTTL,
 		DialMailU: func(apiURL, token string) credential.MailU {
 			return mailu.New(apiURL, token, mailuHTTP)
 		},

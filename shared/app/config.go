@@ -105,15 +105,16 @@ type Config struct {
 	// empty: only hosts under the tenant's domain.
 	EndpointAllowedHosts []string
 	// The status index (shared/credential/index.go): its KV v2 mount
-	// IndexMount (VAULT_INDEX_MOUNT, default smtp-index) and its number of
-	// shards IndexShards (INDEX_SHARDS, default 16; changing it needs a
-	// rebuild: docs/runbook.md).
+	// IndexMount (VAULT_INDEX_MOUNT, default smtp-index). It sizes itself;
+	// LegacyIndexShards (INDEX_SHARDS, deprecated, default 16) is only the
+	// shard count of an index written by an earlier version, which the
+	// first change after the upgrade migrates.
 	// The overview answers from a read of it up to IndexCacheTTL old
 	// (INDEX_CACHE_TTL, default 2s; "off" disables it).
-	IndexMount    string
-	IndexShards   int
-	IndexCacheTTL time.Duration
-	AuditChain    AuditChainConfig // the audit chains' MAC key and anchors (auditkey.go)
+	IndexMount        string
+	LegacyIndexShards int
+	IndexCacheTTL     time.Duration
+	AuditChain        AuditChainConfig // the audit chains' MAC key and anchors (auditkey.go)
 }
 
 // FromEnv reads the configuration; a malformed value is an error.
@@ -180,13 +181,13 @@ func FromEnv() (Config, error) {
 		}
 	}
 	c.IndexMount = env("VAULT_INDEX_MOUNT", credential.DefaultIndexMount)
-	c.IndexShards = credential.DefaultIndexShards
+	c.LegacyIndexShards = credential.DefaultLegacyIndexShards
 	if v := os.Getenv("INDEX_SHARDS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 65536 {
 			return Config{}, fmt.Errorf("config: INDEX_SHARDS=%q is not a whole number from 1 to 65536", v)
 		}
-		c.IndexShards = n
+		c.LegacyIndexShards = n
 	}
 	c.IndexCacheTTL = credential.DefaultIndexCacheTTL
 	if v := os.Getenv("INDEX_CACHE_TTL"); v == "off" {

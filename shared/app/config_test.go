@@ -75,12 +75,12 @@ func TestFromEnvDefaults(t *testing.T) {
 		AlertsMount:         "smtp-alerts",
 		// Rotation: jobs beyond 25 go to the queue; 10 minutes between
 		// two rotations of a tenant.
-		RotateInline:     25,
-		RotationCooldown: 10 * time.Minute,
-		IndexMount:       "smtp-index",
-		IndexShards:      16,
-		IndexCacheTTL:    2 * time.Second,
-		AuditChain:       app.AuditChainConfig{MACKey: "audit-mac", AnchorsMount: "smtp-audit-anchors"},
+		RotateInline:      25,
+		RotationCooldown:  10 * time.Minute,
+		IndexMount:        "smtp-index",
+		LegacyIndexShards: 16,
+		IndexCacheTTL:     2 * time.Second,
+		AuditChain:        app.AuditChainConfig{MACKey: "audit-mac", AnchorsMount: "smtp-audit-anchors"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", c, want)
@@ -173,7 +173,7 @@ func TestFromEnvOverrides(t *testing.T) {
 		RotateInline:        0,
 		RotationCooldown:    time.Hour,
 		IndexMount:          "index-2",
-		IndexShards:         1024,
+		LegacyIndexShards:   1024,
 		AuditChain:          app.AuditChainConfig{MACKey: "mac-2", AnchorsMount: "anchors-2"},
 	}
 	if !reflect.DeepEqual(c, want) {

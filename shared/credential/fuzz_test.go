@@ -6,48 +6,53 @@ import (
 	"testing"
 )
 
-// FuzzIndexShard: whatever a shard of the status index holds in Vault,
-// decodeShard either refuses it (empty, never nil, so the next write
-// replaces it) or returns entries keyed by tenant ids that this shard
+// FuzzIndexLeaf: whatever a leaf of the status index holds in Vault,
+// decodeLeaf either refuses it (empty, never nil, so the next write
+// replaces it) or returns entries keyed by tenant ids that this leaf
 // holds, which encode and decode again unchanged. The sweep and the
-// overview take those keys for tenants.
-func FuzzIndexShard(f *testing.F) {
-	s := New(Config{IndexShards: 4})
+// overview take those keys for tenants. (It was FuzzIndexShard while the
+// index had fixed shards.)
+func FuzzIndexLeaf(f *testing.F) {
 	id := "550e8400-e29b-41d4-a716-446655440000"
-	shard := s.indexShard(id)
+	h := tenantHash(id)
 	good, _ := json.Marshal(map[string]IndexEntry{id: {LastRotated: "2026-06-01T02:00:00Z", State: StateCurrent, Username: "admin@example.test", WebmailURL: "https://mail.example.test/webmail"}})
-	f.Add(shard, string(good))
-	f.Add(shard, `{}`)
-	f.Add(shard, `null`)
-	f.Add(shard, ``)
-	f.Add(shard, `{"../../other/admin":{"s":"pending"}}`)
-	f.Add(shard, `{"550E8400-E29B-41D4-A716-446655440000":{}}`)
-	f.Add((shard+1)%4, string(good))
-	f.Add(shard, `{"`+id+`":null}`)
-	f.Add(shard, `[]`)
-	f.Fuzz(func(t *testing.T, shard int, doc string) {
-		entries, ok := s.decodeShard(shard, doc)
+	f.Add(2, int(h&3), string(good))
+	f.Add(0, 0, string(good))
+	f.Add(2, int(h&3), `{}`)
+	f.Add(2, int(h&3), `null`)
+	f.Add(2, int(h&3), ``)
+	f.Add(2, int(h&3), `{"../../other/admin":{"s":"pending"}}`)
+	f.Add(2, int(h&3), `{"550E8400-E29B-41D4-A716-446655440000":{}}`)
+	f.Add(2, int((h+1)&3), string(good))
+	f.Add(2, int(h&3), `{"`+id+`":null}`)
+	f.Add(2, int(h&3), `[]`)
+	f.Fuzz(func(t *testing.T, depth, bits int, doc string) {
+		if depth < 0 || depth > maxLeafDepth {
+			return
+		}
+		l := leafID{depth, uint32(bits) & mask(depth)}
+		entries, ok := decodeLeaf(l, doc)
 		if entries == nil {
-			t.Fatal("decodeShard returned a nil map")
+			t.Fatal("decodeLeaf returned a nil map")
 		}
 		if !ok {
 			if len(entries) != 0 {
-				t.Fatalf("a refused shard has %d entries", len(entries))
+				t.Fatalf("a refused leaf has %d entries", len(entries))
 			}
 			return
 		}
 		for tid := range entries {
-			if ValidateTenantID(tid) != nil || s.indexShard(tid) != shard {
-				t.Fatalf("shard %d holds %q", shard, tid)
+			if ValidateTenantID(tid) != nil || leafAt(tenantHash(tid), depth) != l {
+				t.Fatalf("leaf %s holds %q", l.name(), tid)
 			}
 		}
 		again, err := json.Marshal(entries)
 		if err != nil {
 			t.Fatal(err)
 		}
-		back, ok := s.decodeShard(shard, string(again))
+		back, ok := decodeLeaf(l, string(again))
 		if !ok || !maps.Equal(back, entries) {
-			t.Fatalf("shard does not survive encoding: %v, then %v", entries, back)
+			t.Fatalf("leaf does not survive encoding: %v, then %v", entries, back)
 		}
 	})
 }

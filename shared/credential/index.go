@@ -5,19 +5,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"math/rand/v2"
 	"sort"
+	"sync"
 	"time"
 
 	"smtp-vault/shared/vault"
 )
 
-// The status index: every tenant's place in the rotation cycle, in a few
-// KV v2 shards of their own mount (Config.IndexMount), so that the overview
-// and the sweep read IndexShards documents instead of one metadata record
-// per tenant. It holds nothing secret: what custom_metadata holds, plus
-// the username and webmail URL that the overview shows.
+// The status index: every tenant's place in the rotation cycle, in leaves
+// of their own KV v2 mount (Config.IndexMount) that split by themselves
+// as the platform grows (shards.go), so that the sweep reads a few hundred
+// documents instead of one metadata record per tenant, and beside it the
+// set of tenants that need attention (overdue, due soon, compromised,
+// failing), from which the overview answers its first pages without
+// reading the index whole. It holds nothing secret: what custom_metadata
+// holds, plus the username and webmail URL that the overview shows.
 //
 // The KV data stays authoritative and the index trails it by design:
 //   - before a change writes a pending password, its tenant is marked
@@ -26,30 +28,33 @@ import (
 //     resumes every pending tenant, repairs the entry when it resumes;
 //   - after each change, the entry is rewritten from the record (best
 //     effort, like custom_metadata);
-//   - the sweep adds tenants the index lacks, drops entries with no tenant,
-//     and re-reads a slice of the shards every night (IndexRepairSlices);
-//     RebuildIndex rewrites it all from metadata.
+//   - the sweep adds tenants the index lacks, drops entries with no
+//     tenant, re-reads a rolling range from metadata each night within
+//     Config.RepairBudget, and refreshes the set needing attention;
+//     RebuildIndex rewrites it all from metadata, in ranges that resume
+//     across invocations (rebuild.go).
 //
 // docs/architecture.md has the arithmetic for 1,000,000 tenants.
 
 // Defaults of the index.
 const (
-	DefaultIndexMount  = "smtp-index"
-	DefaultIndexShards = 16
+	DefaultIndexMount = "smtp-index"
+	// DefaultLegacyIndexShards is the shard count of an index written
+	// before leaves split, unless INDEX_SHARDS said otherwise.
+	DefaultLegacyIndexShards = 16
 	// DefaultIndexCacheTTL is how old a read of the index the overview may
 	// answer from in the functions (Config.IndexCacheTTL).
 	DefaultIndexCacheTTL = 2 * time.Second
-	// IndexRepairSlices: the sweep re-reads the metadata of one shard in
-	// this many each night, so every entry is checked within a week.
-	IndexRepairSlices = 7
 	// indexOrphanAge: a pending entry with no tenant behind it is younger
-	// than this while its store is still writing the first record.
+	// than this while its store is still writing the first record; a
+	// marker of a tenant gone from the set needing attention is kept as
+	// long, so that a late write of an older state cannot bring it back.
 	indexOrphanAge = time.Hour
 	indexCASTries  = 12
 )
 
-// IndexEntry is one tenant in the status index. Short JSON names keep a
-// shard of a million-tenant index under Vault's entry size.
+// IndexEntry is one tenant in the status index. Short JSON names keep
+// leaves small.
 type IndexEntry struct {
 	LastRotated string `json:"r,omitempty"` // RFC 3339, as in the record
 	State       string `json:"s,omitempty"` // StateCurrent or StatePending
@@ -64,6 +69,12 @@ type IndexEntry struct {
 	// no record yet is kept for indexOrphanAge. Empty once current, to
 	// keep entries small.
 	Updated string `json:"t,omitempty"`
+	// Q counts the entry's writes: in the set needing attention, a write
+	// never replaces one of a higher Q.
+	Q int `json:"q,omitempty"`
+	// Gone, in the set needing attention only, marks a tenant that left
+	// it (when); its Q stays, to refuse late writes of older states.
+	Gone string `json:"g,omitempty"`
 }
 
 // status is the entry as the sweep and the overview decide with it.
@@ -113,87 +124,140 @@ func indexEntryFrom(md map[string]string, rec *Record, old IndexEntry, now time.
 	return e
 }
 
-// indexShard is the shard that holds tenantID.
-func (s *Service) indexShard(tenantID string) int {
-	h := fnv.New32a()
-	h.Write([]byte(tenantID))
-	return int(h.Sum32() % uint32(s.cfg.IndexShards))
+// hotHorizon: the overview's set needing attention holds every tenant
+// due within this of when its entry was last written or the sweep last
+// ran, so that it holds every overdue and due-soon tenant for
+// hotHorizon - NoticeAhead (two days) after a sweep.
+const hotHorizon = NoticeAhead + 2*24*time.Hour
+
+// hot reports whether e belongs in the set needing attention at now:
+// compromised, failing, of unknown age, or due within hotHorizon.
+func (e IndexEntry) hot(now time.Time) bool {
+	if e.Compromised != "" || e.Failing != "" {
+		return true
+	}
+	last, err := time.Parse(time.RFC3339, e.LastRotated)
+	return err != nil || last.IsZero() || !last.Add(RotationInterval).After(now.Add(hotHorizon))
 }
 
-// indexPath is a shard's KV path; the shard count is part of it, so a
-// change of IndexShards starts a new layout that RebuildIndex fills.
-func (s *Service) indexPath(shard int) string {
-	return fmt.Sprintf("shards-%d/%04d", s.cfg.IndexShards, shard)
+// legacyShards reads an index written before leaves split: the
+// LegacyIndexShards documents shards-<N>/<i>.
+func (s *Service) legacyShards(ctx context.Context) (map[string]IndexEntry, error) {
+	n := s.cfg.LegacyIndexShards
+	parts := make([]map[string]IndexEntry, n)
+	errs := make([]error, n)
+	s.forEach(n, func(i int) {
+		sec, err := s.cfg.Vault.ReadKV(ctx, s.cfg.IndexMount, fmt.Sprintf("shards-%d/%04d", n, i))
+		switch {
+		case errors.Is(err, vault.ErrNotFound):
+		case err != nil:
+			errs[i] = upstream("read the status index", err)
+		default:
+			// One that does not decode, or holds what is not a tenant of
+			// it, is left out: the sweep refills it.
+			var m map[string]IndexEntry
+			if json.Unmarshal([]byte(sec.Data["tenants"]), &m) == nil {
+				for id := range m {
+					if ValidateTenantID(id) != nil || int(tenantHash(id)%uint32(n)) != i {
+						return
+					}
+				}
+				parts[i] = m
+			}
+		}
+	})
+	out := map[string]IndexEntry{}
+	for _, p := range parts {
+		for id, e := range p {
+			out[id] = e
+		}
+	}
+	return out, errors.Join(errs...)
 }
 
-// readShard reads one shard and its KV version (0 when it does not exist
-// yet). A shard that does not decode reads as empty with ok false: the
-// next write replaces it and the sweep refills it.
-func (s *Service) readShard(ctx context.Context, shard int) (entries map[string]IndexEntry, version int, ok bool, err error) {
-	sec, err := s.cfg.Vault.ReadKV(ctx, s.cfg.IndexMount, s.indexPath(shard))
-	switch {
-	case errors.Is(err, vault.ErrNotFound):
-		return map[string]IndexEntry{}, 0, true, nil
-	case err != nil:
-		return nil, 0, false, upstream("read the status index", err)
-	}
-	entries, ok = s.decodeShard(shard, sec.Data["tenants"])
-	if !ok {
-		s.log.WarnContext(ctx, "status index: a shard does not decode; it is rebuilt", "shard", shard)
-	}
-	return entries, sec.Version, ok, nil
-}
+// An entry change: given a tenant's entry (and whether it exists), what
+// to do with it.
+type entryOp int
 
-// decodeShard reads a shard's document: a JSON object of entries by
-// tenant id. It decodes only if every id is a tenant id that this shard
-// holds, since the sweep and the overview take the ids for tenants (and
-// paths); otherwise it is empty with ok false. The map is never nil.
-func (s *Service) decodeShard(shard int, doc string) (map[string]IndexEntry, bool) {
-	var entries map[string]IndexEntry
-	if err := json.Unmarshal([]byte(doc), &entries); err != nil || entries == nil {
-		return map[string]IndexEntry{}, false
-	}
-	for id := range entries {
-		if ValidateTenantID(id) != nil || s.indexShard(id) != shard {
-			return map[string]IndexEntry{}, false
-		}
-	}
-	return entries, true
-}
+const (
+	opKeep entryOp = iota
+	opPut
+	opDelete
+)
 
-// updateShard applies change to a shard with check-and-set, retrying when
-// another writer got there first.
-func (s *Service) updateShard(ctx context.Context, shard int, change func(map[string]IndexEntry)) error {
-	var err error
-	for try := range indexCASTries {
-		var (
-			entries map[string]IndexEntry
-			version int
-		)
-		if entries, version, _, err = s.readShard(ctx, shard); err != nil {
-			return err
-		}
-		change(entries)
-		b, merr := json.Marshal(entries)
-		if merr != nil {
-			return fmt.Errorf("encode the status index: %w", merr)
-		}
-		_, err = s.cfg.Vault.WriteKVCAS(ctx, s.cfg.IndexMount, s.indexPath(shard), map[string]string{"tenants": string(b)}, version)
-		if !errors.Is(err, vault.ErrCASConflict) {
-			break
-		}
-		// Spread the writers of one shard apart: 1, 2, 4 .. ms, jittered.
-		wait := time.Duration(1<<min(try, 6)) * time.Millisecond
-		select {
-		case <-time.After(wait/2 + rand.N(wait)):
-		case <-ctx.Done():
-			return upstream("update the status index", ctx.Err())
-		}
+// changeEntries applies change to the entries of ids in the status index,
+// then brings the set needing attention in line with each changed entry.
+// Every written entry's Q goes up by one, so that of two writes of the
+// set needing attention, the older never replaces the newer. An error
+// means the index may not have changed; one of the set is logged only
+// when best is set, and returned otherwise.
+func (s *Service) changeEntries(ctx context.Context, ids []string, change func(id string, e *IndexEntry, exists bool) entryOp, best bool) error {
+	type diff struct {
+		old, new      IndexEntry
+		had, gone, ch bool
 	}
+	var mu sync.Mutex
+	diffs := make(map[string]*diff, len(ids))
+	err := s.index.update(ctx, ids, func(m map[string]IndexEntry, ids []string) {
+		for _, id := range ids {
+			e, ok := m[id]
+			d := &diff{old: e, had: ok}
+			switch change(id, &e, ok) {
+			case opPut:
+				e.Q = d.old.Q + 1
+				m[id], d.new, d.ch = e, e, true
+			case opDelete:
+				if ok {
+					delete(m, id)
+					d.new, d.gone, d.ch = IndexEntry{Q: d.old.Q + 1}, true, true
+				}
+			}
+			mu.Lock()
+			diffs[id] = d
+			mu.Unlock()
+		}
+	})
 	if err != nil {
-		return upstream("update the status index", err)
+		return err
 	}
-	return nil
+	now := s.Now()
+	var hotIDs []string
+	added := 0
+	for id, d := range diffs {
+		if !d.ch {
+			continue
+		}
+		if !d.had {
+			added++
+		}
+		if (d.had && d.old.hot(now)) || (!d.gone && d.new.hot(now)) {
+			hotIDs = append(hotIDs, id)
+		}
+	}
+	if len(hotIDs) > 0 {
+		stamp := FormatTime(now)
+		err = s.hot.update(ctx, hotIDs, func(m map[string]IndexEntry, ids []string) {
+			for _, id := range ids {
+				d := diffs[id]
+				if cur, ok := m[id]; ok && cur.Q > d.new.Q {
+					continue // a later change got there first
+				}
+				if !d.gone && d.new.hot(now) {
+					m[id] = d.new
+				} else {
+					m[id] = IndexEntry{Q: d.new.Q, Gone: stamp}
+				}
+			}
+		})
+		if err != nil && best {
+			s.log.WarnContext(ctx, "update the status index's set needing attention", "tenants", len(hotIDs), "error", err)
+			err = nil
+		}
+	}
+	if added > 0 {
+		s.countTenants(ctx, added)
+	}
+	return err
 }
 
 // indexPending marks tenantID pending before its change writes anything:
@@ -201,8 +265,7 @@ func (s *Service) updateShard(ctx context.Context, shard int, change func(map[st
 // reset's incident (compromised) is marked in the same write.
 func (s *Service) indexPending(ctx context.Context, tenantID, username, compromised string) error {
 	now := FormatTime(s.Now())
-	return s.updateShard(ctx, s.indexShard(tenantID), func(m map[string]IndexEntry) {
-		e := m[tenantID]
+	return s.changeEntries(ctx, []string{tenantID}, func(_ string, e *IndexEntry, _ bool) entryOp {
 		e.State, e.Updated = StatePending, now
 		if e.Username == "" {
 			e.Username = username
@@ -210,16 +273,15 @@ func (s *Service) indexPending(ctx context.Context, tenantID, username, compromi
 		if compromised != "" {
 			e.Compromised = compromised
 		}
-		m[tenantID] = e
-	})
+		return opPut
+	}, false)
 }
 
 // indexRecord rewrites tenantID's entry from rec and the metadata md just
 // written, keeping what only the index and metadata know (the notice).
 // Best effort: a failure leaves the entry trailing, and the sweep repairs.
 func (s *Service) indexRecord(ctx context.Context, tenantID string, rec *Record, md map[string]string) {
-	err := s.updateShard(ctx, s.indexShard(tenantID), func(m map[string]IndexEntry) {
-		e := m[tenantID]
+	err := s.changeEntries(ctx, []string{tenantID}, func(_ string, e *IndexEntry, _ bool) entryOp {
 		e.fromRecord(rec)
 		// A mark stays until a change clears it in md (finishSecret).
 		if v, ok := md[MetaCompromised]; ok {
@@ -232,8 +294,8 @@ func (s *Service) indexRecord(ctx context.Context, tenantID string, rec *Record,
 		if e.State == StatePending {
 			e.Updated = FormatTime(s.Now())
 		}
-		m[tenantID] = e
-	})
+		return opPut
+	}, true)
 	if err != nil {
 		s.log.WarnContext(ctx, "update the status index", "tenant_id", tenantID, "error", err)
 	}
@@ -242,30 +304,29 @@ func (s *Service) indexRecord(ctx context.Context, tenantID string, rec *Record,
 // indexSet changes one entry that exists (the notice, a failure mark);
 // best effort like indexRecord.
 func (s *Service) indexSet(ctx context.Context, tenantID string, change func(*IndexEntry)) {
-	err := s.updateShard(ctx, s.indexShard(tenantID), func(m map[string]IndexEntry) {
-		e, ok := m[tenantID]
+	err := s.changeEntries(ctx, []string{tenantID}, func(_ string, e *IndexEntry, ok bool) entryOp {
 		if !ok {
-			return // the sweep adds it from metadata
+			return opKeep // the sweep adds it from metadata
 		}
-		change(&e)
-		m[tenantID] = e
-	})
+		change(e)
+		return opPut
+	}, true)
 	if err != nil {
 		s.log.WarnContext(ctx, "update the status index", "tenant_id", tenantID, "error", err)
 	}
 }
 
-// indexed is every entry of the index, by tenant, and the shards that did
+// indexed is every entry of the index, by tenant, and the leaves that did
 // not decode.
 type indexed struct {
 	entries map[string]IndexEntry
-	shardOf map[string]int
-	broken  []int
+	leaves  map[leafID]bool
+	broken  []leafID
 }
 
 // cachedIndex is readIndex, or its answer of less than
 // Config.IndexCacheTTL ago: the overview's read, so that paging through a
-// listing reads the shards once. The sweep and the bulk rotation always
+// listing reads the leaves once. The sweep and the bulk rotation always
 // read afresh.
 func (s *Service) cachedIndex(ctx context.Context) (indexed, error) {
 	if s.cfg.IndexCacheTTL <= 0 {
@@ -284,27 +345,13 @@ func (s *Service) cachedIndex(ctx context.Context) (indexed, error) {
 	return idx, nil
 }
 
-// readIndex reads every shard, Concurrency at a time. One shard that
-// cannot be read fails it: a partial list would hide tenants.
+// readIndex reads every leaf, Concurrency at a time.
 func (s *Service) readIndex(ctx context.Context) (indexed, error) {
-	n := s.cfg.IndexShards
-	shards := make([]map[string]IndexEntry, n)
-	oks := make([]bool, n)
-	errs := make([]error, n)
-	s.forEach(n, func(i int) { shards[i], _, oks[i], errs[i] = s.readShard(ctx, i) })
-	out := indexed{entries: map[string]IndexEntry{}, shardOf: map[string]int{}}
-	for i := range n {
-		if errs[i] != nil {
-			return indexed{}, errs[i]
-		}
-		if !oks[i] {
-			out.broken = append(out.broken, i)
-		}
-		for id, e := range shards[i] {
-			out.entries[id], out.shardOf[id] = e, i
-		}
+	entries, leaves, broken, err := s.index.readAll(ctx)
+	if err != nil {
+		return indexed{}, err
 	}
-	return out, nil
+	return indexed{entries: entries, leaves: leaves, broken: broken}, nil
 }
 
 // sorted is the index's statuses in tenant order.
@@ -315,149 +362,6 @@ func (x indexed) sorted() []Status {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].TenantID < out[j].TenantID })
 	return out
-}
-
-// IndexRepair is what a repair of the status index changed.
-type IndexRepair struct {
-	Checked int `json:"checked"` // tenants whose metadata was read
-	Added   int `json:"added"`   // tenants the index lacked
-	Fixed   int `json:"fixed"`   // entries that disagreed with metadata
-	Removed int `json:"removed"` // entries with no tenant
-	Failed  int `json:"failed"`  // tenants that could not be read
-}
-
-// RebuildIndex rewrites every entry of the status index from the tenants'
-// metadata and records: the operator's repair after a restore or when the
-// shard count changes (scripts/index-rebuild), and the test of the
-// sweep's repair. Entries of tenants that no longer exist are dropped.
-func (s *Service) RebuildIndex(ctx context.Context) (IndexRepair, error) {
-	_, rep, err := s.repairIndex(ctx, func(int) bool { return true }, true)
-	return rep, err
-}
-
-// repairIndex brings the index in line with KV: every tenant is listed
-// (one LIST), tenants missing from the index and every tenant of a shard
-// that recheck selects (or that did not decode) are re-read from
-// metadata, and with records their KV data too (never decrypted), and
-// entries with no tenant behind them are dropped. It returns the index as
-// repaired.
-func (s *Service) repairIndex(ctx context.Context, recheck func(shard int) bool, records bool) (indexed, IndexRepair, error) {
-	var rep IndexRepair
-	idx, err := s.readIndex(ctx)
-	if err != nil {
-		return indexed{}, rep, err
-	}
-	ids, err := s.tenantIDs(ctx)
-	if err != nil {
-		return indexed{}, rep, err
-	}
-	broken := map[int]bool{}
-	for _, b := range idx.broken {
-		broken[b] = true
-	}
-	exists := make(map[string]bool, len(ids))
-	var read []string
-	for _, id := range ids {
-		exists[id] = true
-		if _, ok := idx.entries[id]; !ok || broken[s.indexShard(id)] || recheck(s.indexShard(id)) {
-			read = append(read, id)
-		}
-	}
-	fresh := make([]*IndexEntry, len(read))
-	failed := make([]bool, len(read))
-	now := s.Now()
-	s.forEach(len(read), func(i int) {
-		md, err := s.cfg.Vault.ReadMetadata(ctx, AdminPath(read[i]))
-		if errors.Is(err, vault.ErrNotFound) {
-			return // a folder with no admin record: not a tenant
-		}
-		var rec *Record
-		if err == nil && records {
-			rec, err = s.readRecord(ctx, read[i])
-		}
-		if err != nil {
-			failed[i] = true
-			return
-		}
-		e := indexEntryFrom(md.CustomMetadata, rec, idx.entries[read[i]], now)
-		fresh[i] = &e
-	})
-	changes := map[int]map[string]*IndexEntry{} // shard -> tenant -> entry (nil: remove)
-	put := func(id string, e *IndexEntry) {
-		sh := s.indexShard(id)
-		if changes[sh] == nil {
-			changes[sh] = map[string]*IndexEntry{}
-		}
-		changes[sh][id] = e
-	}
-	for i, id := range read {
-		rep.Checked++
-		old, had := idx.entries[id]
-		switch {
-		case failed[i]:
-			rep.Failed++
-		case fresh[i] == nil:
-		case !had:
-			rep.Added++
-			put(id, fresh[i])
-		case !sameEntry(old, *fresh[i]):
-			rep.Fixed++
-			put(id, fresh[i])
-		}
-	}
-	for id, e := range idx.entries {
-		if exists[id] {
-			continue
-		}
-		if upd, err := time.Parse(time.RFC3339, e.Updated); err == nil && e.State == StatePending && now.Sub(upd) < indexOrphanAge {
-			continue // its store is writing the first record
-		}
-		rep.Removed++
-		put(id, nil)
-	}
-	shards := make([]int, 0, len(changes))
-	for sh := range changes {
-		shards = append(shards, sh)
-	}
-	errs := make([]error, len(shards))
-	s.forEach(len(shards), func(i int) {
-		errs[i] = s.updateShard(ctx, shards[i], func(m map[string]IndexEntry) {
-			for id, e := range changes[shards[i]] {
-				if e == nil {
-					delete(m, id)
-				} else {
-					m[id] = *e
-				}
-			}
-		})
-	})
-	if err := errors.Join(errs...); err != nil {
-		return indexed{}, rep, err
-	}
-	for _, m := range changes {
-		for id, e := range m {
-			if e == nil {
-				delete(idx.entries, id)
-			} else {
-				idx.entries[id] = *e
-			}
-		}
-	}
-	return idx, rep, nil
-}
-
-// sameEntry compares what the overview and sweep decide with.
-func sameEntry(a, b IndexEntry) bool {
-	a.Updated, b.Updated = "", ""
-	return a == b
-}
-
-// repairSlice is the nightly share of shards whose every entry the sweep
-// re-reads: the shards whose number matches the day, modulo
-// IndexRepairSlices.
-func repairSlice(now time.Time) func(shard int) bool {
-	day := int(now.Unix() / 86400)
-	return func(shard int) bool { return shard%IndexRepairSlices == day%IndexRepairSlices }
 }
 
 // failureMark is the MetaRotationFailed value of a failed rotation.

@@ -4,7 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"hash/fnv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +18,7 @@ import (
 	"smtp-vault/scripts/devenv"
 	"smtp-vault/scripts/devenv/mailustandin"
 	"smtp-vault/shared/credential"
+	"smtp-vault/shared/vault"
 )
 
 // overviewOf is the overview's item of one tenant, searched by its id.
@@ -211,4 +216,247 @@ func TestSweepAndRebuildRepairAStaleIndex(t *testing.T) {
 	if rep, err := e.svc.RebuildIndex(ctx); err != nil || rep.Added+rep.Fixed+rep.Removed != 0 {
 		t.Fatalf("a second rebuild: %+v, %v", rep, err)
 	}
+}
+
+// The index grows by itself: with leaves limited to 1,500 bytes, 200
+// tenants are indexed through the writers' path while the stack's tenants
+// rotate again and again, each change marking its tenant pending and then
+// rewriting it, in leaves that split under them. Nothing is lost: after
+// it, every entry equals its record (a rebuild finds nothing to add or
+// fix) and no leaf exceeds the limit.
+func TestIndexSplitsWhileRotationsRun(t *testing.T) {
+	s := devenv.StartTestStack(t, 4)
+	e := newEnv(t, s, -1)
+	ctx := context.Background()
+	const limit = 1500
+	svc := e.with(func(c *credential.Config) { c.IndexLeafBytes = limit })
+	now := e.clock.Now()
+	grow := s.SeedPlaceholderTenants(t, 200, func(i int) time.Time { return now.Add(-time.Duration(i) * time.Hour) })
+
+	var wg sync.WaitGroup
+	next := make(chan string)
+	for range 8 {
+		wg.Go(func() {
+			for id := range next {
+				if err := svc.IndexTenant(ctx, id); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	rotated := make([]time.Time, len(s.Tenants))
+	var failures atomic.Int64
+	for i, tn := range s.Tenants {
+		wg.Go(func() {
+			for range 4 {
+				res, err := svc.Rotate(ctx, credential.Request{TenantID: tn.TenantID, Trigger: credential.TriggerManual, Reason: "split test"})
+				if err != nil {
+					failures.Add(1)
+					t.Errorf("rotate %s while the index splits: %v", tn.TenantID, err)
+					return
+				}
+				rotated[i] = res.LastRotated
+			}
+		})
+	}
+	for _, id := range grow {
+		next <- id
+	}
+	close(next)
+	wg.Wait()
+	if failures.Load() > 0 {
+		t.FailNow()
+	}
+
+	n, largest, err := svc.IndexLeaves(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 16 || largest > limit {
+		t.Fatalf("after growing to %d tenants: %d leaves, the largest %d bytes (limit %d)", len(grow)+len(s.Tenants), n, largest, limit)
+	}
+	for i, tn := range s.Tenants {
+		got, ok, err := svc.IndexEntryOf(ctx, tn.TenantID)
+		if err != nil || !ok || got.State != credential.StateCurrent || got.LastRotated != credential.FormatTime(rotated[i]) {
+			t.Errorf("tenant %d's entry after its rotations: %+v (found %t, %v), want rotated at %v", i, got, ok, err, rotated[i])
+		}
+	}
+	rep, err := svc.RebuildIndex(ctx)
+	if err != nil || !rep.Done || rep.Added+rep.Fixed+rep.Removed+rep.Failed != 0 || rep.Checked != len(grow)+len(s.Tenants) {
+		for _, l := range strings.Split(e.logOut.String(), "\n") {
+			if strings.Contains(l, "status index") {
+				t.Log(l)
+			}
+		}
+		t.Fatalf("a rebuild after the growth found the index wrong: %+v, %v", rep, err)
+	}
+}
+
+// An index written before leaves split (16 fixed shards) is read as it
+// is until a change migrates it, and the migration keeps what only the
+// index knew.
+func TestLegacyIndexIsMigrated(t *testing.T) {
+	s := devenv.StartTestStack(t, 3)
+	e := newEnv(t, s, -1)
+	ctx := context.Background()
+	root := s.Vault.Root()
+	const mount = credential.DefaultIndexMount
+	// The old layout: shards-16/<fnv32a mod 16>, a notice mark only it has.
+	shards := map[int]map[string]credential.IndexEntry{}
+	for _, tn := range s.Tenants {
+		entry, ok, err := e.svc.IndexEntryOf(ctx, tn.TenantID)
+		if err != nil || !ok {
+			t.Fatalf("entry of %s: %v", tn.TenantID, err)
+		}
+		entry.NoticeFor = "legacy-" + tn.TenantID[:8]
+		h := fnv.New32a()
+		h.Write([]byte(tn.TenantID))
+		i := int(h.Sum32() % 16)
+		if shards[i] == nil {
+			shards[i] = map[string]credential.IndexEntry{}
+		}
+		shards[i][tn.TenantID] = entry
+	}
+	wipeIndex(t, s)
+	for i, m := range shards {
+		b, _ := json.Marshal(m)
+		if _, err := root.KVv2(mount).Put(ctx, fmt.Sprintf("shards-16/%04d", i), map[string]any{"tenants": string(b)}, vaultapi.WithCheckAndSet(0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc := e.with(func(*credential.Config) {})
+	for _, tn := range s.Tenants {
+		if it, ok := overviewOf(t, svc, tn.TenantID); !ok || it.Domain != tn.Domain {
+			t.Fatalf("before the migration, the overview does not list %s from the old shards: %+v", tn.TenantID, it)
+		}
+	}
+	if _, err := svc.Rotate(ctx, credential.Request{TenantID: s.Tenants[0].TenantID, Trigger: credential.TriggerManual, Reason: "after the upgrade"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.KVv2(mount).Get(ctx, "leaves/layout"); err != nil {
+		t.Fatalf("the change did not migrate the index: %v", err)
+	}
+	for i, tn := range s.Tenants {
+		got, ok, err := svc.IndexEntryOf(ctx, tn.TenantID)
+		if err != nil || !ok {
+			t.Fatalf("tenant %d lost in the migration: %v", i, err)
+		}
+		if i > 0 && got.NoticeFor != "legacy-"+tn.TenantID[:8] {
+			t.Errorf("tenant %d's entry was not carried over: %+v", i, got)
+		}
+		if i == 0 && got.State != credential.StateCurrent {
+			t.Errorf("the rotated tenant's entry: %+v", got)
+		}
+	}
+}
+
+// A rebuild runs a chunk at a time and records its place: an invocation
+// that dies half-way through a chunk (its context cancelled after some of
+// the chunk's reads) records nothing for that chunk, and the next
+// invocation writes it again and goes on to the end.
+func TestRebuildResumesAcrossInvocations(t *testing.T) {
+	s := devenv.StartTestStack(t, 2)
+	e := newEnv(t, s, -1)
+	ctx := context.Background()
+	now := e.clock.Now()
+	s.SeedPlaceholderTenants(t, 40, func(i int) time.Time { return now.Add(-time.Duration(i) * 24 * time.Hour) })
+	wipeIndex(t, s)
+	dying := &cancelAfter{Vault: e.vault}
+	svc := e.with(func(c *credential.Config) { c.Vault, c.RebuildBudget = dying, time.Nanosecond })
+	svc.SetRebuildChunk(6)
+
+	calls, died := 0, 0
+	for {
+		calls++
+		if calls > 30 {
+			t.Fatal("the rebuild does not end")
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		if calls%3 == 2 {
+			dying.arm(4, cancel) // the 4th read of this call kills it
+		}
+		rep, err := svc.RebuildIndex(cctx)
+		cancel()
+		dying.arm(0, nil)
+		if err != nil {
+			if !errors.Is(err, context.Canceled) && !strings.Contains(err.Error(), "context canceled") {
+				t.Fatalf("call %d: %v", calls, err)
+			}
+			died++
+			continue
+		}
+		if rep.Done {
+			if rep.Added != 42 || rep.Failed != 0 {
+				t.Fatalf("the finished rebuild: %+v", rep)
+			}
+			break
+		}
+		if rep.Remaining == 0 {
+			t.Fatalf("call %d stopped with nothing remaining: %+v", calls, rep)
+		}
+	}
+	if died == 0 || calls < 42/6 {
+		t.Fatalf("%d calls, %d died: the rebuild did not run in ranges", calls, died)
+	}
+	// Every entry equals its record: a second, full rebuild changes nothing.
+	svc2 := e.with(func(*credential.Config) {})
+	if rep, err := svc2.RebuildIndex(ctx); err != nil || !rep.Done || rep.Added+rep.Fixed+rep.Removed != 0 || rep.Checked != 42 {
+		t.Fatalf("a full rebuild after the ranged one: %+v, %v", rep, err)
+	}
+}
+
+// cancelAfter cancels a call's context at its n-th metadata read, as a
+// Lambda timeout or crash would end it.
+type cancelAfter struct {
+	credential.Vault
+	mu     sync.Mutex
+	left   int
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) arm(n int, cancel context.CancelFunc) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.left, c.cancel = n, cancel
+}
+
+func (c *cancelAfter) ReadMetadata(ctx context.Context, path string) (*vault.Metadata, error) {
+	c.mu.Lock()
+	if c.cancel != nil {
+		if c.left--; c.left <= 0 {
+			c.cancel()
+			c.cancel = nil
+		}
+	}
+	c.mu.Unlock()
+	return c.Vault.ReadMetadata(ctx, path)
+}
+
+// wipeIndex deletes every document of the status index's mount, as a
+// restore of an old backup or an upgrade would find it.
+func wipeIndex(t *testing.T, s *devenv.TestStack) {
+	t.Helper()
+	ctx := context.Background()
+	root := s.Vault.Root()
+	var walk func(dir string)
+	walk = func(dir string) {
+		sec, err := root.Logical().ListWithContext(ctx, credential.DefaultIndexMount+"/metadata/"+dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sec == nil {
+			return
+		}
+		for _, k := range sec.Data["keys"].([]any) {
+			key := dir + k.(string)
+			if strings.HasSuffix(key, "/") {
+				walk(key)
+				continue
+			}
+			if err := root.KVv2(credential.DefaultIndexMount).DeleteMetadata(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	walk("")
 }

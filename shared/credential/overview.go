@@ -87,25 +87,25 @@ func domainOf(username string) string {
 // Overview lists the platform's credentials from the status index, the
 // most urgent first (earliest due date), filtered and searched, a page at
 // a time. The listing is audited (smtp_credentials_overview_viewed) and
-// nothing is returned when that record cannot be written. A shard of the
+// nothing is returned when that record cannot be written. A leaf of the
 // index that cannot be read fails the listing: a partial list would hide
 // credentials.
 func (s *Service) Overview(ctx context.Context, q OverviewQuery, actor Actor) (OverviewPage, error) {
 	if err := q.Validate(); err != nil {
 		return OverviewPage{}, err
 	}
-	idx, err := s.cachedIndex(ctx)
+	now := s.Now()
+	entries, total, err := s.overviewEntries(ctx, q, now)
 	if err != nil {
 		return OverviewPage{}, err
 	}
-	now := s.Now()
 	search := strings.ToLower(q.Search)
 	type match struct {
 		st Status
 		e  IndexEntry
 	}
 	var matched []match
-	for id, e := range idx.entries {
+	for id, e := range entries {
 		st := e.status(id)
 		switch {
 		case q.Status == StatusFailing && e.Failing == "",
@@ -122,7 +122,10 @@ func (s *Service) Overview(ctx context.Context, q OverviewQuery, actor Actor) (O
 		}
 		return a.TenantID < b.TenantID
 	})
-	out := OverviewPage{Credentials: []OverviewItem{}, Total: len(matched), Page: q.Page, PerPage: q.PerPage}
+	if total < 0 {
+		total = len(matched)
+	}
+	out := OverviewPage{Credentials: []OverviewItem{}, Total: total, Page: q.Page, PerPage: q.PerPage}
 	start := min((q.Page-1)*q.PerPage, len(matched))
 	for _, m := range matched[start:min(start+q.PerPage, len(matched))] {
 		st, e := m.st, m.e
@@ -149,6 +152,43 @@ func (s *Service) Overview(ctx context.Context, q OverviewQuery, actor Actor) (O
 		return OverviewPage{}, err
 	}
 	return out, nil
+}
+
+// overviewEntries is what a listing filters: the set needing attention
+// when it holds every match of q (an attention filter, or a page of the
+// unfiltered listing within the tenants it holds in due order) and the
+// sweep made it whole recently enough; else the whole index. total is
+// the unfiltered listing's count when the set answers it, else -1.
+func (s *Service) overviewEntries(ctx context.Context, q OverviewQuery, now time.Time) (map[string]IndexEntry, int, error) {
+	attention := q.Status == ClassOverdue || q.Status == ClassDueSoon || q.Status == ClassCompromised || q.Status == StatusFailing
+	if attention || (q.Status == "" && q.Search == "") {
+		hs, err := s.cachedHot(ctx)
+		if err != nil {
+			return nil, 0, err
+		}
+		if hotValid(hs.sum, now) {
+			if attention {
+				return hs.entries, -1, nil
+			}
+			// Every tenant last rotated at or before cutoff is in the set,
+			// and sorts before every tenant not in it.
+			cutoff := hs.sum.At.Add(hotHorizon - RotationInterval)
+			head := map[string]IndexEntry{}
+			for id, e := range hs.entries {
+				if last, err := time.Parse(time.RFC3339, e.LastRotated); err != nil || !last.After(cutoff) {
+					head[id] = e
+				}
+			}
+			if len(head) >= q.Page*q.PerPage {
+				return head, max(hs.sum.Tenants, len(head)), nil
+			}
+		}
+	}
+	idx, err := s.cachedIndex(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	return idx.entries, -1, nil
 }
 
 // recordRequest writes the audit event of a request that is itself the

@@ -233,7 +233,7 @@ func TestMailUAnswersAreTheirOwnCauses(t *testing.T) {
 		{mailu.ErrMisconfigured, credential.ErrMailUMisconfigured, "mailu_misconfigured", false},
 		{mailu.ErrDomainFull, credential.ErrDomainFull, "mailu_domain_full", true},
 		{mailu.ErrConflict, credential.ErrConflict, "conflict", true},
-		{mailu.ErrUnavailable, credential.ErrUnavailable, "unavailable", true},
+		{mailu.ErrUnavailable, credential.ErrUnavailable, "upstream_unavailable", true},
 	}
 	for _, c := range cases {
 		err := credential.Upstream("doing", fmt.Errorf("mailu: x: %w", c.adapter))

@@ -42,14 +42,22 @@ type Config struct {
 	// Concurrency bounds the metadata reads of a listing and the sweep's
 	// inline rotations (default DefaultConcurrency).
 	Concurrency int
-	// IndexMount is the KV v2 mount of the status index (index.go) and
-	// IndexShards its number of shards (defaults DefaultIndexMount,
-	// DefaultIndexShards).
-	IndexMount  string
-	IndexShards int
+	// IndexMount is the KV v2 mount of the status index (index.go;
+	// default DefaultIndexMount). Its leaves split by themselves past
+	// IndexLeafBytes (default DefaultIndexLeafBytes; tests make it small).
+	IndexMount     string
+	IndexLeafBytes int
+	// LegacyIndexShards is the shard count of an index written before
+	// leaves split, which the first writer migrates (default 16).
+	LegacyIndexShards int
+	// RebuildBudget bounds one invocation's share of RebuildIndex
+	// (default DefaultRebuildBudget); RepairBudget the sweep's nightly
+	// re-read of the index from metadata (default DefaultRepairBudget).
+	RebuildBudget time.Duration
+	RepairBudget  time.Duration
 	// IndexCacheTTL, when positive, lets the overview answer from the
 	// status index as read less than this long ago (real time), so that
-	// paging through a listing reads the shards once; a change shows
+	// paging through a listing reads the leaves once; a change shows
 	// within it. The sweep and the bulk rotation always read afresh.
 	IndexCacheTTL time.Duration
 	Now           func() time.Time
@@ -82,10 +90,16 @@ type Service struct {
 	cfg Config
 	log *slog.Logger
 
-	cache struct { // the overview's read of the status index
+	index, hot *family // the status index and its set needing attention
+	// testRebuildChunk, when set (tests), replaces rebuildChunk.
+	testRebuildChunk int
+
+	cache struct { // the overview's reads of the status index
 		sync.Mutex
-		idx indexed
-		at  time.Time
+		idx   indexed
+		at    time.Time
+		hot   hotSet
+		hotAt time.Time
 	}
 }
 
@@ -109,13 +123,25 @@ func New(cfg Config) *Service {
 	if cfg.IndexMount == "" {
 		cfg.IndexMount = DefaultIndexMount
 	}
-	if cfg.IndexShards <= 0 {
-		cfg.IndexShards = DefaultIndexShards
+	if cfg.IndexLeafBytes <= 0 {
+		cfg.IndexLeafBytes = DefaultIndexLeafBytes
+	}
+	if cfg.LegacyIndexShards <= 0 {
+		cfg.LegacyIndexShards = DefaultLegacyIndexShards
+	}
+	if cfg.RebuildBudget <= 0 {
+		cfg.RebuildBudget = DefaultRebuildBudget
+	}
+	if cfg.RepairBudget <= 0 {
+		cfg.RepairBudget = DefaultRepairBudget
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultConcurrency
 	}
-	return &Service{cfg: cfg, log: cfg.Log}
+	s := &Service{cfg: cfg, log: cfg.Log}
+	s.index = &family{s: s, prefix: "leaves", legacy: s.legacyShards}
+	s.hot = &family{s: s, prefix: "hot"}
+	return s
 }
 
 // Actor is who asked for an action, for the audit trail.

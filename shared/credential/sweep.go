@@ -28,9 +28,9 @@ type Summary struct {
 }
 
 // Sweep is the daily 02:00 UTC run (SPEC section 6): it reads the status
-// index (index.go), repairing it first (tenants it lacks, entries with no
-// tenant, and one slice of its shards re-read from custom_metadata; never
-// a secret, never Transit), sends the
+// index (index.go), repairing it first (rebuild.go: tenants it lacks,
+// entries with no tenant, and a rolling range re-read from
+// custom_metadata; never a secret, never Transit), sends the
 // day-173 notice once per cycle, and rotates or resumes the tenants that
 // need it: the first Config.Inline of them itself, the rest through
 // Config.Queue to the rotate worker, so that tens of thousands of tenants
@@ -41,7 +41,7 @@ func (s *Service) Sweep(ctx context.Context) (Summary, error) {
 	log := s.log
 	var sum Summary
 	now := s.Now()
-	idx, rep, err := s.repairIndex(ctx, repairSlice(now), false)
+	idx, rep, err := s.repairIndex(ctx)
 	if err != nil {
 		return sum, err
 	}

@@ -1,0 +1,136 @@
+package credential
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"smtp-vault/shared/vault"
+)
+
+// memKV is KV v2's check-and-set on one mount, in memory: enough for the
+// leaf machinery's own tests, which race many writers far more often than
+// the real Vault in TestIndexSplitsWhileRotationsRun can.
+type memKV struct {
+	Vault
+	mu   sync.Mutex
+	docs map[string]memDoc
+}
+
+type memDoc struct {
+	version int
+	data    map[string]string
+}
+
+func (m *memKV) ReadKV(_ context.Context, _, path string) (*vault.Secret, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d, ok := m.docs[path]
+	if !ok {
+		return nil, vault.ErrNotFound
+	}
+	return &vault.Secret{Data: maps.Clone(d.data), Version: d.version}, nil
+}
+
+func (m *memKV) WriteKVCAS(_ context.Context, _, path string, data map[string]string, cas int) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d := m.docs[path]
+	if d.version != cas {
+		return 0, vault.ErrCASConflict
+	}
+	m.docs[path] = memDoc{version: d.version + 1, data: maps.Clone(data)}
+	return d.version + 1, nil
+}
+
+// Many writers, each changing its own tenants again and again, through
+// leaves of 600 bytes that split under them, some writers with a layout
+// read long before: no change is lost and no leaf passes the limit.
+func TestLeavesSplitUnderConcurrentWriters(t *testing.T) {
+	kv := &memKV{docs: map[string]memDoc{}}
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	newSvc := func() *Service {
+		return New(Config{Vault: kv, IndexLeafBytes: 600, Concurrency: 4, Now: func() time.Time { return now },
+			Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	}
+	stale := newSvc()
+	if _, err := stale.index.leaves(context.Background()); err != nil { // the root only
+		t.Fatal(err)
+	}
+	const writers, each, rounds = 16, 25, 3
+	var wg sync.WaitGroup
+	for w := range writers {
+		svc := newSvc()
+		if w%4 == 0 {
+			svc = stale // shared, and its layout is old
+		}
+		wg.Go(func() {
+			for r := range rounds {
+				for i := range each {
+					id := fmt.Sprintf("%08d-0000-4000-8000-000000000000", w*each+i)
+					err := svc.changeEntries(context.Background(), []string{id}, func(_ string, e *IndexEntry, _ bool) entryOp {
+						e.Username, e.LastRotated = fmt.Sprintf("admin@w%d.example", w), fmt.Sprintf("round %d", r)
+						return opPut
+					}, false)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	svc := newSvc()
+	entries, leaves, broken, err := svc.index.readAll(context.Background())
+	if err != nil || len(broken) != 0 {
+		t.Fatalf("read: %v, broken %v", err, broken)
+	}
+	if len(entries) != writers*each {
+		t.Fatalf("%d entries, want %d", len(entries), writers*each)
+	}
+	for id, e := range entries {
+		if e.LastRotated != fmt.Sprintf("round %d", rounds-1) || e.Q != rounds {
+			t.Errorf("%s: %+v, want the last round's write, the %dth", id, e, rounds)
+		}
+	}
+	for l := range leaves {
+		doc, err := svc.index.readLeaf(context.Background(), l)
+		if err != nil || doc.size > 600 || doc.children > 0 {
+			t.Errorf("leaf %s: %d bytes, children %d, %v", l.name(), doc.size, doc.children, err)
+		}
+	}
+	if len(leaves) < 32 {
+		t.Errorf("%d leaves for %d entries of 600 bytes at most", len(leaves), len(entries))
+	}
+	lay, _, err := svc.index.readLayout(context.Background())
+	if err != nil || !sameLayout(lay, leaves) {
+		t.Errorf("the layout document lags the leaves: %d listed, %d found (%v)", len(lay), len(leaves), err)
+	}
+}
+
+// Every leaf is one contiguous range of rangeKey, the rebuild's order.
+func TestLeavesAreRanges(t *testing.T) {
+	for _, d := range []int{0, 1, 3, 7} {
+		keys := make([]string, 0, 2000)
+		for i := range 2000 {
+			keys = append(keys, rangeKey(fmt.Sprintf("%08x-0000-4000-8000-000000000000", i)))
+		}
+		sort.Strings(keys)
+		seen := map[leafID]bool{}
+		var prev leafID
+		for i, k := range keys {
+			l := leafAt(tenantHash(idOfKey(k)), d)
+			if i > 0 && l != prev && seen[l] {
+				t.Fatalf("depth %d: leaf %s comes back after %s", d, l.name(), prev.name())
+			}
+			seen[l], prev = true, l
+		}
+	}
+}
