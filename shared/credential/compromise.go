@@ -15,6 +15,7 @@ import (
 
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/notify"
+	"smtp-vault/shared/pathseg"
 	"smtp-vault/shared/vault"
 )
 
@@ -87,12 +88,14 @@ type CompromiseStatus struct {
 // KV paths of a compromise response: the latest run's request, and each
 // run's outcomes in a folder of their own (so counting a folder's keys
 // tells whether a run is done).
-func incidentPath(id string) string { return "incidents/" + id + "/response" }
+func incidentPath(id string) string {
+	return "incidents/" + pathseg.Must(pathseg.IncidentID, id) + "/response"
+}
 func resultsPath(id, responseID string) string {
-	return "incidents/" + id + "/runs/" + responseID + "/"
+	return "incidents/" + pathseg.Must(pathseg.IncidentID, id) + "/runs/" + pathseg.Must(pathseg.ResponseID, responseID) + "/"
 }
 func resultPath(id, responseID, tenantID string) string {
-	return resultsPath(id, responseID) + tenantID
+	return resultsPath(id, responseID) + pathseg.Must(pathseg.TenantID, tenantID)
 }
 
 // StartCompromiseResponse records the response, audits its start

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/notify"
+	"smtp-vault/shared/pathseg"
 )
 
 // ErrIncidentRequired refuses an emergency reset without a well-formed
@@ -21,13 +21,12 @@ import (
 // alert.
 var ErrIncidentRequired = errors.New("incident_id is required")
 
-var incidentPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{2,63}$`)
-
 // ValidateIncidentID accepts 3 to 64 letters, digits and . _ : -, starting
-// with a letter or digit (INC-2026-0042, sec:1234).
+// with a letter or digit (INC-2026-0042, sec:1234; pathseg.IncidentID);
+// the refusal is ErrIncidentRequired.
 func ValidateIncidentID(id string) error {
-	if !incidentPattern.MatchString(id) {
-		return fmt.Errorf("%w: incident_id must be 3 to 64 letters, digits, '.', '_', ':' or '-', starting with a letter or digit", ErrIncidentRequired)
+	if err := pathseg.Check(pathseg.IncidentID, id); err != nil {
+		return fmt.Errorf("%w: %w", ErrIncidentRequired, err)
 	}
 	return nil
 }
