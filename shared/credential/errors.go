@@ -23,6 +23,10 @@ var (
 	// less than Config.Cooldown after the previous change (the readers'
 	// guarantee in docs/architecture.md rests on it).
 	ErrCooldown = errors.New("rotated too recently")
+	// ErrCompromised refuses to serve or redeploy a password an emergency
+	// reset declared compromised and did not replace (it failed and was
+	// rolled back): reset the credential again.
+	ErrCompromised = errors.New("the stored password is compromised")
 )
 
 // errorClasses names each domain error for the audit trail, in the order
@@ -33,6 +37,7 @@ var errorClasses = []struct {
 }{
 	{ErrTokenRequired, "mailu_api_token_required"},
 	{ErrEndpointNotAllowed, "endpoint_not_allowed"},
+	{ErrCompromised, "credential_compromised"},
 	{ErrConflict, "conflict"},
 	{ErrNotFound, "not_found"},
 	{ErrRejected, "mailu_rejected"},
