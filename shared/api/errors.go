@@ -62,6 +62,7 @@ var errorTable = []struct {
 	{credential.ErrInvalidInput, http.StatusBadRequest, "invalid_request", ""},
 	{credential.ErrNotFound, http.StatusNotFound, "not_found", "no credential is stored for this tenant"},
 	{credential.ErrCooldown, http.StatusConflict, "rotation_cooldown", "this credential was changed moments ago; rotate it again after Retry-After seconds"},
+	{credential.ErrCompromised, http.StatusConflict, "credential_compromised", "an emergency reset declared this password compromised and did not finish; run the emergency reset again"},
 	{credential.ErrConflict, http.StatusConflict, "conflict", "another change of this credential is in progress; try again"},
 	{credential.ErrRejected, http.StatusUnprocessableEntity, "mailu_rejected", "the tenant's MailU rejected the request; nothing was changed in Vault"},
 	{credential.ErrAudit, http.StatusServiceUnavailable, "audit_unavailable", "the audit trail cannot be written, so nothing was done; try again later"},
