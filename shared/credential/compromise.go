@@ -468,7 +468,7 @@ func (s *Service) CompromiseResponse(ctx context.Context, incidentID string, pag
 	if !r.FinishedAt.IsZero() {
 		st.FinishedAt = &r.FinishedAt
 	}
-	if r.State == StatePlanning {
+	if r.Chunks == 0 {
 		return st, nil
 	}
 	chunks, err := s.readChunks(ctx, r)

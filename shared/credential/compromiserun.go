@@ -44,7 +44,10 @@ func (s *Service) RunResetJob(ctx context.Context, j ResetJob) error {
 	if j.Plan {
 		return s.plan(ctx, r)
 	}
-	if r.State == StatePlanning || j.Chunk >= r.Chunks {
+	// A planning job writes the chunk count before the chunks, and the
+	// chunks before their jobs: a chunk job may run while the run is
+	// still planning.
+	if r.Chunks == 0 || j.Chunk >= r.Chunks {
 		return fmt.Errorf("%w: compromise response %s has no chunk %d", ErrInvalidInput, j.ResponseID, j.Chunk)
 	}
 	return s.runChunk(ctx, r, j)
