@@ -11,14 +11,14 @@ GO_TEST_FLAGS ?=
 # The S3-compatible server with Object Lock that keeps the audit bucket locally.
 VERSITYGW_VERSION := v1.8.0
 
-.PHONY: run test chromium fuzz bench bench-smoke token vault versitygw tools functions lint clean
+.PHONY: run test chromium awscli fuzz bench bench-smoke token vault versitygw tools functions lint clean
 
 ## run: build, start Vault + MailU stand-in + local gateway in the foreground
 run: vault versitygw tools
 	$(BIN)/gateway run
 
 ## test: every test, including those against the real local Vault and MailU stand-in, then every bench report once
-test: vault versitygw chromium lint
+test: vault versitygw chromium awscli lint
 	go test -count=1 -timeout 40m $(GO_TEST_FLAGS) ./...
 	@$(MAKE) --no-print-directory bench-smoke
 
@@ -28,6 +28,12 @@ chromium:
 	if [ -x /usr/bin/chromium ]; then exit 0; fi; \
 	if [ "$$(id -u)" != 0 ]; then echo "chromium is missing: run 'make chromium' as root, or install Debian's chromium (apt-get install chromium), or set CHROMIUM" >&2; exit 1; fi; \
 	apt-get update && apt-get install -y chromium
+
+## awscli: Debian's awscli for the documents' `aws s3api` block (scripts/devenv TestDocCommandsWork), when `aws` is missing
+awscli:
+	@if command -v aws >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then echo "aws is missing: run 'make awscli' as root, or install Debian's awscli (apt-get install awscli)" >&2; exit 1; fi; \
+	apt-get update && apt-get install -y awscli
 
 ## fuzz: every Fuzz target for FUZZTIME each (default 10m); `make test` runs only their seed corpora
 FUZZTIME ?= 10m

@@ -1,7 +1,7 @@
-// Command console serves the admin console. The overview API (GET
-// /api/v1/platform-admin/smtp-credentials) is served; the console's HTML
-// pages are not built yet: a request passes the access checks of its
-// route (see api.Routes) and then gets 501 Not Implemented.
+// Command console serves the admin console: its pages, stylesheet and
+// script (shared/console), the overview API (GET
+// /api/v1/platform-admin/smtp-credentials), Vault's health and the
+// console's viewing events (api.Deps.ConsoleFunction).
 package main
 
 import "smtp-vault/shared/app"

@@ -1,7 +1,8 @@
-// Command emergency-reset resets a compromised credential. Its issue has not
-// landed yet: an HTTP request passes the access checks of its route
-// (bearer token, role, re-auth; see api.Routes) and then gets 501 Not
-// Implemented; other invocations get an error. It fakes nothing.
+// Command emergency-reset resets a compromised credential: one tenant
+// through its HTTP route, or many as a compromise response (started over
+// HTTP or invoked directly, fanned out over ResetQueue, followed through
+// GET .../incidents/{incident_id}/compromise-response); see
+// api.Deps.EmergencyResetFunction and docs/api.md.
 package main
 
 import "smtp-vault/shared/app"

@@ -66,7 +66,7 @@ func TestHostedSignIn(t *testing.T) {
 	tb.assertNoTokenStored()
 	var loc string
 	tb.eval(`location.href`, &loc)
-	if strings.Contains(loc, "code=") || strings.Contains(loc, "code=") || strings.Contains(loc, "token") || strings.Contains(loc, "#") {
+	if strings.Contains(loc, "code=") || strings.Contains(loc, "state=") || strings.Contains(loc, "token") || strings.Contains(loc, "#") {
 		t.Errorf("the console's address carries a credential: %s", loc)
 	}
 	tb.shot("hosted-signed-in")

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -427,6 +428,29 @@ func (s *Stack) DevEnv() map[string]string {
 // the demo admins' passwords and TOTP secrets).
 func (s *Stack) WriteDevEnv(path string) error {
 	return WriteEnvFile(path, "Written by make run; read by scripts. Local values only.\nsource it: every key is exported.", s.DevEnv())
+}
+
+// WriteFunctionsEnv records the functions' own configuration at path
+// (.local/functions.env), with each function's AppRole login under
+// app.FunctionLoginVars, so `gateway invoke` runs a function with its own
+// Vault policy, as the stack does, and operator commands can log in as
+// the function whose work they do. Plain KEY=value lines, for
+// `set -a; source`.
+func (s *Stack) WriteFunctionsEnv(path string) error {
+	body := fmt.Sprintf("VAULT_ADDR=%s\nVAULT_AUTH_METHOD=approle\n", s.Vault.Addr)
+	names := make([]string, 0, len(s.Vault.Functions))
+	for fn := range s.Vault.Functions {
+		names = append(names, fn)
+	}
+	sort.Strings(names)
+	for _, fn := range names {
+		l := s.Vault.Functions[fn]
+		roleVar, secretVar := app.FunctionLoginVars(fn)
+		body += fmt.Sprintf("%s=%s\n%s=%s\n", roleVar, l.RoleID, secretVar, l.SecretID)
+	}
+	body += fmt.Sprintf("AUDIT_BUCKET=%s\nS3_ENDPOINT=%s\nS3_REGION=%s\nS3_ACCESS_KEY=%s\nS3_SECRET_KEY=%s\n", AuditBucket, s.S3.Endpoint, S3Region, s.S3.AccessKey, s.S3.SecretKey)
+	body += fmt.Sprintf("BACKUP_BUCKET=%s\nBACKUP_KEY_FILE=%s\n", s.Backup.Bucket, s.Backup.KeyFile)
+	return os.WriteFile(path, []byte(body), 0o600)
 }
 
 // ConsoleURL is the console's overview page on the local gateway.

@@ -21,7 +21,6 @@ import (
 	"path/filepath"
 	"slices"
 	"smtp-vault/scripts/devenv/devissuer"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -110,7 +109,7 @@ func run(log *slog.Logger, args []string) error {
 	if err := stack.WriteDevEnv(filepath.Join(dir, "dev.env")); err != nil {
 		return err
 	}
-	if err := writeFunctionsEnv(filepath.Join(dir, "functions.env"), stack); err != nil {
+	if err := stack.WriteFunctionsEnv(filepath.Join(dir, "functions.env")); err != nil {
 		return err
 	}
 	printBanner(stack, dir)
@@ -118,30 +117,6 @@ func run(log *slog.Logger, args []string) error {
 	<-ctx.Done()
 	fmt.Fprintln(os.Stderr, "stopping: gateway, MailU stand-ins, Vault, S3")
 	return nil
-}
-
-// writeFunctionsEnv records the functions' own configuration, with each
-// function's AppRole login (VAULT_ROLE_ID_<FUNCTION>, ...), so `gateway
-// invoke` runs a function with its own Vault policy, as the stack does.
-func writeFunctionsEnv(path string, s *devenv.Stack) error {
-	body := fmt.Sprintf("VAULT_ADDR=%s\nVAULT_AUTH_METHOD=approle\n", s.Vault.Addr)
-	names := make([]string, 0, len(s.Vault.Functions))
-	for fn := range s.Vault.Functions {
-		names = append(names, fn)
-	}
-	sort.Strings(names)
-	for _, fn := range names {
-		l := s.Vault.Functions[fn]
-		body += fmt.Sprintf("VAULT_ROLE_ID_%s=%s\nVAULT_SECRET_ID_%s=%s\n", envName(fn), l.RoleID, envName(fn), l.SecretID)
-	}
-	body += fmt.Sprintf("AUDIT_BUCKET=%s\nS3_ENDPOINT=%s\nS3_REGION=%s\nS3_ACCESS_KEY=%s\nS3_SECRET_KEY=%s\n", devenv.AuditBucket, s.S3.Endpoint, devenv.S3Region, s.S3.AccessKey, s.S3.SecretKey)
-	body += fmt.Sprintf("BACKUP_BUCKET=%s\nBACKUP_KEY_FILE=%s\n", s.Backup.Bucket, s.Backup.KeyFile)
-	return os.WriteFile(path, []byte(body), 0o600)
-}
-
-// envName turns a function name into the suffix of its variables.
-func envName(function string) string {
-	return strings.ToUpper(strings.ReplaceAll(function, "-", "_"))
 }
 
 func printBanner(s *devenv.Stack, dir string) {
@@ -217,8 +192,9 @@ func invoke(args []string) error {
 		return fmt.Errorf("no function %q (have: %s)", fn, strings.Join(policies.Functions, ", "))
 	}
 	// The function's own Vault login.
-	os.Setenv("VAULT_ROLE_ID", os.Getenv("VAULT_ROLE_ID_"+envName(fn)))
-	os.Setenv("VAULT_SECRET_ID", os.Getenv("VAULT_SECRET_ID_"+envName(fn)))
+	roleVar, secretVar := app.FunctionLoginVars(fn)
+	os.Setenv("VAULT_ROLE_ID", os.Getenv(roleVar))
+	os.Setenv("VAULT_SECRET_ID", os.Getenv(secretVar))
 	cfg, err := app.FromEnv()
 	if err != nil {
 		return err

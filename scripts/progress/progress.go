@@ -30,7 +30,8 @@ type Bar struct {
 	last   time.Time // of the last write
 }
 
-// New starts a bar for total items written to w. A *os.File that is a
+// New starts a bar for total items written to w (0: not known yet, see
+// SetTotal). A *os.File that is a
 // terminal gets a bar redrawn at most ten times a second; anything else a
 // line every ten seconds.
 func New(w io.Writer, label string, total int) *Bar {
@@ -46,10 +47,24 @@ func newBar(w io.Writer, label string, total int, tty bool, every time.Duration,
 	b := &Bar{w: w, label: label, total: total, tty: tty, every: every, now: now}
 	b.start = now()
 	b.last = b.start
-	if !tty {
+	if !tty && total > 0 {
 		fmt.Fprintf(w, "%s: %d to do\n", label, total)
 	}
 	return b
+}
+
+// SetTotal gives the job's size once it is known (a job that lists its
+// items first), and writes it; the clock keeps running from New.
+func (b *Bar) SetTotal(total int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if total == b.total {
+		return
+	}
+	b.total = total
+	if !b.tty {
+		fmt.Fprintf(b.w, "%s: %d to do\n", b.label, total)
+	}
 }
 
 // isTerminal is true for a character device such as a terminal; pipes,

@@ -90,3 +90,23 @@ func TestETA(t *testing.T) {
 		}
 	}
 }
+
+// A job that lists its items first starts the bar without a size and
+// gives it once known; rate and ETA count from the start.
+func TestBarTotalKnownLater(t *testing.T) {
+	var out bytes.Buffer
+	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	b := newBar(&out, "check", 0, false, 10*time.Second, c.now)
+	c.t = c.t.Add(10 * time.Second)
+	b.SetTotal(4)
+	b.SetTotal(4)
+	b.Add(1)
+	c.t = c.t.Add(10 * time.Second)
+	b.Finish()
+	want := "check: 4 to do\n" +
+		"check: 1/4 (25%) 0.1/s ETA 30s\n" +
+		"check: 1/4 (25%) 0.1/s in 20s\n"
+	if out.String() != want {
+		t.Errorf("got\n%q\nwant\n%q", out.String(), want)
+	}
+}

@@ -12,7 +12,12 @@
 // The functions' settings (VAULT_AUTH_METHOD and its credentials, AUDIT_BUCKET,
 // S3_*, BACKUP_BUCKET, BACKUP_KMS_KEY_ID or BACKUP_KEY_FILE) come from the
 // environment as for the functions; the check logs in to the restored
-// Vault as the functions do.
+// Vault as the functions do. With the local stack's .local/functions.env
+// sourced (per-function AppRole logins) and no VAULT_ROLE_ID, it logs in
+// as the rotate-sweep function, whose policy lists the tenants and
+// decrypts, as the check must. The check shows count, rate and time left
+// (a bar on a terminal, a line every ten seconds otherwise) and names each
+// tenant that fails as it fails.
 package main
 
 import (
@@ -24,8 +29,10 @@ import (
 	"strings"
 	"time"
 
+	"smtp-vault/scripts/progress"
 	"smtp-vault/shared/app"
 	"smtp-vault/shared/backup"
+	"smtp-vault/shared/credential"
 	"smtp-vault/shared/vault"
 )
 
@@ -45,6 +52,7 @@ func main() {
 }
 
 func run(ctx context.Context, name, target string, login, list bool, by string) error {
+	app.UseFunctionLogin("rotate-sweep")
 	a, err := app.FromEnvironment(ctx)
 	if err != nil {
 		return err
@@ -85,8 +93,21 @@ func run(ctx context.Context, name, target string, login, list bool, by string) 
 		}
 	}
 	start := time.Now()
+	var bar *progress.Bar
+	checked := func(c credential.TenantCheck, done, total int) {
+		if bar == nil {
+			bar = progress.New(os.Stdout, "check", total)
+		}
+		if failed(c) {
+			bar.Fail(1)
+			bar.Printf("tenant   %s FAILED %s", c.TenantID, c.Error)
+			return
+		}
+		bar.Add(1)
+	}
 	rep, checks, err := b.Restore(ctx, app.RestoreRequest{
 		Backup: name, TargetAddr: target, TargetToken: os.Getenv("VAULT_TARGET_TOKEN"), SMTPLogin: login, RequestedBy: by,
+		Checked: checked,
 	}, unseal, func(p backup.Progress) {
 		pct := 100.0
 		if p.Total > 0 {
@@ -94,15 +115,16 @@ func run(ctx context.Context, name, target string, login, list bool, by string) 
 		}
 		fmt.Printf("%-8s %10d / %d bytes (%5.1f%%)\n", p.Phase, p.Done, p.Total, pct)
 	})
+	if bar != nil {
+		bar.Finish()
+	}
 	if rep.Backup.Name != "" {
 		fmt.Printf("backup   %s (taken %s, vault %s, sha256 %s, key %s)\n", rep.Backup.Name, rep.Backup.Time.Format(time.RFC3339), rep.Backup.VaultVersion, rep.Backup.SHA256, rep.Backup.KeyID)
 	}
 	for _, c := range checks {
-		status := "ok"
-		if !c.Decrypted || (c.LoggedIn != nil && !*c.LoggedIn) {
-			status = "FAILED " + c.Error
+		if failed(c) {
+			fmt.Printf("tenant   %s FAILED %s\n", c.TenantID, c.Error)
 		}
-		fmt.Printf("tenant   %s %s\n", c.TenantID, status)
 	}
 	if v := rep.Verification; v != nil {
 		fmt.Printf("verified %d of %d tenants' credentials decrypt", v.Decrypted, v.Tenants)
@@ -115,4 +137,10 @@ func run(ctx context.Context, name, target string, login, list bool, by string) 
 		}
 	}
 	return err
+}
+
+// failed is a tenant whose credential did not decrypt or, when asked,
+// did not log in.
+func failed(c credential.TenantCheck) bool {
+	return !c.Decrypted || (c.LoggedIn != nil && !*c.LoggedIn)
 }

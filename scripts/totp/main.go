@@ -10,6 +10,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -18,14 +19,21 @@ import (
 )
 
 func main() {
-	if len(os.Args) != 2 || strings.TrimSpace(os.Args[1]) == "" {
-		fmt.Fprintln(os.Stderr, "usage: go run ./scripts/totp <BASE32-SECRET>")
-		os.Exit(2)
+	os.Exit(run(os.Args[1:], time.Now(), os.Stdout, os.Stderr))
+}
+
+// run prints the code of the secret in args at now: exit 0, 1 for a
+// secret that is not base32, 2 for usage.
+func run(args []string, now time.Time, stdout, stderr io.Writer) int {
+	if len(args) != 1 || strings.TrimSpace(args[0]) == "" {
+		fmt.Fprintln(stderr, "usage: go run ./scripts/totp <BASE32-SECRET>")
+		return 2
 	}
-	code, err := totp.GenerateCode(strings.TrimSpace(os.Args[1]), time.Now())
+	code, err := totp.GenerateCode(strings.TrimSpace(args[0]), now)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "totp: the secret is not valid base32")
-		os.Exit(1)
+		fmt.Fprintln(stderr, "totp: the secret is not valid base32")
+		return 1
 	}
-	fmt.Println(code)
+	fmt.Fprintln(stdout, code)
+	return 0
 }

@@ -82,7 +82,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.KVMaxVersions, "kv-max-versions", 100, "versions of each credential KV keeps at least (never lowered)")
 	fs.BoolVar(&cfg.Force, "force", false, "change what exists and differs (policies, roles, settings); without it such drift is only reported (exit 3)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: vault-setup [flags]\n\nBrings the Vault at $VAULT_ADDR (token $VAULT_TOKEN) to the state the smtp-vault functions need.\nPrints each item as created, ok, updated or DRIFT.\nMounts and keys have the names the policies and template.yaml's defaults use (smtp, smtp-access,\nsmtp-alerts, transit with smtp-credentials and reauth-signing, userpass). Exit 0: done; 1: error; 2: usage; 3: drift left alone (re-run with -force).\n\nFunctions: %s\n\n", strings.Join(policies.Functions, ", "))
+		fmt.Fprintf(stderr, "usage: vault-setup [flags]\n\nBrings the Vault at $VAULT_ADDR (token $VAULT_TOKEN) to the state the smtp-vault functions need.\nPrints each item as created, ok, updated or DRIFT.\nMounts and keys have the names the policies and template.yaml's defaults use:\n  KV v2 mounts  %s\n  Transit       %s with the keys %s\n  userpass      %s, with the TOTP login MFA method %s\nExit 0: done; 1: error; 2: usage; 3: drift left alone (re-run with -force).\n\nFunctions: %s\n\n",
+			strings.Join([]string{vaultsetup.KVMount, vaultsetup.AccessMount, vaultsetup.AlertsMount, vaultsetup.AuditAnchorsMount, vaultsetup.IndexMount}, ", "),
+			vaultsetup.TransitMount, strings.Join([]string{vaultsetup.TransitKey, vaultsetup.ReauthKey, vaultsetup.AuditMACKey}, ", "),
+			vaultsetup.UserpassMount, vaultsetup.TOTPMethod, strings.Join(policies.Functions, ", "))
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -118,6 +118,13 @@ func TestUsage(t *testing.T) {
 	if got := run(ctx, []string{"-h"}, &out, &errOut); got != 0 || !strings.Contains(errOut.String(), "-stack-outputs") || !strings.Contains(errOut.String(), "-server-id") {
 		t.Fatalf("-h: exit %d\n%s", got, errOut.String())
 	}
+	// Every mount and key setup creates is named, so an operator can
+	// check a Vault against the list.
+	for _, name := range []string{"smtp,", "smtp-access", "smtp-alerts", "smtp-audit-anchors", "smtp-index", "transit", "smtp-credentials", "reauth-signing", "audit-mac", "userpass", "smtp-vault-totp"} {
+		if !strings.Contains(errOut.String(), name) {
+			t.Errorf("-h does not name %s:\n%s", name, errOut.String())
+		}
+	}
 	t.Setenv("VAULT_ADDR", "http://127.0.0.1:1")
 	t.Setenv("VAULT_TOKEN", "t")
 	for _, args := range [][]string{

@@ -48,7 +48,7 @@ func (q *jobQueue) take() []credential.ResetJob {
 // RESET_BENCH_WORKERS (default 4) at a time as ResetQueue's mapping runs
 // invocations in parallel, each resetting Config.Concurrency tenants at
 // once. It reports the wall time, the tenants reset per second, and each
-// chunk's p50/p99. Goal (SPEC section 6, docs/performance.md): 10,000
+// chunk's p50/p99. Goal (SPEC section 6, docs/measurements.md): 10,000
 // tenants in under 5 minutes on the 2-core machine.
 func BenchmarkCompromiseResponse(b *testing.B) {
 	tenants := envInt(b, "RESET_BENCH_TENANTS", 1000)

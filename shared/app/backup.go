@@ -131,6 +131,10 @@ type RestoreRequest struct {
 	TargetToken string `json:"target_token"`
 	SMTPLogin   bool   `json:"smtp_login"`   // also log in over SMTP with every credential
 	RequestedBy string `json:"requested_by"` // who asked, for the audit trail
+	// Checked (may be nil) hears of each tenant as the check after the
+	// restore finishes it, with the count so far (scripts/restore's
+	// progress); never part of an invocation's event.
+	Checked func(c credential.TenantCheck, done, total int) `json:"-"`
 }
 
 // LogValue keeps the target's token out of any log line that names a
@@ -162,7 +166,7 @@ func (b *Backups) Restore(ctx context.Context, req RestoreRequest, unseal func(c
 			if err := b.waitUnsealed(ctx, target, unseal); err != nil {
 				return backup.Verification{}, err
 			}
-			checks, err = b.verifyAt(ctx, req.TargetAddr, req.SMTPLogin)
+			checks, err = b.verifyAt(ctx, req.TargetAddr, req.SMTPLogin, req.Checked)
 			if err != nil {
 				return backup.Verification{}, err
 			}
@@ -230,7 +234,7 @@ func (b *Backups) waitUnsealed(ctx context.Context, target *vault.Client, unseal
 
 // verifyAt checks every credential in the Vault at addr, logged in as the
 // functions are (the restored Vault has their auth methods back).
-func (b *Backups) verifyAt(ctx context.Context, addr string, login bool) ([]credential.TenantCheck, error) {
+func (b *Backups) verifyAt(ctx context.Context, addr string, login bool, each func(credential.TenantCheck, int, int)) ([]credential.TenantCheck, error) {
 	cfg := b.app.Config
 	cfg.VaultAddr = addr
 	cfg.AuditBucket, cfg.AlertStateBucket = "", "" // nothing is audited by a check
@@ -238,7 +242,7 @@ func (b *Backups) verifyAt(ctx context.Context, addr string, login bool) ([]cred
 	if err != nil {
 		return nil, err
 	}
-	return at.API.Credentials.VerifyAll(ctx, login)
+	return at.API.Credentials.VerifyAll(ctx, login, each)
 }
 
 // VerifyRequest asks the backup function to check every credential in
@@ -278,7 +282,7 @@ func (a *App) BackupFunction(bc *BackupConfig) func(context.Context, json.RawMes
 			}
 			return map[string]any{"report": rep, "tenants": checks}, err
 		case ev.Verify != nil:
-			checks, err := a.API.Credentials.VerifyAll(ctx, ev.Verify.SMTPLogin)
+			checks, err := a.API.Credentials.VerifyAll(ctx, ev.Verify.SMTPLogin, nil)
 			return map[string]any{"tenants": checks}, err
 		}
 		res, err := b.Service.Backup(ctx)

@@ -216,6 +216,28 @@ func duration(key string, def time.Duration) (time.Duration, error) {
 	return 0, fmt.Errorf("config: %s=%q is not a positive duration", key, v)
 }
 
+// FunctionLoginVars names the variables holding a function's own AppRole
+// login where several functions' logins share one environment (the local
+// stack's .local/functions.env): VAULT_ROLE_ID_<FUNCTION> and
+// VAULT_SECRET_ID_<FUNCTION>, e.g. VAULT_ROLE_ID_ROTATE_SWEEP.
+func FunctionLoginVars(function string) (roleID, secretID string) {
+	suffix := strings.ToUpper(strings.ReplaceAll(function, "-", "_"))
+	return "VAULT_ROLE_ID_" + suffix, "VAULT_SECRET_ID_" + suffix
+}
+
+// UseFunctionLogin makes function's own AppRole login (FunctionLoginVars)
+// the one FromEnv reads, for an operator command that does that
+// function's work, unless VAULT_ROLE_ID is set already: the operator's
+// explicit choice, or a token or aws login, wins.
+func UseFunctionLogin(function string) {
+	roleVar, secretVar := FunctionLoginVars(function)
+	if os.Getenv("VAULT_ROLE_ID") != "" || os.Getenv(roleVar) == "" {
+		return
+	}
+	os.Setenv("VAULT_ROLE_ID", os.Getenv(roleVar))
+	os.Setenv("VAULT_SECRET_ID", os.Getenv(secretVar))
+}
+
 // FromEnvironment reads the environment and wires an App for Lambda.
 func FromEnvironment(ctx context.Context) (*App, error) {
 	cfg, err := FromEnv()

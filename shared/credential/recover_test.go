@@ -93,7 +93,7 @@ func TestRecoverAfterVPSLoss(t *testing.T) {
 // BenchmarkRecover times the recovery of one tenant after a VPS loss:
 // each iteration moves it to a fresh MailU stand-in with its stored
 // password (create the admin there, SMTP login, promote the endpoints).
-// The seed's RTO is 1 hour (README, Performance).
+// The seed's RTO is 1 hour (docs/measurements.md).
 func BenchmarkRecover(b *testing.B) {
 	s := devenv.StartTestStack(b, 1)
 	e := newEnv(b, s, -1)

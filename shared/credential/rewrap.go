@@ -4,11 +4,44 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/vault"
 )
+
+// RewrapResult is one tenant's outcome of RewrapAll.
+type RewrapResult struct {
+	TenantID string
+	Changed  bool  // rewrapped; false: already on the newest key version
+	Err      error // the tenant is left as it was; rewrapping again finishes it
+}
+
+// RewrapAll rewraps the tenants ids, or every tenant when ids is empty,
+// Config.Concurrency at a time (the bound on Vault's and the audit
+// bucket's load while the service serves), and hands each outcome to each
+// (may be nil) once that tenant is done, with the count so far. It returns
+// every outcome in the order of ids (sorted when listed), and an error
+// only when the tenants cannot be listed: a failed tenant is an outcome.
+// The master key rotation (scripts/rekey) and its benchmark run this.
+func (s *Service) RewrapAll(ctx context.Context, ids []string, actor Actor, each func(r RewrapResult, done, total int)) ([]RewrapResult, error) {
+	if len(ids) == 0 {
+		var err error
+		if ids, err = s.tenantIDs(ctx); err != nil {
+			return nil, err
+		}
+		sort.Strings(ids)
+	}
+	out := make([]RewrapResult, len(ids))
+	t := tally[RewrapResult]{total: len(ids), report: each}
+	s.forEach(len(ids), func(i int) {
+		changed, err := s.Rewrap(ctx, ids[i], actor)
+		out[i] = RewrapResult{TenantID: ids[i], Changed: changed, Err: err}
+		t.finish(out[i])
+	})
+	return out, nil
+}
 
 // Rewrap re-wraps every data key of a tenant (the admin password's, a
 // pending one's, and the MailU API token's) under the newest version of the

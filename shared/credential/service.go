@@ -151,3 +151,23 @@ func (s *Service) forEach(n int, fn func(i int)) {
 	close(next)
 	wg.Wait()
 }
+
+// tally counts the tenants of a bulk job as each finishes and hands each
+// outcome to report (may be nil) with the count so far, one call at a
+// time, so a caller's progress display needs no locking of its own.
+type tally[T any] struct {
+	mu     sync.Mutex
+	done   int
+	total  int
+	report func(outcome T, done, total int)
+}
+
+func (t *tally[T]) finish(outcome T) {
+	if t.report == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.done++
+	t.report(outcome, t.done, t.total)
+}

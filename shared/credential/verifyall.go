@@ -19,15 +19,21 @@ type TenantCheck struct {
 // after a restore it proves that the records and the Transit key came back
 // together. With login it also tries each password over SMTP AUTH. It
 // returns one result per tenant, sorted by tenant id; an error only when
-// the tenants cannot be listed. Nothing is audited or changed.
-func (s *Service) VerifyAll(ctx context.Context, login bool) ([]TenantCheck, error) {
+// the tenants cannot be listed. Nothing is audited or changed. each (may
+// be nil) hears of every tenant as its check finishes, with the count so
+// far: the check is most of a restore's time, and an operator watches it.
+func (s *Service) VerifyAll(ctx context.Context, login bool, each func(c TenantCheck, done, total int)) ([]TenantCheck, error) {
 	ids, err := s.tenantIDs(ctx)
 	if err != nil {
 		return nil, err
 	}
 	sort.Strings(ids)
 	out := make([]TenantCheck, len(ids))
-	s.forEach(len(ids), func(i int) { out[i] = s.verifyOne(ctx, ids[i], login) })
+	t := tally[TenantCheck]{total: len(ids), report: each}
+	s.forEach(len(ids), func(i int) {
+		out[i] = s.verifyOne(ctx, ids[i], login)
+		t.finish(out[i])
+	})
 	return out, nil
 }
 
