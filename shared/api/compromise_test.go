@@ -160,6 +160,10 @@ func TestForgedResetJobs(t *testing.T) {
 	realID := started.Body["response_id"].(string)
 
 	forged := []string{
+		// The black-box reproduction of issue 20: the outcome of a job for
+		// "tenant" admin went to incidents/INC-T2/runs/../../../<victim>/admin,
+		// the victim's credential.
+		`{"incident_id":"INC-T2","tenant_id":"admin","response_id":"../../../` + victim + `","requested_by":"mallory"}`,
 		`{"incident_id":"INC-T2","response_id":"../../../` + victim + `","chunk":0}`,
 		`{"incident_id":"INC-T2","tenant_id":"` + victim + `","response_id":"../../../` + victim + `","requested_by":"mallory"}`,
 		`{"incident_id":"INC-T2","tenant_id":"` + victim + `","response_id":"","requested_by":"mallory"}`,
