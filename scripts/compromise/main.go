@@ -207,7 +207,7 @@ func readTenantFile(path string) ([]string, error) {
 }
 
 // resetJobs is the App's reset queue: it keeps the response's jobs for
-// this process to run, so that the progress moves chunk by chunk (without
+// this process to run, so that the progress moves tenant by tenant (without
 // a queue the domain runs every job before it returns).
 type resetJobs struct {
 	mu   sync.Mutex
@@ -232,7 +232,8 @@ func (q *resetJobs) take() []credential.ResetJob {
 
 // respond starts the response, runs its jobs (the selection of all
 // tenants or a host, then each chunk of tenants) o.workers chunks at a
-// time with a progress bar on stderr, and returns the recorded result.
+// time with a progress bar of the tenants on stderr, and returns the
+// recorded result.
 func respond(ctx context.Context, o options, tenants []string, stderr io.Writer, wire newApp) (credential.CompromiseStatus, error) {
 	q := &resetJobs{}
 	logs := &logLines{w: stderr}
@@ -258,13 +259,18 @@ func respond(ctx context.Context, o options, tenants []string, stderr io.Writer,
 	jobs := q.take()
 	for _, j := range jobs {
 		if j.Plan { // select the tenants here; it queues the chunks
-			if err := svc.RunResetJob(ctx, j); err != nil {
+			if _, err := svc.RunResetJob(ctx, j); err != nil {
 				return st, err
 			}
 		}
 	}
 	jobs = slices.DeleteFunc(append(jobs, q.take()...), func(j credential.ResetJob) bool { return j.Plan })
-	bar := progress.New(stderr, "compromise response "+o.incident+" (chunks)", len(jobs))
+	if st, err = svc.CompromiseResponse(ctx, o.incident, 1, 1); err != nil {
+		return st, err
+	}
+	// A host's candidates count until checked; those on another host are
+	// not part of the response.
+	bar := progress.New(stderr, "compromise response "+o.incident, st.Total)
 	logs.to(bar)
 	for len(jobs) > 0 && ctx.Err() == nil {
 		next := make(chan credential.ResetJob)
@@ -272,11 +278,18 @@ func respond(ctx context.Context, o options, tenants []string, stderr io.Writer,
 		for range min(o.workers, len(jobs)) {
 			wg.Go(func() {
 				for j := range next {
-					if err := svc.RunResetJob(ctx, j); err != nil {
-						bar.Printf("chunk %d: %v", j.Chunk, err)
-						bar.Fail(1)
-					} else {
-						bar.Add(1)
+					outs, err := svc.RunResetJob(ctx, j)
+					for _, out := range outs {
+						switch out.Outcome {
+						case credential.OutcomeFailed:
+							bar.Printf("tenant %s failed: %s", out.TenantID, out.Code)
+							bar.Fail(1)
+						default:
+							bar.Add(1)
+						}
+					}
+					if err != nil {
+						bar.Printf("chunk %d: %v (run the command again to finish it)", j.Chunk, err)
 					}
 				}
 			})

@@ -84,7 +84,7 @@ func BenchmarkCompromiseResponse(b *testing.B) {
 				wg.Go(func() {
 					for j := range next {
 						t := time.Now()
-						if err := svc.RunResetJob(ctx, j); err != nil {
+						if _, err := svc.RunResetJob(ctx, j); err != nil {
 							b.Errorf("job %+v: %v", j, err)
 						}
 						mu.Lock()

@@ -191,7 +191,7 @@ func (d Deps) ResetBatch(ctx context.Context, ev events.SQSEvent) events.SQSEven
 			continue
 		}
 		wg.Go(func() {
-			err := d.Credentials.RunResetJob(ctx, job)
+			_, err := d.Credentials.RunResetJob(ctx, job)
 			switch {
 			case err == nil:
 			case !credential.Retryable(err):

@@ -394,7 +394,7 @@ func (s *Service) pointLatest(ctx context.Context, r *run) error {
 func (s *Service) dispatch(ctx context.Context, jobs []ResetJob) {
 	if s.cfg.ResetQueue == nil {
 		s.forEach(len(jobs), func(i int) {
-			if err := s.RunResetJob(ctx, jobs[i]); err != nil {
+			if _, err := s.RunResetJob(ctx, jobs[i]); err != nil {
 				s.log.ErrorContext(ctx, "compromise response: job", "incident_id", jobs[i].IncidentID, "chunk", jobs[i].Chunk, "error", err)
 			}
 		})

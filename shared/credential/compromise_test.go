@@ -220,7 +220,7 @@ func TestCompromiseResponseResumesACutChunk(t *testing.T) {
 			return nil
 		})
 	}
-	if err := svc.RunResetJob(cut, queued[0]); err != nil {
+	if _, err := svc.RunResetJob(cut, queued[0]); err != nil {
 		t.Fatalf("a cut chunk that queued its continuation: %v", err)
 	}
 	mid, err := svc.CompromiseResponse(ctx, "INC-CUT-1", 1, 0)
@@ -231,11 +231,11 @@ func TestCompromiseResponseResumesACutChunk(t *testing.T) {
 	if len(again) != 1 || again[0] != queued[0] {
 		t.Fatalf("the cut chunk queued %+v", again)
 	}
-	if err := svc.RunResetJob(ctx, again[0]); err != nil {
+	if _, err := svc.RunResetJob(ctx, again[0]); err != nil {
 		t.Fatal(err)
 	}
 	// A delivery of the same job again changes nothing.
-	if err := svc.RunResetJob(ctx, again[0]); err != nil {
+	if _, err := svc.RunResetJob(ctx, again[0]); err != nil {
 		t.Fatal(err)
 	}
 	end, err := svc.CompromiseResponse(ctx, "INC-CUT-1", 1, 0)
@@ -267,7 +267,7 @@ func TestCompromiseResponseByHost(t *testing.T) {
 		}
 		for js := q.take(); len(js) > 0; js = q.take() {
 			for _, j := range js {
-				if err := svc.RunResetJob(ctx, j); err != nil {
+				if _, err := svc.RunResetJob(ctx, j); err != nil {
 					t.Fatalf("job %+v: %v", j, err)
 				}
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,35 +33,36 @@ const ChunkReserve = 20 * time.Second
 // chunk's tenants that have no outcome yet, Config.Concurrency at a time,
 // recording each outcome as it comes; near the invocation's deadline it
 // stops, queues its own continuation and returns. The last chunk to
-// finish finishes the response.
-func (s *Service) RunResetJob(ctx context.Context, j ResetJob) error {
+// finish finishes the response. It returns the outcomes it recorded
+// (none for a planning job), for an operator's progress.
+func (s *Service) RunResetJob(ctx context.Context, j ResetJob) ([]TenantOutcome, error) {
 	if err := j.Validate(); err != nil {
-		return err
+		return nil, err
 	}
 	r, err := s.readRun(ctx, j.IncidentID, j.ResponseID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if j.Plan {
-		return s.plan(ctx, r)
+		return nil, s.plan(ctx, r)
 	}
 	// A planning job writes the chunk count before the chunks, and the
 	// chunks before their jobs: a chunk job may run while the run is
 	// still planning.
 	if r.Chunks == 0 || j.Chunk >= r.Chunks {
-		return fmt.Errorf("%w: compromise response %s has no chunk %d", ErrInvalidInput, j.ResponseID, j.Chunk)
+		return nil, fmt.Errorf("%w: compromise response %s has no chunk %d", ErrInvalidInput, j.ResponseID, j.Chunk)
 	}
 	return s.runChunk(ctx, r, j)
 }
 
-func (s *Service) runChunk(ctx context.Context, r *run, j ResetJob) error {
+func (s *Service) runChunk(ctx context.Context, r *run, j ResetJob) ([]TenantOutcome, error) {
 	tenants, err := s.readChunk(ctx, r, j.Chunk)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	have, version, err := s.readResults(ctx, r, j.Chunk)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var todo []string
 	for _, t := range tenants {
@@ -71,30 +73,33 @@ func (s *Service) runChunk(ctx context.Context, r *run, j ResetJob) error {
 	w := &resultsWriter{s: s, r: r, chunk: j.Chunk, outcomes: have, version: version}
 	deadline, bounded := ctx.Deadline()
 	var cut atomic.Bool
+	outs := make([]TenantOutcome, len(todo))
 	s.forEach(len(todo), func(i int) {
 		if cut.Load() || ctx.Err() != nil || (bounded && time.Until(deadline) < ChunkReserve) {
 			cut.Store(true)
 			return
 		}
-		w.add(ctx, s.resetOne(ctx, r, todo[i]))
+		outs[i] = s.resetOne(ctx, r, todo[i])
+		w.add(ctx, outs[i])
 	})
+	outs = slices.DeleteFunc(outs, func(o TenantOutcome) bool { return o.Outcome == "" })
 	if err := w.flush(ctx); err != nil {
-		return err
+		return outs, err
 	}
 	if cut.Load() {
 		if s.cfg.ResetQueue != nil {
 			if _, err := s.cfg.ResetQueue.Send(context.WithoutCancel(ctx), []ResetJob{j}); err == nil {
 				s.log.InfoContext(ctx, "compromise response: chunk continued in a new job", "incident_id", r.IncidentID, "chunk", j.Chunk)
-				return nil
+				return outs, nil
 			}
 		}
-		return fmt.Errorf("%w: chunk %d of %s", ErrUnfinished, j.Chunk, r.ResponseID)
+		return outs, fmt.Errorf("%w: chunk %d of %s", ErrUnfinished, j.Chunk, r.ResponseID)
 	}
 	if _, err := s.cfg.Vault.WriteCAS(ctx, donePath(r.IncidentID, r.ResponseID, j.Chunk), map[string]string{"at": FormatTime(s.Now())}, 0); err != nil && !errors.Is(err, vault.ErrCASConflict) {
-		return upstream("record a finished chunk", err)
+		return outs, upstream("record a finished chunk", err)
 	}
 	s.finishIfDone(ctx, r)
-	return nil
+	return outs, nil
 }
 
 // resetOne resets one tenant of the run; it never fails: a tenant that
