@@ -42,7 +42,7 @@ func (q *jobQueue) take() []credential.ResetJob {
 }
 
 // BenchmarkCompromiseResponse stores RESET_BENCH_TENANTS tenants (default
-// 1,000) on the MailU stand-in against the local Vault, then runs one
+// 10,000) on the MailU stand-in against the local Vault, then runs one
 // compromise response for them through its jobs as the emergency-reset
 // worker does: the chunks,
 // RESET_BENCH_WORKERS (default 4) at a time as ResetQueue's mapping runs
@@ -51,7 +51,7 @@ func (q *jobQueue) take() []credential.ResetJob {
 // chunk's p50/p99. Goal (SPEC section 6, docs/measurements.md): 10,000
 // tenants in under 5 minutes on the 2-core machine.
 func BenchmarkCompromiseResponse(b *testing.B) {
-	tenants := envInt(b, "RESET_BENCH_TENANTS", 1000)
+	tenants := envInt(b, "RESET_BENCH_TENANTS", 10_000)
 	workers := envInt(b, "RESET_BENCH_WORKERS", 4)
 	s := devenv.StartTestStack(b, 1)
 	ctx := context.Background()
