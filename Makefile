@@ -11,14 +11,14 @@ GO_TEST_FLAGS ?=
 # The S3-compatible server with Object Lock that keeps the audit bucket locally.
 VERSITYGW_VERSION := v1.8.0
 
-.PHONY: run test chromium awscli fuzz bench bench-smoke token vault versitygw tools functions lint clean
+.PHONY: run test chromium awscli dovecot fuzz bench bench-smoke token vault versitygw tools functions lint clean
 
-## run: build, start Vault + MailU stand-in + local gateway in the foreground
-run: vault versitygw tools
+## run: build, start Vault + MailU stand-in behind real Dovecot + local gateway in the foreground
+run: vault versitygw dovecot tools
 	$(BIN)/gateway run
 
 ## test: every test, including those against the real local Vault and MailU stand-in, then every bench report once
-test: vault versitygw chromium awscli lint
+test: vault versitygw chromium awscli dovecot lint
 	go test -count=1 -timeout 40m $(GO_TEST_FLAGS) ./...
 	@$(MAKE) --no-print-directory bench-smoke
 
@@ -34,6 +34,14 @@ awscli:
 	@if command -v aws >/dev/null; then exit 0; fi; \
 	if [ "$$(id -u)" != 0 ]; then echo "aws is missing: run 'make awscli' as root, or install Debian's awscli (apt-get install awscli)" >&2; exit 1; fi; \
 	apt-get update && apt-get install -y awscli
+
+## dovecot: Debian's Dovecot (submission and Lua passdb), the real SMTP front of the local MailU stand-in (scripts/devenv/dovecot), when /usr/sbin/dovecot (or $$DOVECOT) is missing
+DOVECOT_PACKAGES := dovecot-core dovecot-submissiond dovecot-auth-lua
+dovecot:
+	@if [ -n "$${DOVECOT:-}" ] && [ -x "$$DOVECOT" ]; then exit 0; fi; \
+	if [ -x /usr/sbin/dovecot ] && [ -e /usr/lib/dovecot/submission-login ] && [ -e /usr/lib/dovecot/modules/auth/libauthdb_lua.so ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then echo "dovecot is missing: run 'make dovecot' as root, or install Debian's $(DOVECOT_PACKAGES) (sudo apt-get install $(DOVECOT_PACKAGES)), or set DOVECOT" >&2; exit 1; fi; \
+	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(DOVECOT_PACKAGES)
 
 ## fuzz: every Fuzz target for FUZZTIME each (default 10m); `make test` runs only their seed corpora
 FUZZTIME ?= 10m

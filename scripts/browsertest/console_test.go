@@ -61,7 +61,7 @@ func TestSignInAndOverview(t *testing.T) {
 		t.Errorf("signed out, the overview went to %s, want the sign-in page", path)
 	}
 	tb.shot("sign-in")
-	tb.assertContrast("sign-in")
+	tb.assertPage("sign-in")
 	tb.mu.Lock()
 	csp := tb.docs[stack.ConsoleURL()]
 	tb.mu.Unlock()
@@ -93,7 +93,7 @@ func TestSignInAndOverview(t *testing.T) {
 	tb.waitText("#health-backup", "None", 10*time.Second)
 	tb.waitText("#page-info", "Page 1 of 1", 5*time.Second)
 	tb.shot("overview")
-	tb.assertContrast("overview")
+	tb.assertPage("overview")
 
 	// Filters: nothing is overdue or compromised on a fresh stack.
 	tb.run("filter overdue", chromedp.Click(chromedp.CSS("#filter-overdue")))
@@ -146,25 +146,39 @@ func TestViewingPage(t *testing.T) {
 	if cd := tb.text("#countdown"); !regexp.MustCompile(`^1[45]:[0-5][0-9]$`).MatchString(cd) {
 		t.Errorf("countdown %q, want about 15:00", cd)
 	}
+	tb.waitText("#view-window", "15 minutes after you confirmed", time.Second)
+	// The masked password is a field labelled Password, described as
+	// hidden (an aria-label on a <code> may be skipped).
+	if name, role, desc := tb.axNode("#password"); name != "Password" || role != "textbox" || desc != "Hidden" {
+		t.Errorf("the masked password reads as %q, role %q, description %q; want Password, textbox, Hidden", name, role, desc)
+	}
 	for _, sel := range []string{"#last-rotated", "#next-rotation", "#rotation-state", "#compromise"} {
 		if tb.text(sel) == "" {
 			t.Errorf("%s is empty", sel)
 		}
 	}
 	tb.shot("masked")
-	tb.assertContrast("viewing page")
+	tb.assertPage("viewing page")
 
 	// Reveal: audited, then shown; hide: gone from the page.
 	tb.run("reveal", chromedp.Click(chromedp.CSS("#reveal")), chromedp.WaitVisible(chromedp.CSS("#hide")))
-	if got := tb.text("#password"); got != view.Password {
+	var got string
+	tb.eval(`document.querySelector('#password').value`, &got)
+	if got != view.Password {
 		t.Errorf("revealed password differs")
+	}
+	if name, _, desc := tb.axNode("#password"); name != "Password" || desc != "Shown" {
+		t.Errorf("the revealed password reads as %q, described %q", name, desc)
 	}
 	tb.run("hide", chromedp.Click(chromedp.CSS("#hide")), chromedp.WaitVisible(chromedp.CSS("#reveal")))
 	if strings.Contains(tb.html(), view.Password) {
 		t.Error("the hidden password is still in the page")
 	}
 	tb.run("copy password", chromedp.Click(chromedp.CSS("#copy-password")))
-	tb.waitText("#copied-password", "Copied", 10*time.Second)
+	tb.waitText("#copied-password", "Copied; the clipboard is cleared when the view closes.", 10*time.Second)
+	if tb.clipboard() != view.Password {
+		t.Error("the clipboard does not hold the copied password")
+	}
 	tb.run("copy username", chromedp.Click(chromedp.CSS("#copy-username")))
 	tb.waitText("#copied-username", "Copied", 10*time.Second)
 	if strings.Contains(tb.html(), view.Password) {
@@ -176,17 +190,34 @@ func TestViewingPage(t *testing.T) {
 			t.Errorf("the audit trail has no %s of the %s by %s", want[0], want[1], admin)
 		}
 	}
-	// The page's own audit table shows them, with paging.
-	tb.waitText("#audit-rows", audit.CredentialsCopied, 10*time.Second)
-	tb.waitText("#audit-rows", audit.CredentialsViewed, 10*time.Second)
-	tb.waitText("#audit-page", "Page 1 of", 5*time.Second)
-	var cols int
-	tb.eval(`document.querySelectorAll('#audit thead th').length`, &cols)
-	if cols != 5 {
-		t.Errorf("the audit table has %d columns, want time, admin, IP, action, severity", cols)
+	// The page's own audit table shows them in words, and folds the reads
+	// of the table itself (one per load) into one row per run.
+	tb.waitText("#audit-rows", "Copied the username", 10*time.Second)
+	tb.waitText("#audit-rows", "Copied the password", 10*time.Second)
+	tb.waitText("#audit-rows", "Revealed the password", 10*time.Second)
+	tb.waitText("#audit-rows", "Opened the credential", 10*time.Second)
+	var head []string
+	tb.eval(`[...document.querySelectorAll('#audit thead th')].map((th) => th.textContent)`, &head)
+	if strings.Join(head, ",") != "Time,Admin,IP,Action,Details" {
+		t.Errorf("the audit table's columns are %q", head)
 	}
+
+	// Enough events for a second page (each reveal adds two: the reveal
+	// and the table's reload), then back: the reads of the table in a row
+	// (the last reload, the older page) show as one row.
+	for range 6 {
+		tb.run("reveal again", chromedp.Click(chromedp.CSS("#reveal")), chromedp.WaitVisible(chromedp.CSS("#hide")),
+			chromedp.Click(chromedp.CSS("#hide")), chromedp.WaitVisible(chromedp.CSS("#reveal")))
+	}
+	if n := len(trail(t, stack, tn.TenantID)); n <= 20 {
+		t.Fatalf("the trail has %d events, too few for a second page", n)
+	}
+	tb.waitText("#audit-page", "Page 1 of", 5*time.Second)
 	tb.run("older audit page", chromedp.Click(chromedp.CSS("#audit-next")))
 	tb.waitText("#audit-page", "Page 2 of", 10*time.Second)
+	tb.run("newer audit page", chromedp.Click(chromedp.CSS("#audit-prev")))
+	tb.waitText("#audit-page", "Page 1 of", 10*time.Second)
+	tb.assertTrailFolded()
 
 	// A rotation moments after the seeding store: the cool-down (409).
 	tb.run("rotate", chromedp.Click(chromedp.CSS("#rotate")), chromedp.WaitVisible(chromedp.CSS("#confirm-reason")),
@@ -203,11 +234,27 @@ func TestViewingPage(t *testing.T) {
 	if len(once) < 32 {
 		t.Fatalf("one-time password %q", once)
 	}
+	tb.waitText("#one-time-countdown", ":", 2*time.Second)
+	tb.assertPage("one-time password dialog")
+	// The view closed and reopened: the username copied last was left in
+	// the clipboard (only the password is cleared).
+	if got := tb.clipboard(); got != view.Username {
+		t.Errorf("the clipboard holds %q, want the username copied last", got)
+	}
+	tb.run("copy the one-time password", chromedp.Click(chromedp.CSS("#copy-one-time")))
+	tb.waitText("#copied-one-time", "Copied", 10*time.Second)
+	if tb.clipboard() != once {
+		t.Error("the clipboard does not hold the one-time password")
+	}
 	tb.run("dismiss", chromedp.Click(chromedp.CSS("#dismiss-password")), chromedp.WaitNotPresent(chromedp.CSS("#one-time-password")))
 	if strings.Contains(tb.html(), once) {
 		t.Error("the dismissed one-time password is still in the page")
 	}
+	tb.waitClipboard("", 5*time.Second)
 	tb.waitText("#compromise", "INC-2026-0042", 15*time.Second)
+	tb.waitText("#audit-rows", "Emergency reset", 10*time.Second)
+	tb.waitText(`#audit-rows tr[data-event="smtp_credentials_emergency_reset"]`, "incident INC-2026-0042", 5*time.Second)
+	tb.waitText(`#audit-rows tr[data-event="smtp_credentials_emergency_reset"]`, "reason: “browser test”", 5*time.Second)
 	tb.assertNoTokenStored(view.Password, once)
 
 	// Back to the overview in the same session: the tenant is compromised.
@@ -229,8 +276,8 @@ func TestViewingPage(t *testing.T) {
 }
 
 // TestSupportTeam: support-team sees no rotate or reset, may close the
-// re-auth dialog with Escape, and is told the overview is not for their
-// role (403).
+// re-auth dialog with Escape, and at the overview's address gets one
+// message that it is not for their role, with the way to a tenant.
 func TestSupportTeam(t *testing.T) {
 	tb := newTab(t, stack)
 	support := stack.UserWithRole(auth.RoleSupport)
@@ -247,8 +294,25 @@ func TestSupportTeam(t *testing.T) {
 		t.Errorf("support-team sees actions %v, the overview link %v", actions, nav)
 	}
 	tb.run("escape", chromedp.KeyEvent(kb.Escape), chromedp.WaitNotPresent(chromedp.CSS("#reauth-form")), chromedp.WaitVisible(chromedp.CSS("#unlock")))
-	tb.run("to the overview", chromedp.Evaluate[chromedp.Void](`history.pushState({}, '', '/platform-admin/smtp-credentials'); dispatchEvent(new PopStateEvent('popstate'))`))
-	tb.waitText("#list-error", "Not allowed for your role", 10*time.Second)
+	tb.run("to the overview", chromedp.Evaluate[chromedp.Void](`performance.clearResourceTimings(); history.pushState({}, '', '/platform-admin/smtp-credentials'); dispatchEvent(new PopStateEvent('popstate'))`))
+	tb.waitText("#not-for-role", "with the support-team role, which cannot list tenants", 10*time.Second)
+	if h := tb.text("h1"); h != "The overview is for platform admins" {
+		t.Errorf("the overview's address shows %q to support-team", h)
+	}
+	// One message and the tenant form: no half-built overview, no errors,
+	// and no listing asked for.
+	time.Sleep(500 * time.Millisecond)
+	var shown struct {
+		Overview, Errors int
+		Listings         int
+	}
+	tb.eval(`({Overview: document.querySelectorAll('#filters, #search, #tenants, #rotate-overdue, #health').length,
+		Errors: [...document.querySelectorAll('.error')].filter((e) => !e.hidden).length,
+		Listings: performance.getEntriesByType('resource').filter((r) => r.name.includes('/api/v1/platform-admin/smtp-credentials') || r.name.includes('/vault/health')).length})`, &shown)
+	if shown.Overview != 0 || shown.Errors != 0 || shown.Listings != 0 {
+		t.Errorf("support-team at the overview: %d overview parts, %d errors, %d listing requests; want none", shown.Overview, shown.Errors, shown.Listings)
+	}
+	tb.run("open a tenant from there", chromedp.SendKeys(chromedp.CSS("#open-tenant"), tn.TenantID+"\r"), chromedp.WaitVisible(chromedp.CSS("#reauth-password")))
 	tb.assertNoTokenStored()
 }
 
@@ -338,4 +402,21 @@ func TestNarrowLayout(t *testing.T) {
 	tb.run("tenant", chromedp.Click(chromedp.CSS(`#tenant-rows a`)), chromedp.WaitVisible(chromedp.CSS("#reauth-password")))
 	overflow("viewing page")
 	tb.shot("viewing-390")
+}
+
+// assertTrailFolded: the audit table never shows two reads of itself in
+// a row (a run is one row, "N times"), and its first row is such a run.
+func (tb *tab) assertTrailFolded() {
+	tb.t.Helper()
+	var rows []struct{ Event, Details string }
+	tb.eval(`[...document.querySelectorAll('#audit-rows tr')].map((tr) => ({Event: tr.dataset.event || '', Details: tr.cells[4] ? tr.cells[4].textContent : ''}))`, &rows)
+	for i := 1; i < len(rows); i++ {
+		if rows[i].Event == audit.AuditTrailQueried && rows[i-1].Event == audit.AuditTrailQueried {
+			tb.t.Errorf("rows %d and %d are both reads of the trail, not folded into one", i-1, i)
+		}
+	}
+	if len(rows) == 0 || rows[0].Event != audit.AuditTrailQueried || !strings.HasSuffix(rows[0].Details, " times") {
+		tb.t.Errorf("the first row %+v is not the folded run of the table's last reads", rows[:min(1, len(rows))])
+	}
+	tb.waitText("#audit-rows", "Read this activity list", time.Second)
 }

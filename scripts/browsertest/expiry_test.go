@@ -16,9 +16,10 @@ import (
 // run in this order: the last two move its clock forward.
 
 // TestCountdownExpiry: a bookmark of a tenant's page returns there after
-// sign-in; the countdown warns (role=alert) in its last two minutes, and
-// at zero the password is removed from the document and the re-auth
-// dialog returns.
+// sign-in; the page names the real window (25 seconds here, not a
+// constant 15 minutes); the countdown warns (role=alert) in its last two
+// minutes, and at zero the password is removed from the document and
+// from the clipboard, and the re-auth dialog returns.
 func TestCountdownExpiry(t *testing.T) {
 	s := shortStack
 	tb := newTab(t, s)
@@ -32,9 +33,16 @@ func TestCountdownExpiry(t *testing.T) {
 	}
 	tb.reauth(admin)
 	tb.run("reveal", chromedp.WaitVisible(chromedp.CSS("#reveal")), chromedp.Click(chromedp.CSS("#reveal")), chromedp.WaitVisible(chromedp.CSS("#hide")))
-	pw := tb.text("#password")
+	var pw string
+	tb.eval(`document.querySelector('#password').value`, &pw)
 	if len(pw) < 16 {
 		t.Fatalf("revealed password %q", pw)
+	}
+	tb.waitText("#view-window", "25 seconds after you confirmed", time.Second)
+	tb.run("copy", chromedp.Click(chromedp.CSS("#copy-password")))
+	tb.waitText("#copied-password", "Copied", 5*time.Second)
+	if tb.clipboard() != pw {
+		t.Error("the clipboard does not hold the copied password")
 	}
 	tb.waitText("#expiry-warning", "less than 2 minutes", 5*time.Second)
 	var role string
@@ -46,6 +54,12 @@ func TestCountdownExpiry(t *testing.T) {
 	tb.run("expiry", chromedp.WaitVisible(chromedp.CSSAll("#reauth-password")))
 	if html := tb.html(); strings.Contains(html, pw) || strings.Contains(html, `id="password"`) {
 		t.Error("the password is still in the document after the view closed")
+	}
+	tb.waitClipboard("", 5*time.Second)
+	tb.waitText("#secret", "The view closed after its 25 seconds; the password was removed", time.Second)
+	tb.waitText("#reauth-why", "The view closes after 25 seconds.", time.Second)
+	if strings.Contains(tb.html(), "15 minutes") {
+		t.Error("a 25-second window is called 15 minutes")
 	}
 	tb.shot("expired")
 	tb.assertNoTokenStored(pw)
@@ -101,4 +115,43 @@ func TestBulkRotation(t *testing.T) {
 	}
 	tb.waitText("#list-status", "0 credentials (overdue)", 15*time.Second)
 	tb.shot("bulk-done")
+}
+
+// TestOneTimePasswordWipedWithTheWindow: the one-time password of an
+// emergency reset obeys the re-auth window like the view: when it ends,
+// the dialog closes and the password leaves the page and the clipboard.
+// It runs after the clock moved half a year: the page times the window
+// from the token's own lifetime, not from the server's clock.
+func TestOneTimePasswordWipedWithTheWindow(t *testing.T) {
+	s := shortStack
+	tb := newTab(t, s)
+	admin := s.UserWithRole(auth.RolePlatformAdmin)
+	tn := s.Tenants[1]
+	tb.signIn(tenantPath(tn.TenantID), admin)
+	tb.reauth(admin)
+	tb.run("emergency reset", chromedp.WaitVisible(chromedp.CSS("#reveal")),
+		chromedp.Click(chromedp.CSS("#emergency-reset")), chromedp.WaitVisible(chromedp.CSS("#confirm-incident_id")),
+		chromedp.SendKeys(chromedp.CSS("#confirm-incident_id"), "INC-2026-0099"),
+		chromedp.Click(chromedp.CSS("#confirm-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#one-time-password")))
+	once := tb.text("#one-time-password")
+	if len(once) < 32 {
+		t.Fatalf("one-time password %q", once)
+	}
+	if left := tb.text("#one-time-countdown"); left < "00:10" || left > "00:25" {
+		t.Errorf("the dialog closes in %q, want the rest of the 25-second window", left)
+	}
+	tb.run("copy", chromedp.Click(chromedp.CSS("#copy-one-time")))
+	tb.waitText("#copied-one-time", "Copied", 5*time.Second)
+	if tb.clipboard() != once {
+		t.Error("the clipboard does not hold the one-time password")
+	}
+	tb.shot("one-time")
+	tb.run("window ends", chromedp.WaitNotPresent(chromedp.CSS("#one-time-password")))
+	if strings.Contains(tb.html(), once) {
+		t.Error("the one-time password is still in the page after the window ended")
+	}
+	tb.waitClipboard("", 5*time.Second)
+	tb.waitText("#one-time-expired", "removed from the page when your confirmation ran out, after 25 seconds", 5*time.Second)
+	tb.assertNoTokenStored(once)
 }

@@ -14,6 +14,7 @@ import (
 
 	"encoding/json"
 
+	"github.com/chromedp/cdproto/accessibility"
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/log"
@@ -56,7 +57,7 @@ func run(m *testing.M) int {
 	defer os.RemoveAll(tmp)
 
 	var wg sync.WaitGroup
-	var errA, errB, errC, errD error
+	var errA, errB, errC, errD, errAxe error
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	wg.Go(func() { stack, errA = devenv.NewTestStack(ctx, filepath.Join(tmp, "a"), 3, nil) })
@@ -67,6 +68,7 @@ func run(m *testing.M) int {
 	wg.Go(func() {
 		hostedStack, errD = devenv.NewTestStack(ctx, filepath.Join(tmp, "d"), 1, func(o *devenv.StackOptions) { o.HostedSignIn = true })
 	})
+	wg.Go(func() { axeJS, errAxe = installAxe() })
 	var closeBrowser func()
 	browserCtx, closeBrowser, chromiumErr = startBrowser(filepath.Join(tmp, "chromium"))
 	wg.Wait()
@@ -78,7 +80,7 @@ func run(m *testing.M) int {
 	if closeBrowser != nil {
 		defer closeBrowser()
 	}
-	if err := errors.Join(errA, errB, errC, errD); err != nil {
+	if err := errors.Join(errA, errB, errC, errD, errAxe); err != nil {
 		fmt.Fprintf(os.Stderr, "browsertest: start the stacks: %v\n", err)
 		return 1
 	}
@@ -185,12 +187,16 @@ func newTab(t *testing.T, s *devenv.TestStack) *tab {
 	if err == nil {
 		_, err = chromedp.Call(ctx, network.Enable, network.EnableParams{})
 	}
-	if err == nil {
-		// Copy buttons use the asynchronous clipboard where allowed.
-		_, err = chromedp.CallBrowser(ctx, browser.SetPermission, browser.SetPermissionParams{
-			Permission: &browser.PermissionDescriptor{Name: "clipboard-write"}, Setting: browser.PermissionSettingGranted,
-			Origin: strings.TrimSuffix(s.APIURL, "/"),
-		})
+	// Copy buttons use the asynchronous clipboard where allowed; reading
+	// lets the tests (and the console, before it clears it) see what it
+	// holds.
+	for _, perm := range []string{"clipboard-write", "clipboard-read"} {
+		if err == nil {
+			_, err = chromedp.CallBrowser(ctx, browser.SetPermission, browser.SetPermissionParams{
+				Permission: &browser.PermissionDescriptor{Name: perm}, Setting: browser.PermissionSettingGranted,
+				Origin: strings.TrimSuffix(s.APIURL, "/"),
+			})
+		}
 	}
 	if err != nil {
 		t.Fatalf("open a tab: %v", err)
@@ -394,4 +400,76 @@ func (tb *tab) assertContrast(page string) {
 	for _, b := range bad {
 		tb.t.Errorf("%s: low contrast: %s", page, b)
 	}
+}
+
+// strayTextJS lists visible texts that are a script's value printed by
+// mistake: null, undefined, NaN, [object Object].
+const strayTextJS = `(() => {
+  const bad = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    if (/\b(null|undefined|NaN)\b|\[object /.test(n.textContent)) bad.push(n.textContent.trim().slice(0, 60));
+  }
+  return bad;
+})()`
+
+// assertNoStrayText fails the test on a script value printed as text.
+func (tb *tab) assertNoStrayText(page string) {
+	tb.t.Helper()
+	var bad []string
+	tb.eval(strayTextJS, &bad)
+	for _, b := range bad {
+		tb.t.Errorf("%s: stray text %q", page, b)
+	}
+}
+
+// clipboard is what the clipboard holds, as the page reads it.
+func (tb *tab) clipboard() string {
+	tb.t.Helper()
+	s, err := chromedp.Run(tb.ctx, chromedp.Evaluate[string](`navigator.clipboard.readText()`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		tb.t.Fatalf("read the clipboard: %v", err)
+	}
+	return s
+}
+
+// waitClipboard waits until the clipboard holds want.
+func (tb *tab) waitClipboard(want string, timeout time.Duration) {
+	tb.t.Helper()
+	got := ""
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(150 * time.Millisecond) {
+		if got = tb.clipboard(); got == want {
+			return
+		}
+	}
+	tb.t.Errorf("the clipboard holds %d characters, want %q", len(got), want)
+}
+
+// axNode is the accessible name, role and description Chromium gives the
+// element sel: what a screen reader announces.
+func (tb *tab) axNode(sel string) (name, role, description string) {
+	tb.t.Helper()
+	obj, err := chromedp.Call(tb.ctx, runtime.Evaluate, runtime.EvaluateParams{Expression: fmt.Sprintf(`document.querySelector(%q)`, sel)})
+	if err == nil && (obj.Result == nil || obj.Result.ObjectID == "") {
+		err = fmt.Errorf("no element %s", sel)
+	}
+	var tree accessibility.GetPartialAXTreeResult
+	if err == nil {
+		tree, err = chromedp.Call(tb.ctx, accessibility.GetPartialAXTree, accessibility.GetPartialAXTreeParams{ObjectID: obj.Result.ObjectID, FetchRelatives: new(false)})
+	}
+	if err == nil && len(tree.Nodes) == 0 {
+		err = fmt.Errorf("%s has no accessibility node", sel)
+	}
+	if err != nil {
+		tb.t.Fatalf("accessibility node of %s: %v", sel, err)
+	}
+	str := func(v *accessibility.Value) string {
+		var s string
+		if v != nil {
+			_ = json.Unmarshal([]byte(v.Value), &s)
+		}
+		return s
+	}
+	n := tree.Nodes[0]
+	return str(n.Name), str(n.Role), str(n.Description)
 }

@@ -58,7 +58,7 @@ func TestOverviewPagingFailingAndErrorStates(t *testing.T) {
 	tb.waitText("#tenant-rows", tn.TenantID, 5*time.Second)
 	tb.waitText("#tenant-rows", "Rotation failing", 5*time.Second)
 	tb.shot("failing")
-	tb.assertContrast("overview with a failing tenant")
+	tb.assertPage("overview with a failing tenant")
 	// The check itself finds light grey on white.
 	var found []string
 	tb.eval(`(() => { const p = document.createElement('p'); p.id = 'probe'; p.textContent = 'grey probe'; p.style.color = '#bbbbbb'; p.style.background = '#ffffff'; document.querySelector('main').append(p); return 0; })()`, new(int))
@@ -85,7 +85,7 @@ func TestOverviewPagingFailingAndErrorStates(t *testing.T) {
 	}
 	tb.waitText("#reauth-form", " seconds.", time.Second)
 	tb.shot("locked")
-	tb.assertContrast("re-auth dialog with an error")
+	tb.assertPage("re-auth dialog with an error")
 	tb.run("cancel", chromedp.Click(chromedp.CSS("#reauth-cancel")))
 
 	// 503: Vault sealed. Once the overview's index cache has expired the
@@ -98,5 +98,5 @@ func TestOverviewPagingFailingAndErrorStates(t *testing.T) {
 	tb.waitText("#list-error", "is unavailable; nothing was changed", 15*time.Second)
 	tb.waitText("#health-seal", "Sealed", 15*time.Second)
 	tb.shot("sealed")
-	tb.assertContrast("overview with Vault sealed")
+	tb.assertPage("overview with Vault sealed")
 }

@@ -385,11 +385,14 @@ func (s *Stack) UserWithRole(role auth.Role) string {
 
 // DevEnv is the KEY=value contract that scripts drive the local stack by.
 func (s *Stack) DevEnv() map[string]string {
-	var ids, smtp, domains []string
+	var ids, smtp, smtps, domains []string
+	caFile := ""
 	for _, t := range s.Tenants {
 		ids = append(ids, t.TenantID)
 		smtp = append(smtp, t.MailU.SMTPAddr)
+		smtps = append(smtps, t.MailU.SMTPSAddr)
 		domains = append(domains, t.Domain)
+		caFile = t.MailU.CAFile
 	}
 	admin, _ := s.User(s.UserWithRole(auth.RolePlatformAdmin))
 	support, _ := s.User(s.UserWithRole(auth.RoleSupport))
@@ -400,10 +403,14 @@ func (s *Stack) DevEnv() map[string]string {
 		"VAULT_ADDR":      s.Vault.Addr,
 		"VAULT_TOKEN":     s.Vault.OperatorToken,
 		"DEMO_TENANT_IDS": strings.Join(ids, ","),
-		"DEMO_SMTP_ADDRS": strings.Join(smtp, ","),
-		"DEMO_DOMAINS":    strings.Join(domains, ","),
-		"ADMIN_USER":      admin.Name,
-		"SUPPORT_USER":    support.Name,
+		// The tenants' SMTP: Dovecot's STARTTLS listener (MailU's 587) and
+		// its implicit-TLS one (465), with the CA its certificate is from.
+		"DEMO_SMTP_ADDRS":  strings.Join(smtp, ","),
+		"DEMO_SMTPS_ADDRS": strings.Join(smtps, ","),
+		"SMTP_CA_FILE":     caFile,
+		"DEMO_DOMAINS":     strings.Join(domains, ","),
+		"ADMIN_USER":       admin.Name,
+		"SUPPORT_USER":     support.Name,
 		// To re-authenticate as them: the password, and the TOTP secret
 		// that `go run ./scripts/totp <secret>` turns into the current code.
 		"ADMIN_PASSWORD":      admin.Password,

@@ -28,7 +28,8 @@ import (
 // runs it) and its whole process group with SIGKILL while emergency resets
 // of every demo tenant are in flight, starts it again on the same .local
 // folder, and requires it to come up at once and serve every tenant a
-// password that logs in over SMTP AUTH to its MailU stand-in.
+// password that logs in over SMTP AUTH to its MailU (Dovecot before the
+// stand-in).
 func TestRestartAfterSIGKILLMidChange(t *testing.T) {
 	bin := t.TempDir()
 	for _, cmd := range []string{"gateway", "mailu-standin"} {
@@ -39,7 +40,7 @@ func TestRestartAfterSIGKILLMidChange(t *testing.T) {
 	}
 	local := t.TempDir()
 	var ports []string
-	for range 4 {
+	for range 6 {
 		addr, err := devenv.FreeAddr()
 		if err != nil {
 			t.Fatal(err)
@@ -49,7 +50,8 @@ func TestRestartAfterSIGKILLMidChange(t *testing.T) {
 	apiURL := "http://127.0.0.1:" + ports[0]
 	start := func() (*exec.Cmd, *bytes.Buffer) {
 		t.Helper()
-		cmd := exec.Command(filepath.Join(bin, "gateway"), "run", "-port", ports[0], "-vault-port", ports[1], "-s3-port", ports[2], "-mailu-control-port", ports[3])
+		cmd := exec.Command(filepath.Join(bin, "gateway"), "run", "-port", ports[0], "-vault-port", ports[1], "-s3-port", ports[2], "-mailu-control-port", ports[3],
+			"-smtp-port", ports[4], "-smtps-port", ports[5])
 		cmd.Env = append(os.Environ(), "SMTP_VAULT_LOCAL="+local)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		out := &bytes.Buffer{}

@@ -1,6 +1,6 @@
 // Command gateway runs smtp-vault locally with no AWS account.
 //
-//	gateway run                      start Vault, MailU stand-ins and the API (make run)
+//	gateway run                      start Vault, MailU stand-ins, their Dovecot front and the API (make run)
 //	gateway invoke <function> <file> invoke one function with an event, like sam local invoke
 //	gateway token -user <name>       print a bearer token for a demo admin (make token)
 //
@@ -74,6 +74,8 @@ func run(log *slog.Logger, args []string) error {
 	vaultPort := fs.String("vault-port", envOr("VAULT_PORT", "8200"), "Vault port on 127.0.0.1")
 	s3Port := fs.String("s3-port", envOr("S3_PORT", "7070"), "S3 server (audit bucket) port on 127.0.0.1")
 	controlPort := fs.String("mailu-control-port", envOr("MAILU_CONTROL_PORT", "8025"), "MailU stand-in control port on 127.0.0.1")
+	smtpPort := fs.String("smtp-port", envOr("SMTP_PORT", "8587"), "the Dovecot front's STARTTLS submission port (MailU's 587) on 127.0.0.1")
+	smtpsPort := fs.String("smtps-port", envOr("SMTPS_PORT", "8465"), "the Dovecot front's implicit-TLS submission port (MailU's 465) on 127.0.0.1")
 	fs.Parse(args)
 
 	dir, err := devenv.LocalDir()
@@ -90,7 +92,8 @@ func run(log *slog.Logger, args []string) error {
 	if err != nil {
 		return err
 	}
-	mailu, err := devenv.StartProcessMailU(ctx, filepath.Join(filepath.Dir(self), "mailu-standin"), filepath.Join(dir, "mailu"), "127.0.0.1:"+*controlPort)
+	mailu, err := devenv.StartProcessMailU(ctx, filepath.Join(filepath.Dir(self), "mailu-standin"), filepath.Join(dir, "mailu"), "127.0.0.1:"+*controlPort,
+		devenv.FrontAddrs{Submission: "127.0.0.1:" + *smtpPort, Submissions: "127.0.0.1:" + *smtpsPort})
 	if err != nil {
 		return err
 	}
@@ -115,7 +118,7 @@ func run(log *slog.Logger, args []string) error {
 	printBanner(stack, dir)
 	go schedule(ctx, log, stack)
 	<-ctx.Done()
-	fmt.Fprintln(os.Stderr, "stopping: gateway, MailU stand-ins, Vault, S3")
+	fmt.Fprintln(os.Stderr, "stopping: gateway, Dovecot, MailU stand-ins, Vault, S3")
 	return nil
 }
 
@@ -129,7 +132,10 @@ func printBanner(s *devenv.Stack, dir string) {
 	fmt.Fprintf(&b, "  audit bucket %s/%s (Object Lock; S3 keys in dev.env)\n", s.S3.Endpoint, devenv.AuditBucket)
 	fmt.Fprintf(&b, "  demo tenants\n")
 	for _, t := range s.Tenants {
-		fmt.Fprintf(&b, "    %s  %s  smtp %s\n", t.TenantID, t.Domain, t.MailU.SMTPAddr)
+		fmt.Fprintf(&b, "    %s  %s  smtp %s (STARTTLS), smtps %s (implicit TLS)\n", t.TenantID, t.Domain, t.MailU.SMTPAddr, t.MailU.SMTPSAddr)
+	}
+	if len(s.Tenants) > 0 {
+		fmt.Fprintf(&b, "  SMTP front   Dovecot (MailU 2024.06's submission front) before the MailU stand-in; its CA: %s\n", s.Tenants[0].MailU.CAFile)
 	}
 	fmt.Fprintf(&b, "  demo admins  %s (platform-admin), %s (support-team); passwords and TOTP secrets in %s\n", s.UserWithRole(auth.RolePlatformAdmin), s.UserWithRole(auth.RoleSupport), filepath.Join(dir, "dev.env"))
 	fmt.Fprintf(&b, "  re-auth      tokens live %v (REAUTH_TTL)\n", s.App.API.Reauthenticator.TTL())

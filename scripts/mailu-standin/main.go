@@ -1,6 +1,7 @@
 // Command mailu-standin runs the MailU stand-in as its own process for
 // `make run`: MailU instances created and faulted through a control API on
-// loopback, kept across restarts in a state file.
+// loopback, kept across restarts in a state file, and the internal auth
+// endpoint that make run's Dovecot front asks.
 package main
 
 import (
@@ -47,11 +48,17 @@ func run(log *slog.Logger, control, state string, cost int) error {
 		return err
 	}
 
+	// The internal auth endpoint and relay that the Dovecot front (started
+	// by the caller, which reads them from GET /internal) uses.
+	internal, err := srv.StartInternal()
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", control)
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: srv.ControlHandler(), ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: srv.ControlHandler(internal), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	log.Info("mailu-standin ready", "control", ln.Addr().String(), "state", state, "instances", len(srv.Instances()))

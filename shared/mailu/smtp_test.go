@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"smtp-vault/scripts/devenv"
 	"smtp-vault/scripts/devenv/mailustandin"
 	"smtp-vault/shared/mailu"
 )
@@ -144,24 +144,34 @@ func TestVerifyLoginTemporaryFailure(t *testing.T) {
 	}
 }
 
-// TestVerifyLoginRateLimited: MailU refusing a login under its rate
-// limits (451 4.3.2, the stand-in does as MailU's admin app) is a
-// temporary failure, never a wrong password: a rotation must not take it
-// for a password MailU refuses.
+// TestVerifyLoginRateLimited: MailU 2024.06's front (real Dovecot here,
+// asking the stand-in admin app) answers a login refused by the rate
+// limits with the very "535 5.7.8 Authentication failed." of a wrong
+// password: the client cannot tell them apart from the SMTP answer alone.
+// The user limit is lowered to 2 failures to keep the test short (each
+// failure waits out Dovecot's 2 s auth_failure_delay).
 func TestVerifyLoginRateLimited(t *testing.T) {
-	in, c := startMailU(t, mailustandin.Options{AuthLimits: &mailustandin.AuthLimits{IPFailures: 2, IPWindow: time.Hour, UserFailures: 10, UserWindow: time.Hour}})
+	limits := mailustandin.DefaultAuthLimits()
+	limits.User = mailustandin.Rate{N: 2, Per: 24 * time.Hour}
+	m := devenv.StartTestMailU(t, mailustandin.Options{AuthLimits: &limits})
 	ctx := context.Background()
+	in, err := m.AddInstance(ctx, domain, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := mailu.New(in.APIURL, token, nil)
 	if err := c.CreateUser(ctx, mailu.UserCreate{Email: admin, RawPassword: "pw-right", Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
-	for range 2 {
-		if err := mailu.VerifyLogin(ctx, in.SMTPAddr(), "nobody@acme.test", "x", nil); !errors.Is(err, mailu.ErrAuthFailed) {
-			t.Fatalf("unknown user: %v, want ErrAuthFailed", err)
+	for _, pw := range []string{"guess-1", "guess-2"} {
+		if err := mailu.VerifyLogin(ctx, in.SMTPAddr, admin, pw, nil); !errors.Is(err, mailu.ErrAuthFailed) {
+			t.Fatalf("wrong password: %v, want ErrAuthFailed", err)
 		}
 	}
-	err := mailu.VerifyLogin(ctx, in.SMTPAddr(), admin, "pw-right", nil)
-	if !errors.Is(err, mailu.ErrUnavailable) || errors.Is(err, mailu.ErrAuthFailed) || !strings.Contains(err.Error(), "451") {
-		t.Fatalf("rate-limited login: %v, want ErrUnavailable (451)", err)
+	err = mailu.VerifyLogin(ctx, in.SMTPAddr, admin, "pw-right", nil)
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) || se.Code != 535 || se.EnhancedCode != (smtp.EnhancedCode{5, 7, 8}) || se.Message != "Authentication failed." {
+		t.Fatalf("rate-limited login: %v, want Dovecot's 535 5.7.8 Authentication failed.", err)
 	}
 }
 

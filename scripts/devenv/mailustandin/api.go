@@ -4,12 +4,12 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
-
-	"smtp-vault/shared/mailu"
 )
 
 // The admin API v1, as MailU serves it under /api/v1. Statuses, messages
@@ -77,6 +77,9 @@ func (i *Instance) serveAPI(w http.ResponseWriter, r *http.Request) int {
 			return 0 // the client gave up or the instance went down
 		}
 	}
+	if i.token == "" {
+		return writeTokenMissing(w, r)
+	}
 	methods, arg := routes(r.URL.Path)
 	if methods == nil {
 		return writeJSON(w, http.StatusNotFound, msg("The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again."))
@@ -127,30 +130,66 @@ func (i *Instance) serveAPI(w http.ResponseWriter, r *http.Request) int {
 	return writeJSON(w, status, body)
 }
 
-// checkToken is MailU's api_token_authorization: 401 without the header,
-// 403 when it does not match. Like MailU it accepts the token with or
-// without the "Bearer " prefix.
+// checkToken is MailU 2024.06's api_token_authorization (api/common.py):
+// first the client's network against the login rate limit (429), then 401
+// without the header, then 403 when the token does not match (or is
+// shorter than 4 characters), which counts as a failed login of the
+// client's network. Like MailU it accepts the token with or without the
+// "Bearer " prefix.
 func (i *Instance) checkToken(r *http.Request) (int, any) {
+	ip := clientIP(r)
+	if i.limiter.limitIP(ip) {
+		i.srv.log.Warn("mailu api rate limited", "domain", i.domain, "remote", ip)
+		return http.StatusTooManyRequests, msg("Too many attempts from this address (rate limit)")
+	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		return http.StatusUnauthorized, msg("A valid Authorization header is mandatory")
 	}
 	got := strings.TrimPrefix(h, "Bearer ")
-	if subtle.ConstantTimeCompare([]byte(got), []byte(i.token)) != 1 {
-		i.srv.log.Warn("invalid mailu api token", "domain", i.domain, "remote", r.RemoteAddr)
+	if len(i.token) < 4 || subtle.ConstantTimeCompare([]byte(got), []byte(i.token)) != 1 {
+		i.limiter.hitIP(ip, "")
+		i.srv.log.Warn("invalid mailu api token", "domain", i.domain, "remote", ip)
 		return http.StatusForbidden, msg("Invalid API token")
 	}
 	return 0, nil
 }
 
+// clientIP is the address the API counts failures against. MailU reads
+// X-Real-IP set by its nginx; the stand-in has no proxy in front.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// writeTokenMissing answers as MailU 2024.06 does when API=true but
+// API_TOKEN is empty (api/__init__.py): the API is not registered, and a
+// catch-all page under /api answers GET with an HTML error 500 (other
+// methods get Flask's HTML 405).
+func writeTokenMissing(w http.ResponseWriter, r *http.Request) int {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD, OPTIONS")
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		io.WriteString(w, "<!doctype html>\n<title>405 Method Not Allowed</title>\n<h1>Method Not Allowed</h1>\n")
+		return http.StatusMethodNotAllowed
+	}
+	w.WriteHeader(http.StatusInternalServerError)
+	io.WriteString(w, "<p>The admin API has no API_TOKEN configured</p>")
+	return http.StatusInternalServerError
+}
+
 func (i *Instance) listUsers(payload, string) (int, any) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	out := make([]mailu.User, 0, len(i.users))
+	out := make([]apiView, 0, len(i.users))
 	for _, u := range i.users {
-		out = append(out, u.view())
+		out = append(out, u.apiView())
 	}
-	slices.SortFunc(out, func(a, b mailu.User) int { return strings.Compare(a.Email, b.Email) })
+	slices.SortFunc(out, func(a, b apiView) int { return strings.Compare(a.Email, b.Email) })
 	return http.StatusOK, out
 }
 
@@ -203,7 +242,7 @@ func (i *Instance) getUser(_ payload, email string) (int, any) {
 	if !ok {
 		return coded(http.StatusNotFound, "User %s cannot be found", email)
 	}
-	return http.StatusOK, u.view()
+	return http.StatusOK, u.apiView()
 }
 
 func (i *Instance) updateUser(p payload, email string) (int, any) {

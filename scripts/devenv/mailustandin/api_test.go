@@ -1,9 +1,12 @@
 package mailustandin
 
 import (
+	"context"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestAPIStatusMatrix walks MailU's admin API through every status the
@@ -63,8 +66,13 @@ func TestAPIStatusMatrix(t *testing.T) {
 		if r.status != st.want {
 			t.Fatalf("%s: %s %s = %d %s, want %d", st.name, st.method, st.path, r.status, r.raw, st.want)
 		}
-		if got := r.raw; strings.Contains(got, "$2a$") || strings.Contains(got, `"password"`) || strings.Contains(got, "-pw") || strings.Contains(got, "stolen") {
+		// MailU 2024.06 shows the password's hash (passlib's form), never
+		// the password.
+		if got := r.raw; strings.Contains(got, "$2a$") || strings.Contains(got, "-pw") || strings.Contains(got, "stolen") {
 			t.Errorf("%s: response carries password material: %s", st.name, got)
+		}
+		if h, ok := r.body["password"]; ok && !strings.HasPrefix(h.(string), "$bcrypt-sha256$v=2,t=2b,r=") {
+			t.Errorf("%s: password hash %v is not passlib's bcrypt_sha256", st.name, h)
 		}
 		if st.wantMsg != "" {
 			m, _ := r.body["message"].(string)
@@ -100,8 +108,9 @@ func TestGetUserShowsMailUFields(t *testing.T) {
 	if fd, _ := r.body["forward_destination"].([]any); len(fd) != 2 || fd[0] != "a@x.test" {
 		t.Errorf("forward_destination = %v, want the sorted set", r.body["forward_destination"])
 	}
-	if _, ok := r.body["password"]; ok {
-		t.Error("GET returned a password field")
+	// MailU 2024.06 (api/v1/user.py, UserGet) returns the password hash.
+	if h, _ := r.body["password"].(string); !CheckBcryptSHA256(h, "pw") || CheckBcryptSHA256(h, "pw2") {
+		t.Errorf("password = %q, want passlib's bcrypt_sha256 of the password", r.body["password"])
 	}
 }
 
@@ -117,5 +126,71 @@ func TestUnlistedInstanceDomainHasNoUsers(t *testing.T) {
 	}
 	if r := call(t, b, http.MethodPost, "/user", bearer(testToken), `{"email":"x@a.test","raw_password":"p"}`); r.status != 404 {
 		t.Fatalf("instance b accepted a user of a.test: %d", r.status)
+	}
+}
+
+// TestAPITokenAndRateLimit follows MailU 2024.06's api_token_authorization
+// (api/common.py): the client's network is checked against the login rate
+// limit before the token (429), a wrong token counts as a failed login of
+// the network (as SMTP logins for unknown users do), a token shorter than
+// 4 characters refuses everything, and an empty API_TOKEN
+// (api/__init__.py) leaves only an HTML error page.
+func TestAPITokenAndRateLimit(t *testing.T) {
+	clock := &testClock{t: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
+	s := newTestServer(t, Options{Now: clock.now})
+	in := addInstance(t, s, "acme.test")
+	createUser(t, in, "admin@acme.test", "right-pw")
+	steps := []struct {
+		name    string
+		auth    string
+		want    int
+		advance time.Duration
+	}{
+		{name: "no token", auth: "", want: 401},
+		{name: "no token does not count", auth: "", want: 401},
+		{name: "wrong token 1", auth: bearer("wrong"), want: 403},
+		{name: "wrong token 2", auth: bearer("wrong"), want: 403},
+		{name: "wrong token 3", auth: bearer("wrong"), want: 403},
+		{name: "wrong token 4", auth: bearer("wrong"), want: 403},
+		{name: "right token", auth: bearer(testToken), want: 200},
+		{name: "wrong token 5", auth: bearer("wrong"), want: 403},
+		{name: "the network is over its limit: even the right token", auth: bearer(testToken), want: 429},
+		{name: "checked before the header", auth: "", want: 429},
+		{name: "an hour later", advance: time.Hour, auth: bearer(testToken), want: 200},
+	}
+	for _, st := range steps {
+		clock.add(st.advance)
+		if r := call(t, in, http.MethodGet, "/user/admin@acme.test", st.auth, ""); r.status != st.want {
+			t.Fatalf("%s: %d %s, want %d", st.name, r.status, r.raw, st.want)
+		}
+	}
+	// Wrong tokens and SMTP logins share the bucket: the front refuses the
+	// network too.
+	for range 5 {
+		call(t, in, http.MethodGet, "/user/admin@acme.test", bearer("wrong"), "")
+	}
+	ts := httptest.NewServer(s.InternalHandler("127.0.0.1:10025"))
+	defer ts.Close()
+	if got := (authEndpoint{t: t, url: ts.URL}).ask("127.0.0.1", "admin@acme.test", "right-pw"); got != "ratelimit" {
+		t.Fatalf("SMTP login from a network limited by wrong API tokens: %s", got)
+	}
+
+	short, err := s.AddInstance(context.Background(), InstanceConfig{Domain: "short.test", APIToken: "abc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := call(t, short, http.MethodGet, "/user", bearer("abc"), ""); r.status != 403 {
+		t.Fatalf("token shorter than 4: %d, want 403", r.status)
+	}
+
+	none, err := s.AddInstance(context.Background(), InstanceConfig{Domain: "none.test", APIToken: ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for method, want := range map[string]int{http.MethodGet: 500, http.MethodPost: 405, http.MethodPatch: 405} {
+		r := call(t, none, method, "/user/admin@none.test", bearer("anything"), "")
+		if r.status != want || !strings.HasPrefix(r.raw, "<") {
+			t.Fatalf("%s without API_TOKEN: %d %q, want an HTML %d", method, r.status, r.raw, want)
+		}
 	}
 }

@@ -36,10 +36,15 @@ func (i *Instance) Info() InstanceInfo {
 //	DELETE /instances/{domain}        204 (the tenant's MailU is lost)
 //	GET    /instances/{domain}/faults 200 Faults
 //	PUT    /instances/{domain}/faults Faults -> 200 Faults
+//	GET    /internal                  200 Internal: the internal auth
+//	                                  endpoint and relay a front uses
 //
 // Errors are {"error": {"code", "message"}}.
-func (s *Server) ControlHandler() http.Handler {
+func (s *Server) ControlHandler(internal Internal) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /internal", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, internal)
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -11,7 +11,11 @@ import (
 
 func TestControlAPI(t *testing.T) {
 	s := newTestServer(t, Options{})
-	ts := httptest.NewServer(s.ControlHandler())
+	internal, err := s.StartInternal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.ControlHandler(internal))
 	defer ts.Close()
 
 	do := func(method, path, body string) (int, map[string]any) {
@@ -36,6 +40,7 @@ func TestControlAPI(t *testing.T) {
 		want               int
 	}{
 		{"GET", "/healthz", "", 200},
+		{"GET", "/internal", "", 200},
 		{"POST", "/instances", `{"domain":"acme.test","api_token":"tok-ctl-1"}`, 201},
 		{"POST", "/instances", `{"domain":"acme.test","api_token":"tok-ctl-1"}`, 200},
 		{"POST", "/instances", `{"domain":"acme.test","api_token":"tok-ctl-2"}`, 409},
@@ -57,6 +62,18 @@ func TestControlAPI(t *testing.T) {
 			t.Fatalf("%s %s %s = %d %v, want %d", st.method, st.path, st.body, got, body, st.want)
 		}
 	}
+
+	if _, got := do("GET", "/internal", ""); got["auth_url"] != internal.AuthURL || got["relay_addr"] != internal.RelayAddr || !strings.HasSuffix(internal.AuthURL, InternalAuthPath) {
+		t.Fatalf("internal = %v, want %+v", got, internal)
+	}
+	// The rate-limit fault travels through the control API too.
+	if got, _ := do("PUT", "/instances/acme.test/faults", `{"rate_limit_smtp":true,"require_tokens":true}`); got != 200 {
+		t.Fatalf("PUT faults = %d", got)
+	}
+	if f, _ := s.Instance("acme.test"); !f.Faults().RateLimitSMTP || !f.Faults().RequireTokens {
+		t.Fatalf("faults not applied: %+v", f.Faults())
+	}
+	do("PUT", "/instances/acme.test/faults", `{"reject_smtp":true,"delay":"10ms"}`)
 
 	_, info := do("GET", "/instances/acme.test", "")
 	in, _ := s.Instance("acme.test")

@@ -9,18 +9,29 @@ import (
 // Faults are what an instance gets wrong on purpose, for tests. The zero
 // value is a healthy MailU.
 type Faults struct {
-	// Down stops the instance's listeners: API and SMTP connections are
-	// refused, as when the tenant's VPS is off. The ports are kept and
-	// reopened when Down is cleared.
+	// Down stops the instance's listeners: API connections are refused,
+	// as when the tenant's VPS is off, and the internal auth endpoint cuts
+	// the front's requests for the domain, so that the front answers
+	// AUTH with a temporary failure (454). The ports are kept and reopened
+	// when Down is cleared.
 	Down bool
-	// Delay holds every API request and every SMTP AUTH this long first.
+	// Delay holds every API request and every answer of the internal auth
+	// endpoint this long first (the front waits at most 2 s per try).
 	Delay time.Duration
 	// RejectAPI makes every authenticated write (POST, PATCH, DELETE)
 	// answer 500 without changing anything, as MailU does when its
 	// database fails.
 	RejectAPI bool
-	// RejectSMTP makes every AUTH fail with 535.
+	// RejectSMTP makes the internal auth endpoint refuse every login
+	// (the front answers 535), without counting it in the rate limits.
 	RejectSMTP bool
+	// RateLimitSMTP makes the internal auth endpoint answer every login as
+	// rate limited, as MailU does once a client network or the user is
+	// over its limit (the front answers 535 all the same).
+	RateLimitSMTP bool
+	// RequireTokens is MailU's AUTH_REQUIRE_TOKENS=true: a right password
+	// is refused over SMTP (535), only app tokens log in.
+	RequireTokens bool
 	// FailNextWrites makes the next N authenticated writes answer 500
 	// without changing anything; it counts down to zero.
 	FailNextWrites int
@@ -36,6 +47,8 @@ type faultsJSON struct {
 	Delay                  json.RawMessage `json:"delay,omitempty"`
 	RejectAPI              bool            `json:"reject_api"`
 	RejectSMTP             bool            `json:"reject_smtp"`
+	RateLimitSMTP          bool            `json:"rate_limit_smtp"`
+	RequireTokens          bool            `json:"require_tokens"`
 	FailNextWrites         int             `json:"fail_next_writes"`
 	DropNextWriteResponses int             `json:"drop_next_write_responses"`
 }
@@ -45,6 +58,7 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 	d, _ := json.Marshal(f.Delay.String())
 	return json.Marshal(faultsJSON{
 		Down: f.Down, Delay: d, RejectAPI: f.RejectAPI, RejectSMTP: f.RejectSMTP,
+		RateLimitSMTP: f.RateLimitSMTP, RequireTokens: f.RequireTokens,
 		FailNextWrites: f.FailNextWrites, DropNextWriteResponses: f.DropNextWriteResponses,
 	})
 }
@@ -73,6 +87,7 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 	}
 	*f = Faults{
 		Down: w.Down, Delay: d, RejectAPI: w.RejectAPI, RejectSMTP: w.RejectSMTP,
+		RateLimitSMTP: w.RateLimitSMTP, RequireTokens: w.RequireTokens,
 		FailNextWrites: w.FailNextWrites, DropNextWriteResponses: w.DropNextWriteResponses,
 	}
 	return nil

@@ -13,8 +13,9 @@ import (
 	"github.com/emersion/go-smtp"
 )
 
-// Instance is one tenant's MailU: an admin API and an SMTP listener over
-// one user store.
+// Instance is one tenant's MailU admin app: an admin API and the answers
+// of the internal auth endpoint over one user store, plus an SMTP AUTH
+// listener of its own for unit tests of SMTP clients.
 type Instance struct {
 	srv    *Server
 	domain string
@@ -61,7 +62,9 @@ func (i *Instance) Domain() string { return i.domain }
 // https://mail.example.com/api/v1.
 func (i *Instance) APIURL() string { return "http://" + i.httpAddr + "/api/v1" }
 
-// SMTPAddr is the host:port of the SMTP listener.
+// SMTPAddr is the host:port of the instance's own SMTP AUTH listener, a
+// plain go-smtp server for unit tests of SMTP clients. It is not MailU's
+// front: stacks log in through Dovecot (devenv.MailUInstance.SMTPAddr).
 func (i *Instance) SMTPAddr() string { return i.smtpAddr }
 
 // Faults returns the faults in force (counters as they stand now).

@@ -1,8 +1,9 @@
-// Package mailustandin is a stand-in for MailU, for tests and local runs where
-// MailU's containers cannot run. One Server hosts many MailU instances (one
-// per tenant), each with its own admin API v1 and SMTP AUTH listener on
-// loopback over one user store, with injectable faults and optional state
-// that survives a restart.
+// Package mailustandin is a stand-in for MailU 2024.06's admin app, for
+// tests and local runs where MailU's containers cannot run. One Server
+// hosts many MailU instances (one per tenant), each with its own admin API
+// v1 on loopback over one user store, with injectable faults and optional
+// state that survives a restart; one internal auth endpoint answers the
+// real Dovecot front (scripts/devenv/dovecot) for all of them.
 package mailustandin
 
 import (
@@ -18,8 +19,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/crypto/bcrypt"
 )
 
 // Errors of the Go API (the MailU API answers with MailU's statuses).
@@ -37,8 +36,9 @@ type Options struct {
 	// restarts; empty means memory only.
 	StatePath string
 	Logger    *slog.Logger
-	// BcryptCost of stored password hashes; 0 means bcrypt.DefaultCost.
-	// Tests may use bcrypt.MinCost to go faster.
+	// BcryptCost of stored password hashes; 0 means MailU's
+	// CREDENTIAL_ROUNDS default, 12. Tests may use bcrypt.MinCost to go
+	// faster.
 	BcryptCost int
 	// SMTPTLSConfig, when set, makes SMTP offer STARTTLS and accept AUTH
 	// only after it, like MailU's submission port. Without it AUTH is
@@ -68,6 +68,7 @@ type Server struct {
 	mu        sync.Mutex
 	instances map[string]*Instance
 	closed    bool
+	internal  []func() // stop the internal endpoint and relay (relay.go)
 
 	// Group commit of the state file: changes counts applied changes,
 	// saved is the count the file on disk covers.
@@ -83,7 +84,7 @@ func NewServer(opts Options) *Server {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if opts.BcryptCost == 0 {
-		opts.BcryptCost = bcrypt.DefaultCost
+		opts.BcryptCost = 12 // configuration.py: CREDENTIAL_ROUNDS
 	}
 	if opts.AuthLimits == nil {
 		l := DefaultAuthLimits()
@@ -165,9 +166,14 @@ func (s *Server) Close() error {
 	for _, in := range s.instances {
 		all = append(all, in)
 	}
+	stops := s.internal
+	s.internal = nil
 	s.mu.Unlock()
 	for _, in := range all {
 		in.shutdown()
+	}
+	for _, stop := range stops {
+		stop()
 	}
 	return nil
 }
@@ -186,10 +192,9 @@ func checkConfig(cfg InstanceConfig) error {
 	if !validDomain(cfg.Domain) {
 		return fmt.Errorf("%w: domain %q is not a valid domain name", ErrInvalid, cfg.Domain)
 	}
-	// MailU refuses every request when its token is shorter than 4.
-	if len(cfg.APIToken) < 4 {
-		return fmt.Errorf("%w: api token must have at least 4 characters", ErrInvalid)
-	}
+	// An empty token is MailU with API=true and no API_TOKEN (an HTML
+	// 500); one shorter than 4 characters refuses every request (403),
+	// as in api/common.py.
 	for _, a := range []string{cfg.HTTPAddr, cfg.SMTPAddr} {
 		// The stand-in accepts clear-text logins and has a control API without
 		// authentication, so nothing of it may listen beyond the machine.

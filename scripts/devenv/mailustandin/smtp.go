@@ -3,17 +3,17 @@ package mailustandin
 import (
 	"io"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
 
-// SMTP answers as MailU's front (nginx asking the admin app) does: AUTH
-// PLAIN or LOGIN against the instance's users, 535 5.7.8 for bad or
-// disabled credentials, 451 4.3.2 while MailU's rate limits hold
-// (ratelimit.go). Mail is accepted after AUTH and thrown away.
+// The instance's own SMTP AUTH listener answers as MailU 2024.06's front
+// does (535 5.7.8 for every refusal, the rate limit included) without
+// being that front: the local stacks put real Dovecot in front of the
+// internal auth endpoint instead (scripts/devenv/dovecot). Mail is
+// accepted after AUTH and thrown away.
 
 var (
 	errAuthInvalid = &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication credentials invalid"}
@@ -101,9 +101,9 @@ func (s *smtpSession) Data(r io.Reader) error {
 func (s *smtpSession) Reset()        {}
 func (s *smtpSession) Logout() error { return nil }
 
-// smtpLogin checks one AUTH from ip. The password never leaves this
-// function (the rate limiter keeps only a keyed digest of wrong ones);
-// only the outcome is logged.
+// smtpLogin checks one AUTH from ip with the admin app's verdict
+// (auth.go), answering as the front does: 535 for every refusal, the rate
+// limit included.
 func (i *Instance) smtpLogin(ip, identity, username, password string) error {
 	i.mu.Lock()
 	f, stopped := i.faults, i.smtpCtx.Done()
@@ -119,31 +119,11 @@ func (i *Instance) smtpLogin(ip, identity, username, password string) error {
 			return errShutdown
 		}
 	}
-	name := strings.ToLower(username)
-	i.mu.Lock()
-	u, found := i.users[name]
-	var hash string
-	enabled := false
-	if found {
-		hash, enabled = u.PasswordHash, u.Enabled
-	}
-	i.mu.Unlock()
-	if err := i.limiter.refuse(ip, name, found); err != nil {
-		i.srv.log.Info("mailu smtp auth", "domain", i.domain, "user", username, "ok", false, "rate_limited", err.Error())
-		return err
-	}
-	ok := false
-	switch {
-	case f.RejectSMTP:
-	case identity != "" && identity != username:
-	default:
-		ok = enabled && checkPassword(hash, password)
-	}
-	i.srv.log.Info("mailu smtp auth", "domain", i.domain, "user", username, "ok", ok, "rejected_by_fault", f.RejectSMTP)
-	if !ok {
-		i.limiter.failed(ip, name, password, found)
+	if identity != "" && identity != username {
 		return errAuthInvalid
 	}
-	i.limiter.succeeded(ip)
+	if !i.authenticate(authRequest{user: username, password: password, clientIP: ip}).ok {
+		return errAuthInvalid
+	}
 	return nil
 }

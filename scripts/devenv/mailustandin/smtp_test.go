@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
 
@@ -142,5 +143,46 @@ func TestSMTPDelayEndsWhenInstanceGoesDown(t *testing.T) {
 	}
 	if time.Since(start) > 5*time.Second {
 		t.Fatal("too slow")
+	}
+}
+
+// TestAuthLogin: the LOGIN mechanism, with and without an initial
+// response, checks the same users as PLAIN.
+func TestAuthLogin(t *testing.T) {
+	s := newTestServer(t, Options{})
+	in := addInstance(t, s, "acme.test")
+	createUser(t, in, "admin@acme.test", "right-pw")
+	login := func(user, pw string) error {
+		c, err := smtp.Dial(in.SMTPAddr())
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if ok, mechs := c.Extension("AUTH"); !ok || mechs != "PLAIN LOGIN" {
+			t.Fatalf("AUTH mechanisms %q", mechs)
+		}
+		return c.Auth(sasl.NewLoginClient(user, pw))
+	}
+	if err := login("admin@acme.test", "right-pw"); err != nil {
+		t.Fatalf("LOGIN: %v", err)
+	}
+	if err := login("admin@acme.test", "wrong"); smtpCode(err) != 535 {
+		t.Fatalf("LOGIN with a wrong password: %v, want 535", err)
+	}
+	// Without an initial response the server asks for the username.
+	l := &loginServer{auth: func(u, p string) error {
+		if u != "admin@acme.test" || p != "right-pw" {
+			return errAuthInvalid
+		}
+		return nil
+	}}
+	if ch, done, err := l.Next(nil); string(ch) != "Username:" || done || err != nil {
+		t.Fatalf("first step: %q %v %v", ch, done, err)
+	}
+	if ch, done, err := l.Next([]byte("admin@acme.test")); string(ch) != "Password:" || done || err != nil {
+		t.Fatalf("second step: %q %v %v", ch, done, err)
+	}
+	if _, done, err := l.Next([]byte("right-pw")); !done || err != nil {
+		t.Fatalf("last step: %v %v", done, err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"slices"
+	"strings"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -92,6 +93,15 @@ func (u *userRecord) apply(p payload, hash string) {
 	}
 }
 
+// apiView is the user as GET /user and GET /user/{email} show it: MailU
+// 2024.06's UserGet model (api/v1/user.py) includes the password hash.
+type apiView struct {
+	mailu.User
+	Password string `json:"password"`
+}
+
+func (u *userRecord) apiView() apiView { return apiView{User: u.view(), Password: u.PasswordHash} }
+
 func (u *userRecord) view() mailu.User {
 	v := u.User
 	v.ForwardDestination = slices.Clone(u.ForwardDestination)
@@ -119,27 +129,29 @@ type domainView struct {
 	Managers []string `json:"managers"`
 }
 
-// prehash turns any password into 44 bytes before bcrypt, which ignores
-// (x/crypto: refuses) input past 72 bytes. MailU's bcrypt_sha256 scheme
-// pre-hashes for the same reason.
-func prehash(password string) []byte {
-	sum := sha256.Sum256([]byte(password))
-	return []byte(base64.StdEncoding.EncodeToString(sum[:]))
-}
-
+// hashPassword is how MailU 2024.06 stores a password (passlib.go).
 func hashPassword(password string, cost int) (string, error) {
-	h, err := bcrypt.GenerateFromPassword(prehash(password), cost)
+	h, err := HashBcryptSHA256(password, cost)
 	if err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}
-	return string(h), nil
+	return h, nil
 }
 
-// checkPassword reports whether password matches hash. MailU never accepts
-// an empty password, whatever is stored.
-func checkPassword(hash, password string) bool {
+// checkPassword reports whether password matches hash, and whether the
+// hash is of an older scheme that a successful login replaces, as
+// passlib's verify_and_update does for MailU (models.py check_password).
+// MailU never accepts an empty password, whatever is stored.
+func checkPassword(hash, password string) (ok, outdated bool) {
 	if password == "" || hash == "" {
-		return false
+		return false, false
 	}
-	return bcrypt.CompareHashAndPassword([]byte(hash), prehash(password)) == nil
+	if strings.HasPrefix(hash, "$bcrypt-sha256$") {
+		return CheckBcryptSHA256(hash, password), false
+	}
+	// Before it modelled passlib, the stand-in kept bcrypt of the
+	// password's SHA-256 in base64; state files may still hold such hashes.
+	sum := sha256.Sum256([]byte(password))
+	ok = bcrypt.CompareHashAndPassword([]byte(hash), []byte(base64.StdEncoding.EncodeToString(sum[:]))) == nil
+	return ok, ok
 }

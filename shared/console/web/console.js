@@ -11,7 +11,8 @@
   const state = {
     config: null,
     token: null, tokenExp: 0, user: '', roles: [],
-    reauth: null, // {token, expiresAt (ms)}
+    reauth: null, // {token, expiresAt (ms, this browser's clock), windowMs}
+    windowMs: 0, // the last re-auth window, for the texts that name it
     returnTo: null,
   };
   let view = null; // the current page: {stop()}
@@ -48,9 +49,26 @@
     if (isNaN(d)) return '—';
     return d.toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
   }
+  // fmtWindow names a re-auth window: "15 minutes", "25 seconds".
+  function fmtWindow(ms) {
+    const s = Math.round(ms / 1000);
+    if (s < 120 && s % 60 !== 0) return s + (s === 1 ? ' second' : ' seconds');
+    const m = Math.round(s / 60);
+    return m + (m === 1 ? ' minute' : ' minutes');
+  }
   function fmtDuration(ms) {
     const s = Math.max(0, Math.ceil(ms / 1000));
     return String(Math.floor(s / 60)).padStart(2, '0') + ':' + String(s % 60).padStart(2, '0');
+  }
+  // fmtAge says how long ago, in the largest unit that is not zero: a
+  // backup minutes old reads in minutes, not "0 hours ago".
+  function fmtAge(ms) {
+    const min = Math.floor(Math.max(0, ms) / 60000);
+    const n = (v, unit) => v + ' ' + unit + (v === 1 ? '' : 's') + ' ago';
+    if (min < 1) return 'less than a minute ago';
+    if (min < 60) return n(min, 'minute');
+    if (min < 48 * 60) return n(Math.floor(min / 60), 'hour');
+    return n(Math.floor(min / 1440), 'day');
   }
   function safeURL(u) {
     try { const x = new URL(u); return (x.protocol === 'https:' || x.protocol === 'http:') ? x.href : null; } catch { return null; }
@@ -76,6 +94,21 @@
   const signedIn = () => !!state.token && Date.now() < state.tokenExp;
   const isAdmin = () => state.roles.includes('platform-admin');
   const reauthValid = () => !!state.reauth && Date.now() < state.reauth.expiresAt;
+  // reauthHeld keeps a re-auth answer with its deadline on this browser's
+  // clock: the token's window (its exp minus its iat, both the server's
+  // clock) from when the request left, less a second, so a browser clock
+  // that is off neither shortens nor stretches the view. Without a
+  // readable token, expires_at is taken as it is.
+  function reauthHeld(r, sent) {
+    let windowMs = 0;
+    try {
+      const c = JSON.parse(atob(r.reauth_token.split('.')[0].replace(/-/g, '+').replace(/_/g, '/')));
+      windowMs = (c.exp - c.iat) * 1000;
+    } catch { /* not readable */ }
+    if (!(windowMs > 0 && windowMs <= 15 * 60 * 1000)) windowMs = Date.parse(r.expires_at) - sent;
+    state.windowMs = windowMs;
+    return { token: r.reauth_token, expiresAt: sent + windowMs - 1000, windowMs };
+  }
   function signOut() {
     state.token = null; state.tokenExp = 0; state.user = ''; state.roles = []; state.reauth = null;
     state.returnTo = null;
@@ -216,8 +249,9 @@
           }
           submit.disabled = true;
           try {
+            const sent = Date.now();
             const r = await api('POST', '/reauth', { body: { password: pw.value, totp_code: code.value } });
-            state.reauth = { token: r.reauth_token, expiresAt: Date.parse(r.expires_at) };
+            state.reauth = reauthHeld(r, sent);
             pw.value = ''; code.value = '';
             ok = true; dlg.close('done');
           } catch (ex) {
@@ -227,7 +261,7 @@
         },
       },
       h('h2', { id: 'reauth-title' }, 'Confirm it is you'),
-      h('p', {}, why || 'Enter your password and the code from your authenticator app. The confirmation lasts 15 minutes.'),
+      h('p', { id: 'reauth-why' }, why || 'Enter your password and the code from your authenticator app.' + (state.windowMs ? ' The confirmation lasts ' + fmtWindow(state.windowMs) + '.' : '')),
       h('label', { for: 'reauth-password' }, 'Password'), pw,
       h('label', { for: 'reauth-code' }, 'Authenticator code'), code,
       h('p', { class: 'hint', id: 'reauth-code-hint' }, '6 digits, from your authenticator app.'),
@@ -294,6 +328,30 @@
     return ok;
   }
 
+  // The password copied last: clearClipboard empties the clipboard when
+  // the view that copied it closes, where the browser lets a page write it
+  // then (focused, asynchronous clipboard). It reads the clipboard first
+  // only where that is already allowed (no prompt), to leave something
+  // copied since alone; otherwise it clears it, as the copy button said.
+  let copiedSecret = null;
+  async function copySecret(text) {
+    const ok = await copyText(text);
+    if (ok) copiedSecret = text;
+    return ok;
+  }
+  async function clearClipboard() {
+    const secret = copiedSecret;
+    copiedSecret = null;
+    if (!secret || !navigator.clipboard || !window.isSecureContext) return;
+    try {
+      let readable = false;
+      try { readable = (await navigator.permissions.query({ name: 'clipboard-read' })).state === 'granted'; } catch { /* unknown permission */ }
+      if (readable && (await navigator.clipboard.readText()) !== secret) return;
+      await navigator.clipboard.writeText('');
+    } catch { /* not allowed now (no focus): nothing more a page can do */ }
+  }
+  window.addEventListener('pagehide', () => { clearClipboard(); });
+
   // ---------------------------------------------------------- routing
   function navigate(path, opts = {}) {
     if (location.pathname !== path) history.pushState({}, '', path);
@@ -323,7 +381,7 @@
       return signInView(opts);
     }
     const m = TENANT.exec(path);
-    if (path === P + '/smtp-credentials') view = overviewView();
+    if (path === P + '/smtp-credentials') view = isAdmin() ? overviewView() : notForRoleView();
     else if (m) view = viewingView(m[1]);
     else setPage('Not found', h('h1', {}, 'Page not found'), h('p', {}, h('a', { href: P + '/smtp-credentials', 'data-route': true }, 'Go to the overview')));
   }
@@ -456,10 +514,22 @@
       err);
   }
 
+  // notForRoleView is the overview's address for a role that cannot list
+  // tenants: one message and what the role can do, without asking the API.
+  function notForRoleView() {
+    const roles = !state.roles.length ? 'no role' : 'the ' + state.roles.join(', ') + (state.roles.length > 1 ? ' roles' : ' role');
+    setPage('Overview not available',
+      h('h1', {}, 'The overview is for platform admins'),
+      h('p', { class: 'notice', id: 'not-for-role' }, 'You are signed in as ' + state.user + ' with ' + roles +
+        ', which cannot list tenants or rotate credentials. You can open one tenant\'s SMTP credentials by its id.'),
+      tenantJump());
+  }
+
   // --------------------------------------------------------- overview
   const FILTERS = [['', 'All'], ['overdue', 'Overdue'], ['due_soon', 'Due within 7 days'], ['compromised', 'Compromised'], ['failing', 'Rotation failing']];
   const STATUS_LABEL = { ok: 'OK', overdue: 'Overdue', due_soon: 'Due soon', compromised: 'Compromised', failing: 'Rotation failing' };
   const PER_PAGE = 20;
+  const SEARCH_PAUSE_MS = 300;
 
   function overviewView() {
     let alive = true;
@@ -470,7 +540,19 @@
     const pageInfo = h('span', { id: 'page-info' });
     const prev = h('button', { type: 'button', class: 'secondary', id: 'page-prev', onclick: () => { q.page--; load(); } }, 'Previous');
     const next = h('button', { type: 'button', class: 'secondary', id: 'page-next', onclick: () => { q.page++; load(); } }, 'Next');
-    const search = h('input', { id: 'search', type: 'search', autocomplete: 'off', spellcheck: 'false' });
+    // Search as you type: a listing once typing pauses (SEARCH_PAUSE_MS),
+    // at once on Enter; load() shows only the latest answer.
+    let typing = null;
+    const searchNow = () => {
+      clearTimeout(typing); typing = null;
+      const v = search.value.trim();
+      if (v === q.q) return;
+      q.q = v; q.page = 1; load();
+    };
+    const search = h('input', {
+      id: 'search', type: 'search', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'search-hint',
+      oninput: () => { clearTimeout(typing); typing = setTimeout(searchNow, SEARCH_PAUSE_MS); },
+    });
     const health = h('div', { id: 'health-body' }, 'Loading…');
     const progress = h('div', { id: 'bulk-progress', role: 'status', 'aria-live': 'polite' });
     const bulkErr = h('p', { class: 'error', role: 'alert', hidden: true, id: 'bulk-error' });
@@ -520,11 +602,12 @@
         if (vaultErrs.length && !r.sealed) seal = h('span', { class: 'badge red' }, 'Unknown: Vault could not be asked');
         else seal = r.sealed ? h('span', { class: 'badge red' }, 'Sealed') : h('span', { class: 'badge green' }, 'Unsealed');
         const colour = r.backup_colour || 'none';
-        const age = r.last_backup ? Math.round(r.backup_age_ns / 36e11) + ' hours ago (' + fmtTime(r.last_backup.time) + ')' : 'none yet';
-        health.replaceChildren(h('dl', { class: 'fields' },
+        const age = r.last_backup ? fmtAge(r.backup_age_ns / 1e6) + ' (' + fmtTime(r.last_backup.time) + ')' : 'none yet';
+        // replaceChildren would print a null as text: only what is there.
+        health.replaceChildren(...[h('dl', { class: 'fields' },
           h('dt', {}, 'Vault'), h('dd', { id: 'health-seal' }, seal, r.version ? ' version ' + r.version : ''),
           h('dt', {}, 'Last backup'), h('dd', { id: 'health-backup' }, h('span', { class: 'badge ' + colour }, colour === 'none' ? 'None' : colour[0].toUpperCase() + colour.slice(1)), ' ', age)),
-        (r.errors || []).length ? h('p', { class: 'banner warning', id: 'health-errors' }, 'Could not read: ' + [...vaultErrs, ...backupErrs].join('; ')) : null);
+        (r.errors || []).length ? h('p', { class: 'banner warning', id: 'health-errors' }, 'Could not read: ' + [...vaultErrs, ...backupErrs].join('; ')) : null].filter(Boolean));
       } catch (ex) {
         if (!alive) return;
         health.replaceChildren(h('p', { class: 'error', role: 'alert' }, describe(ex)));
@@ -594,8 +677,9 @@
         h('h2', { id: 'list-title' }, 'Tenants'),
         h('form', {
           role: 'search', class: 'inline', id: 'search-form',
-          onsubmit: (e) => { e.preventDefault(); q.q = search.value.trim(); q.page = 1; load(); },
-        }, h('label', { for: 'search' }, 'Search by tenant id or domain'), search, h('button', { type: 'submit' }, 'Search')),
+          onsubmit: (e) => { e.preventDefault(); searchNow(); },
+        }, h('label', { for: 'search' }, 'Search by tenant id or domain'), search, h('button', { type: 'submit' }, 'Search'),
+        h('p', { class: 'hint', id: 'search-hint' }, 'Results update as you type.')),
         filters,
         listErr, status,
         h('div', { class: 'table-wrap' }, h('table', { class: 'stack', id: 'tenants' },
@@ -610,13 +694,90 @@
       tenantJump());
     load();
     loadHealth();
-    return { stop() { alive = false; if (poll) clearTimeout(poll); } };
+    return { stop() { alive = false; if (poll) clearTimeout(poll); clearTimeout(typing); } };
+  }
+
+  // ------------------------------------------------------ audit trail
+  const AUDIT_PER_PAGE = 20;
+  const FIELD = { password: 'password', username: 'username' };
+  const TRIGGER = { manual: 'by hand', schedule: 'on schedule', bulk: 'in a bulk rotation of the overdue', store: 'when stored', resume: 'finishing an interrupted change' };
+  const STORE_ACTION = { created: 'Stored the credential', updated: 'Updated the stored credential', replaced: 'Replaced the stored credential', unchanged: 'Stored the credential again (unchanged)', resumed: 'Finished an interrupted store', endpoint_changed: 'Finished an interrupted move to new endpoints' };
+  const PURPOSE = { store: 'for a store', rotate: 'for a rotation', endpoint: 'for a move to new endpoints', reset: 'for an emergency reset' };
+
+  // eventWords says what an audit event records, in words.
+  function eventWords(e) {
+    const d = e.details || {};
+    switch (e.event) {
+      case 'smtp_credentials_stored': return STORE_ACTION[d.action] || 'Stored the credential';
+      case 'smtp_credentials_accessed': return 'Opened the credential';
+      case 'smtp_credentials_viewed': return 'Revealed the ' + (FIELD[d.field] || 'credential');
+      case 'smtp_credentials_copied': return 'Copied the ' + (FIELD[d.field] || 'credential');
+      case 'smtp_credentials_rotated': return 'Rotated the password';
+      case 'smtp_credentials_emergency_reset': return 'Emergency reset';
+      case 'smtp_credentials_recovered': return 'Recovered after a server loss';
+      case 'credential_compromise_response': return 'Compromise response' + (d.phase === 'finished' ? ' finished' : d.phase === 'started' ? ' started' : '');
+      case 'vault_restored_from_backup': return 'Restored from a backup';
+      case 'smtp_credentials_rewrapped': return 'Re-encrypted with a new master key';
+      case 'smtp_credentials_change_started': return 'Began a password change';
+      case 'smtp_endpoint_changed': return 'Moved to a new mail server or MailU API';
+      case 'admin_reauthenticated': return 'Confirmed password and code';
+      case 'reauth_locked': return 'Locked out after wrong codes';
+      case 'authentication_failed': return 'Refused: not signed in';
+      case 'authorization_denied': return 'Refused: not allowed for the role';
+      case 'request_rejected': return 'Refused a request that was not valid';
+      case 'action_failed': return 'An action failed';
+      case 'audit_trail_queried': return 'Read this activity list';
+      case 'audit_chain_verified': return 'Verified the audit trail';
+      default: return e.event.replace(/_/g, ' ');
+    }
+  }
+  // eventDetails: the event's context (field, reason, incident, trigger,
+  // hosts) in words; the trail's own paging numbers are left out.
+  function eventDetails(e) {
+    const d = e.details || {};
+    const out = [];
+    if (d.incident_id) out.push('incident ' + d.incident_id);
+    if (d.trigger && e.event !== 'action_failed') out.push(TRIGGER[d.trigger] || 'trigger ' + d.trigger);
+    if (d.action && e.event === 'action_failed') out.push('while trying to ' + String(d.action).replace(/_/g, ' '));
+    if (d.code) out.push('error ' + d.code);
+    if (d.purpose) out.push(PURPOSE[d.purpose] || d.purpose);
+    if (d.compromised_version) out.push('version ' + d.compromised_version + ' marked compromised');
+    if (d.served === 'pending') out.push('the new password of a change in progress');
+    if (d.tenants !== undefined) out.push(d.tenants + (d.tenants === 1 ? ' tenant' : ' tenants'));
+    if (d.old_smtp_host || d.new_smtp_host) out.push('mail server ' + (d.old_smtp_host ? d.old_smtp_host + ' → ' : 'now ') + d.new_smtp_host);
+    if (d.old_mailu_api_host || d.new_mailu_api_host) out.push('MailU API ' + (d.old_mailu_api_host ? d.old_mailu_api_host + ' → ' : 'now ') + d.new_mailu_api_host);
+    if (d.rotated !== undefined) out.push(d.rotated ? 'password rotated' : 'password kept');
+    if (d.failures) out.push(d.failures + ' failed attempts');
+    if (d.retry_after_seconds) out.push('retry after ' + d.retry_after_seconds + ' s');
+    if (d.resumed) out.push('resumed after an interruption');
+    if (d.reason) out.push('reason: “' + d.reason + '”');
+    return out.join('; ');
+  }
+  // foldTrailReads folds each run of audit_trail_queried (this list being
+  // read, by this page among others) into one row, so what people did
+  // with the credential is not buried under the reads of the list.
+  function foldTrailReads(events) {
+    const rows = [];
+    const add = (list, v) => { if (v && !list.includes(v)) list.push(v); };
+    for (const e of events) {
+      const last = rows[rows.length - 1];
+      if (e.event === 'audit_trail_queried' && last && last.event.event === 'audit_trail_queried') {
+        last.count++; last.first = e.timestamp;
+        add(last.users, e.user_id); add(last.ips, e.ip);
+        continue;
+      }
+      const row = { event: e, count: 1, first: e.timestamp, users: [], ips: [] };
+      add(row.users, e.user_id); add(row.ips, e.ip);
+      rows.push(row);
+    }
+    return rows;
   }
 
   // ---------------------------------------------------------- viewing
   function viewingView(tenantID) {
     let alive = true;
     let cred = null; // the retrieved credential, with its password
+    let shown = null; // the re-auth it was read with: {expiresAt, windowMs}
     let timer = null;
     let revealed = false;
     const base = '/tenants/' + tenantID + '/smtp-credentials';
@@ -637,6 +798,7 @@
       timer = null;
       cred = null; revealed = false;
       secretBox.replaceChildren();
+      clearClipboard();
     }
     function locked(text) {
       forget();
@@ -646,14 +808,17 @@
     }
     async function unlock() {
       secretErr.hidden = true;
-      if (!(await ensureReauth('Confirm your password and code to view this tenant\'s SMTP credentials. The view closes after 15 minutes.')) || !alive) {
+      const closes = state.windowMs ? ' The view closes after ' + fmtWindow(state.windowMs) + '.' : ' The view closes when your confirmation runs out.';
+      if (!(await ensureReauth('Confirm your password and code to view this tenant\'s SMTP credentials.' + closes)) || !alive) {
         if (alive && !cred) locked('The credential is shown only after you confirm your password and code.');
         return;
       }
       try {
+        const held = state.reauth;
         const r = await api('GET', base, { reauth: true });
         if (!alive) return;
         cred = r;
+        shown = held;
         show();
         loadAudit(1);
       } catch (ex) {
@@ -667,8 +832,13 @@
       loadAudit(1);
     }
     function show() {
+      // A read-only field labelled by its <label>: screen readers announce
+      // "Password" and, while masked, a password field (the value is then
+      // the mask, never the password).
       const mask = '••••••••••••';
-      const pw = h('code', { class: 'secret', id: 'password', 'aria-label': 'Password (hidden)' }, mask);
+      const pw = h('input', { class: 'secret mono', id: 'password', type: 'password', readonly: true, autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'password-state' });
+      pw.value = mask;
+      const pwState = h('span', { class: 'sr-only', id: 'password-state' }, 'Hidden');
       const reveal = h('button', { type: 'button', class: 'secondary', id: 'reveal' }, 'Reveal password');
       const hide = h('button', { type: 'button', class: 'secondary', id: 'hide', hidden: true }, 'Hide password');
       const copiedPw = h('span', { class: 'copied', role: 'status', id: 'copied-password' });
@@ -677,19 +847,19 @@
         secretErr.hidden = true;
         try { await record('smtp_credentials_viewed', 'password'); } catch (ex) { showError(secretErr, ex); return; }
         if (!cred) return;
-        pw.textContent = cred.password; pw.setAttribute('aria-label', 'Password');
+        pw.type = 'text'; pw.value = cred.password; pwState.textContent = 'Shown';
         revealed = true; reveal.hidden = true; hide.hidden = false; hide.focus();
       });
       hide.addEventListener('click', () => {
-        pw.textContent = mask; pw.setAttribute('aria-label', 'Password (hidden)');
+        pw.type = 'password'; pw.value = mask; pwState.textContent = 'Hidden';
         revealed = false; hide.hidden = true; reveal.hidden = false; reveal.focus();
       });
       const copier = (field, out) => async () => {
         secretErr.hidden = true; out.textContent = '';
         try { await record('smtp_credentials_copied', field); } catch (ex) { showError(secretErr, ex); return; }
         if (!cred) return;
-        const ok = await copyText(cred[field]);
-        out.textContent = ok ? 'Copied' : 'Copying failed: reveal it and copy it by hand.';
+        const ok = field === 'password' ? await copySecret(cred.password) : await copyText(cred[field]);
+        out.textContent = !ok ? 'Copying failed: reveal it and copy it by hand.' : field === 'password' ? 'Copied; the clipboard is cleared when the view closes.' : 'Copied';
         setTimeout(() => { if (out.isConnected) out.textContent = ''; }, 4000);
       };
       const web = safeURL(cred.webmail_url);
@@ -701,21 +871,20 @@
       const countdown = h('span', { class: 'countdown', id: 'countdown', role: 'timer', 'aria-live': 'off' });
       const warning = h('p', { class: 'banner warning', role: 'alert', id: 'expiry-warning', hidden: true });
       secretBox.replaceChildren(
-        h('p', {}, 'The view closes in ', countdown, '.'),
+        h('p', { id: 'view-window' }, 'The view closes in ', countdown, ', ' + fmtWindow(shown.windowMs) + ' after you confirmed.'),
         warning,
         h('dl', { class: 'fields' },
           h('dt', {}, 'Username'), h('dd', {}, h('code', { id: 'username' }, cred.username),
             h('button', { type: 'button', class: 'secondary', id: 'copy-username', onclick: copier('username', copiedUser) }, 'Copy username'), copiedUser),
-          h('dt', {}, 'Password'), h('dd', {}, pw, reveal, hide,
+          h('dt', {}, h('label', { for: 'password' }, 'Password')), h('dd', {}, pw, pwState, reveal, hide,
             h('button', { type: 'button', class: 'secondary', id: 'copy-password', onclick: copier('password', copiedPw) }, 'Copy password'), copiedPw),
           h('dt', {}, 'Webmail'), h('dd', {}, web ? h('a', { href: web, target: '_blank', rel: 'noopener noreferrer', id: 'webmail' }, web) : '—'),
           h('dt', {}, 'Last rotated'), h('dd', { id: 'last-rotated' }, fmtTime(cred.last_rotated)),
           h('dt', {}, 'Next rotation'), h('dd', { id: 'next-rotation' }, fmtTime(cred.next_rotation)),
           h('dt', {}, 'Rotation state'), h('dd', { id: 'rotation-state' }, days === null ? '—' : days <= 0 ? h('span', { class: 'badge overdue' }, 'Overdue') : h('span', { class: 'badge ok' }, 'Current, due in ' + days + (days === 1 ? ' day' : ' days'))),
           h('dt', {}, 'Compromise marks'), h('dd', { id: 'compromise' }, compromise)));
-      const expiresAt = Date.parse(cred.expires_at);
       const tick = () => {
-        const left = expiresAt - Date.now();
+        const left = shown.expiresAt - Date.now();
         if (left <= 0) { expire(); return; }
         countdown.textContent = fmtDuration(left);
         if (left <= WARN_MS && warning.hidden) {
@@ -729,24 +898,29 @@
     // expire removes the secret (from the DOM and from memory) and asks
     // for the password and code again.
     function expire() {
+      const span = fmtWindow(shown.windowMs);
       state.reauth = null;
-      locked('The view closed after its 15 minutes; the password was removed from the page.');
+      locked('The view closed after its ' + span + '; the password was removed from the page.');
       if (alive) unlock();
     }
 
     async function loadAudit(page) {
       auditErr.hidden = true;
       try {
-        const r = await api('GET', base + '/audit', { query: { page, per_page: 10 } });
+        const r = await api('GET', base + '/audit', { query: { page, per_page: AUDIT_PER_PAGE } });
         if (!alive) return;
         auditPage = r.page;
         const pages = Math.max(1, Math.ceil(r.total / r.per_page));
-        auditBody.replaceChildren(...r.events.map((e) => h('tr', {},
-          h('td', { 'data-label': 'Time' }, fmtTime(e.timestamp)),
-          h('td', { 'data-label': 'Admin' }, e.user_id || '—'),
-          h('td', { 'data-label': 'IP' }, e.ip || '—'),
-          h('td', { 'data-label': 'Action' }, e.event),
-          h('td', { 'data-label': 'Severity' }, e.severity))));
+        auditBody.replaceChildren(...foldTrailReads(r.events).map((row) => {
+          const e = row.event;
+          const what = eventWords(e);
+          return h('tr', { 'data-event': e.event },
+            h('td', { 'data-label': 'Time' }, row.count > 1 ? fmtTime(row.first) + ' to ' + fmtTime(e.timestamp).slice(11) : fmtTime(e.timestamp)),
+            h('td', { 'data-label': 'Admin' }, row.users.join(', ') || '—'),
+            h('td', { 'data-label': 'IP' }, row.ips.join(', ') || '—'),
+            h('td', { 'data-label': 'Action' }, what, e.severity && e.severity !== 'info' ? [' ', h('span', { class: 'badge ' + (e.severity === 'critical' ? 'red' : 'amber') }, e.severity === 'critical' ? 'Critical' : 'Warning')] : null),
+            h('td', { 'data-label': 'Details' }, row.count > 1 ? row.count + ' times' : eventDetails(e) || '—'));
+        }));
         if (!r.events.length) auditBody.append(h('tr', {}, h('td', { colspan: '5' }, 'No events.')));
         auditInfo.textContent = 'Page ' + r.page + ' of ' + pages;
         auditPrev.disabled = r.page <= 1; auditNext.disabled = r.page >= pages;
@@ -783,6 +957,7 @@
         confirmLabel: 'Reset now', danger: true,
       });
       if (!v || !alive || !(await ensureReauth('Confirm your password and code to reset.')) || !alive) return;
+      const held = state.reauth; // the one-time password goes when its window ends
       let r;
       try { r = await api('POST', base + '/emergency-reset', { reauth: true, body: { incident_id: v.incident_id, reason: v.reason } }); } catch (ex) { showError(actionErr, ex); return; }
       loadAudit(1);
@@ -793,17 +968,38 @@
       }
       let once = r.password;
       r = null;
+      // Like the view, the dialog keeps the password only for the re-auth
+      // window: at its end the password leaves the page (and the
+      // clipboard); it can then be read like any credential.
       const code = h('code', { class: 'secret', id: 'one-time-password' }, once);
-      const copied = h('span', { class: 'copied', role: 'status' });
-      modal(h('div', {},
+      const copied = h('span', { class: 'copied', role: 'status', id: 'copied-one-time' });
+      const left = h('span', { class: 'countdown', id: 'one-time-countdown', role: 'timer', 'aria-live': 'off' });
+      let wipe = null;
+      const dlg = modal(h('div', {},
         h('h2', { id: 'otp-title' }, 'New password, shown once'),
         h('p', {}, 'Store it where it is needed now. It is not shown again here; later it is read like any credential, with its own audit record.'),
         h('p', {}, code),
+        h('p', { class: 'hint' }, 'This closes in ', left, ', when your confirmation runs out, as the view does.'),
         h('div', { class: 'actions' },
-          h('button', { type: 'button', class: 'secondary', onclick: async () => { copied.textContent = (await copyText(once || '')) ? 'Copied' : 'Copying failed'; } }, 'Copy'), copied,
+          h('button', { type: 'button', class: 'secondary', id: 'copy-one-time', onclick: async () => { copied.textContent = (await copySecret(once || '')) ? 'Copied; cleared from the clipboard when this closes.' : 'Copying failed'; } }, 'Copy'), copied,
           h('button', { type: 'button', id: 'dismiss-password', autofocus: true, onclick: (e) => e.target.closest('dialog').close() }, 'I have stored it'))),
-      { labelledBy: 'otp-title', closable: false, onClose: () => { code.textContent = ''; once = null; } });
+      {
+        labelledBy: 'otp-title', closable: false,
+        onClose: (why) => {
+          clearInterval(wipe);
+          code.textContent = ''; once = null;
+          clearClipboard();
+          if (why === 'expired') actionMsg.replaceChildren(h('p', { class: 'notice', id: 'one-time-expired' }, 'Reset for incident ' + v.incident_id + '. The new password was removed from the page when your confirmation ran out, after ' + fmtWindow(held.windowMs) + '; confirm again to read it.'));
+        },
+      });
+      const tick = () => {
+        const ms = held.expiresAt - Date.now();
+        if (ms <= 0) dlg.close('expired');
+        else left.textContent = fmtDuration(ms);
+      };
       actionMsg.replaceChildren(h('p', { class: 'notice' }, 'Reset for incident ' + v.incident_id + '.'));
+      tick();
+      if (once !== null) wipe = setInterval(tick, 1000);
     }
 
     setPage('SMTP credentials of ' + tenantID,
@@ -821,7 +1017,7 @@
         auditErr,
         h('div', { class: 'table-wrap' }, h('table', { class: 'stack', id: 'audit' },
           h('caption', { class: 'sr-only' }, 'The tenant\'s audit trail, newest first'),
-          h('thead', {}, h('tr', {}, ['Time', 'Admin', 'IP', 'Action', 'Severity'].map((c) => h('th', { scope: 'col' }, c)))),
+          h('thead', {}, h('tr', {}, ['Time', 'Admin', 'IP', 'Action', 'Details'].map((c) => h('th', { scope: 'col' }, c)))),
           auditBody)),
         h('nav', { class: 'pager', 'aria-label': 'Audit pages' }, auditPrev, auditInfo, auditNext)));
     locked('The credential is shown only after you confirm your password and code.');
