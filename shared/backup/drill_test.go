@@ -116,7 +116,7 @@ func TestDisasterRecovery(t *testing.T) {
 		for i, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
 				info := res.Backup
-				info.Name = fmt.Sprintf("vault-backups/2026/11/%02d/damaged.snap.enc", i+1)
+				info.Name = fmt.Sprintf("vault-backups/2026/11/%02d/202611%02dT000000.000000000Z.snap.enc", i+1, i+1) // a damaged backup, named as listed
 				putObject(t, s3c, info.Name, c.data)
 				if c.manifest {
 					info.Size, info.SHA256 = int64(len(c.data)), sha(c.data)
