@@ -2,7 +2,10 @@ package devenv
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -44,5 +47,42 @@ func TestStackRunsEachFunctionWithItsOwnPolicy(t *testing.T) {
 	after, err := s.App.Vault.Read(ctx, tn.TenantID+"/admin")
 	if err != nil || after.Version != rec.Version {
 		t.Fatalf("the credential changed: version %d -> %d (%v)", rec.Version, after.Version, err)
+	}
+}
+
+// TestBackupIdentityChecksEveryCredential: the restore check runs with the
+// backup function's own Vault identity, as in AWS: `gateway invoke backup
+// events/backup-verify.json` lists every tenant, reads its record and
+// unwraps its data key, and every credential opens. (After a restore the
+// same identity checks the restored Vault: shared/backup's
+// TestDisasterRecovery.)
+func TestBackupIdentityChecksEveryCredential(t *testing.T) {
+	ctx := context.Background()
+	s := StartTestStack(t, 2)
+	event, err := os.ReadFile(filepath.Join("..", "..", "events", "backup-verify.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Gateway.Invoke(ctx, "backup", event)
+	if err != nil {
+		t.Fatalf("gateway invoke backup events/backup-verify.json: %v", err)
+	}
+	var res struct {
+		Tenants []struct {
+			TenantID  string `json:"tenant_id"`
+			Decrypted bool   `json:"decrypted"`
+			Error     string `json:"error"`
+		} `json:"tenants"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("answer %s: %v", out, err)
+	}
+	if len(res.Tenants) != len(s.Tenants) {
+		t.Fatalf("checked %d tenants, want %d: %s", len(res.Tenants), len(s.Tenants), out)
+	}
+	for _, c := range res.Tenants {
+		if !c.Decrypted {
+			t.Errorf("tenant %s does not open with the backup identity: %s", c.TenantID, c.Error)
+		}
 	}
 }

@@ -42,7 +42,15 @@ func run(log *slog.Logger, control, state string, cost int) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	srv := mailustandin.NewServer(mailustandin.Options{StatePath: state, Logger: log, BcryptCost: cost})
+	// MailU's own setting: networks never rate limited (the functions'
+	// egress addresses in production, docs/local-mailu.md).
+	limits := mailustandin.DefaultAuthLimits()
+	exempt, err := mailustandin.ParseExemption(os.Getenv("AUTH_RATELIMIT_EXEMPTION"))
+	if err != nil {
+		return err
+	}
+	limits.Exemption = exempt
+	srv := mailustandin.NewServer(mailustandin.Options{StatePath: state, Logger: log, BcryptCost: cost, AuthLimits: &limits})
 	defer srv.Close()
 	if err := srv.Restore(ctx); err != nil {
 		return err

@@ -61,6 +61,11 @@ func run(ctx context.Context, name, target string, login, list bool, by string) 
 	if err != nil {
 		return err
 	}
+	// The operator names the target on the command line: that is the
+	// restore target this run is configured for.
+	if target != "" {
+		bc.RestoreTargets = append(bc.RestoreTargets, target)
+	}
 	b, err := a.NewBackups(ctx, bc)
 	if err != nil {
 		return err

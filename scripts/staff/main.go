@@ -7,6 +7,7 @@
 //	staff disable <sub> | enable <sub>
 //	staff reset-totp <sub>               a new TOTP secret; the old one stops working at once
 //	staff remove <sub>
+//	staff unlock <sub>                   lift the hold of too many failed re-authentications in a day
 //
 // <sub> is the subject of the member's bearer tokens; their roles come from
 // the identity provider's token, the one given here is recorded for the
@@ -55,6 +56,7 @@ commands:
   enable <sub>                               undo disable
   reset-totp <sub>                           enrol a new TOTP secret; the old one stops working
   remove <sub>                               delete their userpass user, entity and TOTP secret
+  unlock <sub>                               lift the hold of more than 10 failed re-authentications in 24 hours
 
 <sub> is the subject (sub) of the member's bearer tokens. Roles: support-team, platform-admin.
 Environment: VAULT_ADDR, VAULT_TOKEN (smtp-vault-staff-admin), AUDIT_BUCKET and the S3 settings
@@ -89,7 +91,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	name := fs.Arg(0)
 	switch cmd {
-	case "add", "list", "disable", "enable", "reset-totp", "remove":
+	case "add", "list", "disable", "enable", "reset-totp", "remove", "unlock":
 	default:
 		fmt.Fprintf(stderr, "staff: unknown command %q\n\n%s", cmd, usage)
 		return exitUsage
@@ -151,7 +153,7 @@ func connect(ctx context.Context, stderr io.Writer) (*vaultsetup.Staff, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &vaultsetup.Staff{Vault: c, TOTPMethodID: methodID, Audit: a.Audit, By: by}, nil
+	return &vaultsetup.Staff{Vault: c, TOTPMethodID: methodID, Audit: a.Audit, Attempts: a.Vault, AttemptsMount: cfg.AccessMount, By: by}, nil
 }
 
 func do(ctx context.Context, s *vaultsetup.Staff, cmd, name string, role auth.Role, passwordStdin bool, stdin io.Reader, stdout io.Writer) error {
@@ -195,6 +197,16 @@ func do(ctx context.Context, s *vaultsetup.Staff, cmd, name string, role auth.Ro
 			return err
 		}
 		fmt.Fprintf(stdout, "enabled %s\n", strings.ToLower(name))
+	case "unlock":
+		held, err := s.Unlock(ctx, name)
+		if err != nil {
+			return err
+		}
+		if held {
+			fmt.Fprintf(stdout, "lifted the re-authentication hold of %s\n", strings.ToLower(name))
+		} else {
+			fmt.Fprintf(stdout, "%s was not held; their failed attempts are forgotten\n", strings.ToLower(name))
+		}
 	case "remove":
 		if err := s.Remove(ctx, name); err != nil {
 			return err

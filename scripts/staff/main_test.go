@@ -98,6 +98,26 @@ func TestStaffLifecycle(t *testing.T) {
 		t.Fatalf("the new TOTP secret: %v", err)
 	}
 
+	// The daily cap of failed re-authentications held carol (as the
+	// reauth function records it); unlock lifts the hold.
+	if _, err := v.Root().KVv2("smtp-access").Put(ctx, "reauth/carol", map[string]any{
+		"failures": "", "daily_failures": "", "pending": "", "locked_until": "",
+		"held_since": "2026-03-12T09:00:00Z", "updated_at": "2026-03-12T09:00:00Z",
+	}, vaultapi.WithCheckAndSet(0)); err != nil {
+		t.Fatal(err)
+	}
+	if out := cmd(0, "unlock", "Carol"); !strings.Contains(out, "lifted the re-authentication hold of carol") {
+		t.Fatalf("unlock printed %q", out)
+	}
+	rec, err := v.Root().KVv2("smtp-access").Get(ctx, "reauth/carol")
+	if err != nil || rec.Data["held_since"] != "" {
+		t.Fatalf("after unlock the attempts record is %v (%v)", rec, err)
+	}
+	if out := cmd(0, "unlock", "carol"); !strings.Contains(out, "was not held") {
+		t.Fatalf("unlock of a member not held printed %q", out)
+	}
+	cmd(1, "unlock", "../sys/seal")
+
 	cmd(0, "remove", "carol")
 	if err := login.try(ctx, "carol", password[1], newSecret); !errors.Is(err, vault.ErrInvalidCredentials) {
 		t.Fatalf("a removed member re-authenticates: %v", err)
@@ -107,7 +127,7 @@ func TestStaffLifecycle(t *testing.T) {
 	}
 
 	trail := srv.BucketText(t, devenv.AuditBucket)
-	for _, e := range []string{"staff_added", "staff_listed", "staff_disabled", "staff_enabled", "staff_totp_reset", "staff_removed"} {
+	for _, e := range []string{"staff_added", "staff_listed", "staff_disabled", "staff_enabled", "staff_totp_reset", "staff_reauth_unlocked", "staff_removed"} {
 		if !strings.Contains(trail, `"event":"`+e+`"`) {
 			t.Errorf("no %s record in the audit bucket", e)
 		}

@@ -14,6 +14,7 @@ import (
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/auth"
 	"smtp-vault/shared/pathseg"
+	"smtp-vault/shared/reauth"
 )
 
 // Recorder records audit events (shared/audit's Recorder).
@@ -33,6 +34,10 @@ type Staff struct {
 	Vault        *vaultapi.Client // a token with the smtp-vault-staff-admin policy
 	TOTPMethodID string           // the TOTP login MFA method (TOTPMethodID, Report.TOTPMethodID)
 	Audit        Recorder
+	// Attempts reaches the failed re-authentication records (Unlock), in
+	// AttemptsMount (default smtp-access).
+	Attempts      reauth.KV
+	AttemptsMount string
 	// By names who acts, for the audit records (user_id).
 	By  string
 	Now func() time.Time
@@ -71,6 +76,9 @@ const (
 	EventStaffRemoved   = "staff_removed"
 	EventStaffTOTPReset = "staff_totp_reset"
 	EventStaffListed    = "staff_listed"
+	// EventStaffReauthUnlocked: a member's re-authentication hold (the
+	// daily cap of shared/reauth) was lifted.
+	EventStaffReauthUnlocked = "staff_reauth_unlocked"
 )
 
 // CheckName normalises a staff name (lower case) and refuses one that
@@ -476,6 +484,24 @@ func (s *Staff) now() time.Time {
 		return s.Now()
 	}
 	return time.Now()
+}
+
+// Unlock lifts the hold the daily cap of failed re-authentications put on
+// name (and forgets their failed attempts); audited whether or not they
+// were held. It reports whether they were.
+func (s *Staff) Unlock(ctx context.Context, name string) (bool, error) {
+	name, err := CheckName(name)
+	if err != nil {
+		return false, err
+	}
+	if s.Attempts == nil {
+		return false, errors.New("vaultsetup: unlock needs the attempt records (Staff.Attempts)")
+	}
+	held, err := reauth.Lift(ctx, s.Attempts, s.AttemptsMount, name, s.now())
+	if err != nil {
+		return false, fmt.Errorf("vaultsetup: unlock %s: %w", name, err)
+	}
+	return held, s.record(ctx, EventStaffReauthUnlocked, audit.Warning, name, map[string]any{"was_held": held})
 }
 
 // record audits a staff action on the platform chain.

@@ -447,6 +447,61 @@ func TestFaultsLoseNothing(t *testing.T) {
 	}
 }
 
+// TestStoreKeepsTheTenantsDomain: the hosts a tenant's endpoints may move
+// to are those under its domain, so a store naming another domain must not
+// choose its own allow-list. A platform-admin's store (with any MailU
+// token) that names a domain of its choosing, with endpoints under it, is
+// refused before anything is called: the tenant keeps its record, its
+// password and its MailU.
+func TestStoreKeepsTheTenantsDomain(t *testing.T) {
+	s := devenv.StartTestStack(t, 1)
+	admin := token(t, s, auth.RolePlatformAdmin)
+	support := token(t, s, auth.RoleSupport)
+	tn := s.Tenants[0]
+	in := s.StoreEvent(tn)
+	before := do(t, s, "GET", credPath(tn.TenantID), support, "")
+	changes := func() int {
+		n := 0
+		for _, rec := range chainRecords(t, s, tn.TenantID) {
+			if rec.Event.Event == audit.EndpointChanged || rec.Event.Event == audit.CredentialsStored {
+				n++
+			}
+		}
+		return n
+	}
+	seeded := changes()
+	for name, body := range map[string]map[string]string{
+		"move to a host under a domain of the caller's choosing": {
+			"domain": "evil.example.test", "webmail_url": "https://mail.evil.example.test",
+			"mailu_api_url": "https://mail.evil.example.test/api/v1", "smtp_addr": "mail.evil.example.test:465",
+			"mailu_api_token": "attacker-token",
+		},
+		"another domain at the same endpoints": {
+			"domain": "evil.example.test", "webmail_url": in.WebmailURL, "mailu_api_url": in.MailUAPIURL, "smtp_addr": in.SMTPAddr,
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			b, _ := json.Marshal(body)
+			r := do(t, s, "POST", credPath(tn.TenantID), admin, string(b))
+			if r.Status != 400 || r.code() != "invalid_request" || !strings.Contains(r.Raw, "domain") {
+				t.Fatalf("store naming another domain: %d %s", r.Status, r.Raw)
+			}
+			after := do(t, s, "GET", credPath(tn.TenantID), support, "")
+			for _, f := range []string{"username", "password", "webmail_url", "last_rotated"} {
+				if after.Body[f] != before.Body[f] {
+					t.Fatalf("%s changed: %v -> %v", f, before.Body[f], after.Body[f])
+				}
+			}
+		})
+	}
+	if n := changes(); n != seeded {
+		t.Fatalf("%d store and endpoint records after the refused stores, %d before", n, seeded)
+	}
+	if err := mailu.VerifyLogin(context.Background(), in.SMTPAddr, before.Body["username"].(string), before.Body["password"].(string), nil); err != nil {
+		t.Fatalf("the tenant's password no longer logs in at its MailU: %v", err)
+	}
+}
+
 func TestConcurrentStoresOfOneTenant(t *testing.T) {
 	s := devenv.StartTestStack(t, 1)
 	admin := token(t, s, auth.RolePlatformAdmin)

@@ -50,6 +50,7 @@ var errorTable = []struct {
 }{
 	{auth.ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated", "a valid bearer token is required"},
 	{auth.ErrForbidden, http.StatusForbidden, "forbidden", "your role may not do this"},
+	{reauth.ErrHeld, http.StatusTooManyRequests, "reauth_held", "too many failed re-authentications today: re-authentication is held until a platform-admin lifts it"},
 	{reauth.ErrLocked, http.StatusTooManyRequests, "rate_limited", "too many failed re-authentications; try again after Retry-After seconds"},
 	{reauth.ErrFailed, http.StatusUnauthorized, "reauth_failed", "the password or the TOTP code is wrong"},
 	{reauth.ErrRequired, http.StatusUnauthorized, "reauth_required", "re-authenticate (POST /api/v1/platform-admin/reauth) and send the token in X-Reauth-Token"},

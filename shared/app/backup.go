@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -16,6 +20,7 @@ import (
 
 	"smtp-vault/shared/backup"
 	"smtp-vault/shared/credential"
+	"smtp-vault/shared/mailu"
 	"smtp-vault/shared/tracing"
 	"smtp-vault/shared/vault"
 )
@@ -33,6 +38,12 @@ type BackupConfig struct {
 	// UnsealWait (BACKUP_UNSEAL_WAIT, default 2m) is how long a restore
 	// waits for the target to be unsealed before checking credentials.
 	UnsealWait time.Duration
+	// RestoreTargets (BACKUP_RESTORE_TARGETS, comma-separated) are the
+	// only Vault addresses a restore may send a decrypted snapshot to (and
+	// log in at with the function's identity): https, or http on loopback.
+	// Empty: the function restores nowhere; scripts/restore names its
+	// -target here.
+	RestoreTargets []string
 	// Now is the clock of the backups' names and retention; default
 	// time.Now (tests move it).
 	Now func() time.Time
@@ -45,6 +56,14 @@ func BackupConfigFromEnv() (BackupConfig, error) {
 		KMSKeyID: os.Getenv("BACKUP_KMS_KEY_ID"),
 		KeyFile:  env("BACKUP_KEY_FILE", ".local/backup.key"),
 		TempDir:  os.Getenv("BACKUP_TEMP_DIR"),
+	}
+	for _, t := range strings.Split(os.Getenv("BACKUP_RESTORE_TARGETS"), ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			if err := checkRestoreTarget(t); err != nil {
+				return BackupConfig{}, fmt.Errorf("config: BACKUP_RESTORE_TARGETS: %w", err)
+			}
+			c.RestoreTargets = append(c.RestoreTargets, t)
+		}
 	}
 	var err error
 	if c.UnsealWait, err = duration("BACKUP_UNSEAL_WAIT", 2*time.Minute); err != nil {
@@ -152,16 +171,26 @@ func (b *Backups) Restore(ctx context.Context, req RestoreRequest, unseal func(c
 	if req.TargetAddr == "" || req.TargetToken == "" {
 		return backup.Report{}, nil, fmt.Errorf("%w: target_vault_addr and target_token are required", credential.ErrInvalidInput)
 	}
+	if err := checkRequestedBy(req.RequestedBy); err != nil {
+		return backup.Report{}, nil, err
+	}
+	if err := checkRestoreTarget(req.TargetAddr); err != nil {
+		return backup.Report{}, nil, fmt.Errorf("%w: target_vault_addr: %w", credential.ErrInvalidInput, err)
+	}
+	if !slices.Contains(b.cfg.RestoreTargets, req.TargetAddr) {
+		return backup.Report{}, nil, fmt.Errorf("%w: target_vault_addr %s is not one of the restore targets this function is configured for (BACKUP_RESTORE_TARGETS)", credential.ErrInvalidInput, req.TargetAddr)
+	}
 	target, err := vault.New(vault.Config{Address: req.TargetAddr, AuthMethod: vault.AuthToken, Token: req.TargetToken, Timeout: b.app.Config.VaultTimeout})
 	if err != nil {
 		return backup.Report{}, nil, err
 	}
 	var checks []credential.TenantCheck
 	rep, err := b.Service.Restore(ctx, backup.RestoreOptions{
-		Backup:   req.Backup,
-		Target:   target,
-		Progress: progress,
-		Actor:    req.RequestedBy,
+		Backup:     req.Backup,
+		Target:     target,
+		Progress:   progress,
+		Actor:      req.RequestedBy,
+		TargetAddr: req.TargetAddr,
 		Verify: func(ctx context.Context) (backup.Verification, error) {
 			if err := b.waitUnsealed(ctx, target, unseal); err != nil {
 				return backup.Verification{}, err
@@ -182,6 +211,29 @@ func (b *Backups) Restore(ctx context.Context, req RestoreRequest, unseal func(c
 		},
 	})
 	return rep, checks, err
+}
+
+// checkRestoreTarget accepts a Vault address a decrypted snapshot may be
+// sent to: an https URL of a host, or http on loopback (the local stack),
+// with no user, path, query or fragment.
+func checkRestoreTarget(addr string) error {
+	u, err := url.Parse(addr)
+	if err != nil || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q is not a Vault address (scheme://host[:port])", addr)
+	}
+	if u.Scheme == "https" || u.Scheme == "http" && mailu.IsLoopback(u.Hostname()) {
+		return nil
+	}
+	return fmt.Errorf("%q must be https (plain http only on loopback)", addr)
+}
+
+// checkRequestedBy requires who asks for a restore, for the audit trail:
+// a short printable name.
+func checkRequestedBy(by string) error {
+	if strings.TrimSpace(by) == "" || len(by) > 128 || strings.IndexFunc(by, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return fmt.Errorf("%w: requested_by is required: who asks for the restore (at most 128 printable characters)", credential.ErrInvalidInput)
+	}
+	return nil
 }
 
 // waitUnsealed waits until the restore has taken effect in the target

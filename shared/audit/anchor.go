@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,18 +49,53 @@ func (a *VaultAnchors) read(ctx context.Context, chain string) (Anchor, int, err
 	if err != nil {
 		return Anchor{}, 0, fmt.Errorf("read the anchor of audit chain %s: %w", chain, err)
 	}
-	seq, err := strconv.ParseUint(sec.Data["seq"], 10, 64)
-	at, _ := time.Parse(time.RFC3339Nano, sec.Data["anchored_at"])
-	if err != nil || len(sec.Data["hash"]) != len(GenesisHash) {
+	an, ok := decodeAnchor(sec.Data)
+	if !ok {
 		return Anchor{}, 0, fmt.Errorf("the anchor of audit chain %s in %s is malformed", chain, a.Mount)
 	}
-	return Anchor{Seq: seq, Hash: sec.Data["hash"], At: at}, sec.Version, nil
+	return an, sec.Version, nil
+}
+
+// encode is an anchor as stored in Vault.
+func (an Anchor) encode() map[string]string {
+	return map[string]string{"seq": strconv.FormatUint(an.Seq, 10), "hash": an.Hash, "anchored_at": an.At.UTC().Format(time.RFC3339Nano)}
+}
+
+// decodeAnchor reads an anchor as encode wrote it, and nothing else: a
+// sequence number of a record (1 to MaxSeq, no sign or leading zero), a
+// record hash (Hash: lowercase hex SHA-256) and the time it was set. An
+// anchor the verifier starts from must be one Anchor could have written.
+func decodeAnchor(data map[string]string) (Anchor, bool) {
+	seq, err := strconv.ParseUint(data["seq"], 10, 64)
+	if err != nil || seq == 0 || seq > MaxSeq {
+		return Anchor{}, false
+	}
+	at, err := time.Parse(time.RFC3339Nano, data["anchored_at"])
+	if err != nil {
+		return Anchor{}, false
+	}
+	an := Anchor{Seq: seq, Hash: data["hash"], At: at.UTC()}
+	if !validHash(an.Hash) || !maps.Equal(an.encode(), data) {
+		return Anchor{}, false
+	}
+	return an, true
+}
+
+// validHash is what Hash returns: 64 lowercase hex digits.
+func validHash(h string) bool {
+	if len(h) != len(GenesisHash) {
+		return false
+	}
+	for _, c := range []byte(h) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func (a *VaultAnchors) write(ctx context.Context, chain string, an Anchor, cas int) error {
-	_, err := a.Vault.WriteKVCAS(ctx, a.Mount, chain, map[string]string{
-		"seq": strconv.FormatUint(an.Seq, 10), "hash": an.Hash, "anchored_at": an.At.UTC().Format(time.RFC3339Nano),
-	}, cas)
+	_, err := a.Vault.WriteKVCAS(ctx, a.Mount, chain, an.encode(), cas)
 	if err != nil {
 		return fmt.Errorf("anchor audit chain %s: %w", chain, err)
 	}

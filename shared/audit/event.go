@@ -27,7 +27,10 @@ const (
 	CredentialsRecovered      = "smtp_credentials_recovered"
 	CompromiseResponse        = "credential_compromise_response"
 	VaultRestoredFromBackup   = "vault_restored_from_backup"
-	CredentialsRewrapped      = "smtp_credentials_rewrapped"
+	// VaultRestoreStarted: a verified backup is about to be sent to the
+	// named target Vault. Written before anything is sent, failing closed.
+	VaultRestoreStarted  = "vault_restore_started"
+	CredentialsRewrapped = "smtp_credentials_rewrapped"
 	// CredentialsChangeStarted: a new password is recorded as pending and
 	// is about to be set in MailU (the four steps' setSecret). Written
 	// before MailU is touched, failing closed, so no password changes in

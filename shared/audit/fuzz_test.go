@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"smtp-vault/shared/vault"
 )
@@ -99,6 +100,34 @@ func FuzzSplitMAC(f *testing.F) {
 		joined := append(bytes.TrimSuffix(bytes.Clone(unsigned), []byte("}")), macPrefix+tag+`"}`...)
 		if !bytes.Equal(joined, body) || len(tag) != 64 {
 			t.Fatalf("split %q into %q and %q", body, unsigned, tag)
+		}
+	})
+}
+
+// FuzzAnchor: whatever an anchor path in Vault holds, decodeAnchor either
+// refuses it or returns an anchor Anchor could have written: a record's
+// sequence number, a record hash and a time, that encodes back to exactly
+// what was read.
+func FuzzAnchor(f *testing.F) {
+	f.Add("12", Hash([]byte("record")), "2026-12-01T02:00:00.123456789Z")
+	f.Add("0", GenesisHash, "2026-12-01T02:00:00Z")
+	f.Add("012", Hash([]byte("record")), "2026-12-01T02:00:00Z")
+	f.Add("1000000000000", Hash([]byte("record")), "2026-12-01T02:00:00Z")
+	f.Add("5", strings.ToUpper(Hash([]byte("record"))), "2026-12-01T02:00:00Z")
+	f.Add("5", strings.Repeat("g", 64), "2026-12-01T02:00:00Z")
+	f.Add("5", Hash([]byte("record")), "2026-12-01T04:00:00+02:00")
+	f.Add("5", Hash([]byte("record")), "")
+	f.Fuzz(func(t *testing.T, seq, hash, at string) {
+		data := map[string]string{"seq": seq, "hash": hash, "anchored_at": at}
+		an, ok := decodeAnchor(data)
+		if !ok {
+			return
+		}
+		if an.Seq == 0 || an.Seq > MaxSeq || !validHash(an.Hash) || an.At.Location() != time.UTC {
+			t.Fatalf("accepted anchor %+v", an)
+		}
+		if got := an.encode(); got["seq"] != seq || got["hash"] != hash || got["anchored_at"] != at {
+			t.Fatalf("anchor %v encodes as %v", data, got)
 		}
 	})
 }

@@ -26,8 +26,10 @@ const (
 
 // VerifierConfig says which tokens a Verifier accepts.
 type VerifierConfig struct {
-	Issuer   string // "iss" must equal this
-	Audience string // "aud" must contain this
+	Issuer string // "iss" must equal this
+	// Audience must be in "aud" or, in an access token without "aud"
+	// (Cognito's: "token_use" "access"), equal its "client_id".
+	Audience string
 
 	// JWKSURL is where the signing keys are fetched from. The keys are
 	// cached; a token naming an unknown kid triggers a refetch at most
@@ -147,7 +149,7 @@ func (v *Verifier) verifyPayload(ctx context.Context, raw string) (claims map[st
 		return nil, nil, "", nil, unauthenticated("bad signature")
 	}
 
-	var std jwt.Claims
+	var std tokenClaims
 	if err := json.Unmarshal(payload, &std); err != nil {
 		return nil, nil, "", nil, unauthenticated("malformed claims")
 	}
@@ -161,12 +163,30 @@ func (v *Verifier) verifyPayload(ctx context.Context, raw string) (claims map[st
 	return claims, payload, kid, key, nil
 }
 
-func (v *Verifier) validate(c jwt.Claims) error {
+// tokenClaims are the registered claims plus the two Cognito puts in an
+// access token in place of "aud".
+type tokenClaims struct {
+	jwt.Claims
+	TokenUse string `json:"token_use"`
+	ClientID string `json:"client_id"`
+}
+
+// audienceOK applies API Gateway's JWT authorizer rule: "aud" decides when
+// present; without it, only an access token's "client_id" can stand in,
+// so an ID token (or any other) without "aud" is refused.
+func (c tokenClaims) audienceOK(audience string) bool {
+	if len(c.Audience) > 0 {
+		return c.Audience.Contains(audience)
+	}
+	return c.TokenUse == "access" && c.ClientID != "" && c.ClientID == audience
+}
+
+func (v *Verifier) validate(c tokenClaims) error {
 	now := v.now()
 	switch {
 	case c.Issuer != v.issuer:
 		return unauthenticated("wrong issuer")
-	case !c.Audience.Contains(v.audience):
+	case !c.audienceOK(v.audience):
 		return unauthenticated("wrong audience")
 	case c.Expiry == nil:
 		return unauthenticated("token has no exp")
@@ -227,6 +247,7 @@ const (
 	retryFailedFetch = 5 * time.Second
 	maxJWKSBytes     = 1 << 20
 	minRSABits       = 2048
+	maxRSABits       = 8192 // go-jose's own bound; bounds a verification's cost
 )
 
 // holds says whether kid still names key, without fetching: a cached
@@ -285,6 +306,12 @@ func (s *keySource) fetch(ctx context.Context) (map[string]*rsa.PublicKey, error
 	if len(body) > maxJWKSBytes {
 		return nil, errors.New("JWKS too large")
 	}
+	return parseJWKS(body)
+}
+
+// parseJWKS reads a JWKS document into the keys that may verify tokens
+// (indexKeys).
+func parseJWKS(body []byte) (map[string]*rsa.PublicKey, error) {
 	// Decode key by key: one key of a type go-jose cannot read (a new curve,
 	// say) must not take the RSA keys down with it.
 	var doc struct {
@@ -305,7 +332,8 @@ func (s *keySource) fetch(ctx context.Context) (map[string]*rsa.PublicKey, error
 
 // indexKeys keeps the keys that can verify RS256 signatures: RSA public keys
 // with a kid, meant for signing (or with no use given), and with no alg or
-// alg RS256, of at least minRSABits. The first such key wins for a kid.
+// alg RS256, of minRSABits to maxRSABits with an odd public exponent. The
+// first such key wins for a kid.
 func indexKeys(set jose.JSONWebKeySet) map[string]*rsa.PublicKey {
 	out := map[string]*rsa.PublicKey{}
 	for _, k := range set.Keys {
@@ -322,7 +350,8 @@ func indexKeys(set jose.JSONWebKeySet) map[string]*rsa.PublicKey {
 		default:
 			continue
 		}
-		if pub.N.BitLen() < minRSABits {
+		// An even or tiny exponent is no RSA key; go-jose refuses only 1.
+		if bits := pub.N.BitLen(); bits < minRSABits || bits > maxRSABits || pub.E < 3 || pub.E%2 == 0 {
 			continue
 		}
 		if _, dup := out[k.KeyID]; !dup {

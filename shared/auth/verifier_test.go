@@ -272,6 +272,85 @@ func (s *jwksServer) serve(set jose.JSONWebKeySet) {
 	s.set = set
 }
 
+// cognitoAccessClaims are shaped like the access token Amazon Cognito
+// issues after the hosted sign-in: no "aud", the app client in
+// "client_id", "token_use" "access", the groups in "cognito:groups".
+func cognitoAccessClaims() map[string]any {
+	return map[string]any{
+		"sub":            "alice",
+		"cognito:groups": []string{"platform-admin"},
+		"iss":            testIssuer,
+		"version":        2,
+		"client_id":      testAudience,
+		"origin_jti":     "0c1e0f5e-4a1b-4c3e-9a55-6f0d3c2b1a00",
+		"event_id":       "6b0e3b8e-2f6c-4d5d-8a39-3f0f3e0c9d11",
+		"token_use":      "access",
+		"scope":          "openid",
+		"auth_time":      t0.Add(-time.Minute).Unix(),
+		"exp":            t0.Add(time.Hour).Unix(),
+		"iat":            t0.Add(-time.Minute).Unix(),
+		"jti":            "5f3b9d1e-8c2a-4e7f-b6d4-2a1c0e9f8b77",
+		"username":       "alice",
+	}
+}
+
+// TestVerifyCognitoAccessToken: API Gateway's authorizer checks
+// "client_id" when "aud" is absent, and so must each function, or the
+// console's Cognito sign-in (which sends the access token) is refused
+// everywhere. Only an access token may stand on client_id.
+func TestVerifyCognitoAccessToken(t *testing.T) {
+	good := key(t, "good")
+	v := NewVerifier(VerifierConfig{
+		Issuer: testIssuer, Audience: testAudience, RolesClaim: "cognito:groups",
+		JWKS: ptr(jwks(good)), Now: func() time.Time { return t0 },
+	})
+	edit := func(f func(map[string]any)) string {
+		c := cognitoAccessClaims()
+		f(c)
+		return signRS(t, good, c)
+	}
+	tests := []struct {
+		name  string
+		token string
+		ok    bool
+	}{
+		{"cognito access token", edit(func(map[string]any) {}), true},
+		{"access token for another app client", edit(func(c map[string]any) { c["client_id"] = "another-client" }), false},
+		{"access token without client_id", edit(func(c map[string]any) { delete(c, "client_id") }), false},
+		{"access token with an empty client_id", edit(func(c map[string]any) { c["client_id"] = "" }), false},
+		{"client_id not a string", edit(func(c map[string]any) { c["client_id"] = []string{testAudience} }), false},
+		{"id token without aud", edit(func(c map[string]any) { c["token_use"] = "id" }), false},
+		{"no token_use", edit(func(c map[string]any) { delete(c, "token_use") }), false},
+		{"token_use in another case", edit(func(c map[string]any) { c["token_use"] = "Access" }), false},
+		// "aud" decides when present, as in API Gateway: a matching
+		// client_id does not rescue a wrong aud.
+		{"wrong aud, right client_id", edit(func(c map[string]any) { c["aud"] = "someone-else" }), false},
+		{"right aud, other client_id", edit(func(c map[string]any) { c["aud"] = testAudience; c["client_id"] = "x" }), true},
+		{"cognito id token", edit(func(c map[string]any) {
+			delete(c, "client_id")
+			c["token_use"] = "id"
+			c["aud"] = testAudience
+		}), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, _, err := v.Verify(context.Background(), tt.token)
+			if !tt.ok {
+				if !errors.Is(err, ErrUnauthenticated) {
+					t.Fatalf("Verify = %+v, %v; want ErrUnauthenticated", p, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if p.Subject != "alice" || !p.Has(RolePlatformAdmin) {
+				t.Fatalf("principal %+v", p)
+			}
+		})
+	}
+}
+
 func TestVerifyFetchesJWKS(t *testing.T) {
 	k1, k2, k3 := key(t, "k1"), key(t, "k2"), key(t, "k3")
 	srv := newJWKSServer(t, jwks(k1))

@@ -237,6 +237,8 @@ type RestoreOptions struct {
 	// Optional.
 	Verify func(ctx context.Context) (Verification, error)
 	Actor  string // who asked, for the audit trail
+	// TargetAddr names Target in the audit trail.
+	TargetAddr string
 }
 
 // Report is the outcome of a restore.
@@ -285,7 +287,16 @@ func (s *Service) Restore(ctx context.Context, o RestoreOptions) (Report, error)
 		return Report{}, fmt.Errorf("backup %s: %w: %d bytes decrypted, manifest says %d", info.Name, ErrCorrupt, n, info.SnapshotSize)
 	}
 
-	// Verified: from here on the target changes.
+	// Verified: from here on the target changes, and nothing is sent to
+	// it before the restore is on record.
+	if s.cfg.Audit != nil {
+		if err := s.cfg.Audit.Record(ctx, audit.Event{
+			Event: audit.VaultRestoreStarted, UserID: o.Actor, Severity: audit.Warning,
+			Details: map[string]any{"backup": info.Name, "sha256": info.SHA256, "target_vault_addr": o.TargetAddr},
+		}); err != nil {
+			return Report{}, fmt.Errorf("backup: record %s: %w", audit.VaultRestoreStarted, err)
+		}
+	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return Report{}, err
 	}

@@ -32,10 +32,7 @@ func BenchmarkBackupRestoreVerify(b *testing.B) {
 	start := time.Now()
 	st.SeedSealedTenants(b, tenants)
 	b.Logf("seeded %d tenants in %v", tenants, time.Since(start).Round(time.Millisecond))
-	bk, err := st.App.NewBackups(ctx, devenv.BackupConfig(b.TempDir(), time.Now))
-	if err != nil {
-		b.Fatal(err)
-	}
+	bc := devenv.BackupConfig(b.TempDir(), time.Now)
 	key := st.Vault.UnsealKey()
 	unseal := func(ctx context.Context, v *vault.Client) error {
 		_, err := v.Unseal(ctx, key)
@@ -49,6 +46,11 @@ func BenchmarkBackupRestoreVerify(b *testing.B) {
 			b.Fatal(err)
 		}
 		fresh, err := devenv.StartVault(ctx, b.TempDir(), addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bc.RestoreTargets = []string{fresh.Addr} // named in the function's configuration
+		bk, err := st.App.NewBackups(ctx, bc)
 		if err != nil {
 			b.Fatal(err)
 		}

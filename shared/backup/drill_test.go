@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	"smtp-vault/shared/app"
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/backup"
+	"smtp-vault/shared/credential"
 	"smtp-vault/shared/vault"
 )
 
@@ -50,6 +50,12 @@ func TestDisasterRecovery(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)}
 	bc := devenv.BackupConfig(t.TempDir(), clk.Now)
 	bc.UnsealWait = time.Minute
+	// The fresh Vault's address, named in the function's configuration.
+	addr, err := devenv.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc.RestoreTargets = []string{"http://" + addr}
 	b, err := st.App.NewBackups(ctx, bc)
 	if err != nil {
 		t.Fatal(err)
@@ -69,10 +75,6 @@ func TestDisasterRecovery(t *testing.T) {
 
 	// The fresh Vault, with a marker that must survive every refusal.
 	dir := t.TempDir()
-	addr, err := devenv.FreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
 	fresh, err := devenv.StartVault(ctx, dir, addr)
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +94,9 @@ func TestDisasterRecovery(t *testing.T) {
 	req := app.RestoreRequest{TargetAddr: fresh.Addr, TargetToken: freshToken, RequestedBy: "test:drill"}
 
 	t.Run("refused backups change nothing", func(t *testing.T) {
-		other, err := st.App.NewBackups(ctx, devenv.BackupConfig(t.TempDir(), clk.Now)) // another key file
+		otherConfig := devenv.BackupConfig(t.TempDir(), clk.Now) // another key file
+		otherConfig.RestoreTargets = bc.RestoreTargets
+		other, err := st.App.NewBackups(ctx, otherConfig)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,7 +120,9 @@ func TestDisasterRecovery(t *testing.T) {
 		for i, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
 				info := res.Backup
-				info.Name = fmt.Sprintf("vault-backups/2026/11/%02d/202611%02dT000000.000000000Z.snap.enc", i+1, i+1) // a damaged backup, named as listed
+				// A name of the form Backup gives, at the time its manifest says.
+				info.Time = time.Date(2026, 11, i+1, 2, 0, 0, 0, time.UTC)
+				info.Name = "vault-backups/" + info.Time.Format("2006/01/02/20060102T150405.000000000Z") + ".snap.enc"
 				putObject(t, s3c, info.Name, c.data)
 				if c.manifest {
 					info.Size, info.SHA256 = int64(len(c.data)), sha(c.data)
@@ -227,6 +233,157 @@ func TestDisasterRecovery(t *testing.T) {
 			t.Fatalf("restore not audited:\n%s", st.AuditLog.String())
 		}
 	})
+}
+
+// TestRestoreSendsOnlyToANamedTargetAndRecordsFirst: a decrypted snapshot
+// (and the function's own Vault login after it) goes only to a Vault the
+// function's configuration names, over https or on loopback, for a
+// restore that says who asked; and the restore is on the audit trail
+// before anything is sent: when it cannot be recorded, nothing is.
+func TestRestoreSendsOnlyToANamedTargetAndRecordsFirst(t *testing.T) {
+	st := devenv.StartTestStack(t, 1)
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)}
+	addr, err := devenv.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := devenv.StartVault(ctx, t.TempDir(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fresh.Stop() })
+	if _, err := fresh.Root().Logical().Write("smtp/data/marker/admin", map[string]any{"data": map[string]any{"v": "fresh"}, "options": map[string]any{"cas": 0}}); err != nil {
+		t.Fatal(err)
+	}
+	unchanged := func(t *testing.T) {
+		t.Helper()
+		if s, err := fresh.Root().Logical().Read("smtp/data/marker/admin"); err != nil || s == nil {
+			t.Fatalf("the fresh Vault changed: marker %v %v", s, err)
+		}
+	}
+	bc := devenv.BackupConfig(t.TempDir(), clk.Now)
+	bc.RestoreTargets = []string{fresh.Addr, "https://vault-dr.example.test:8200"}
+	b, err := st.App.NewBackups(ctx, bc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.Service.Backup(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := app.RestoreRequest{Backup: res.Backup.Name, TargetAddr: fresh.Addr, TargetToken: fresh.Root().Token(), RequestedBy: "test:targets"}
+	for name, edit := range map[string]func(r *app.RestoreRequest){
+		"http, not loopback":             func(r *app.RestoreRequest) { r.TargetAddr = "http://vault-dr.example.test:8200" },
+		"https, not configured":          func(r *app.RestoreRequest) { r.TargetAddr = "https://attacker.example.test:8200" },
+		"loopback, not configured":       func(r *app.RestoreRequest) { r.TargetAddr = "http://127.0.0.1:1" },
+		"the configured one with a path": func(r *app.RestoreRequest) { r.TargetAddr = fresh.Addr + "/v1/sys/storage/raft/snapshot-force" },
+		"no requested_by":                func(r *app.RestoreRequest) { r.RequestedBy = "" },
+		"blank requested_by":             func(r *app.RestoreRequest) { r.RequestedBy = "  " },
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := good
+			edit(&r)
+			if _, _, err := b.Restore(ctx, r, nil, nil); !errors.Is(err, credential.ErrInvalidInput) {
+				t.Fatalf("restore: %v, want ErrInvalidInput", err)
+			}
+			unchanged(t)
+			if strings.Contains(st.AuditLog.String(), audit.VaultRestoreStarted) {
+				t.Fatal("a refused restore was recorded as started")
+			}
+		})
+	}
+
+	kf, err := backup.OpenKeyFile(bc.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	service := func(rec backup.Recorder) *backup.Service {
+		return backup.New(backup.Config{Vault: st.App.Vault, Keys: kf, Bucket: &backup.Bucket{Client: st.S3.Client(), Name: devenv.BackupBucket}, Audit: rec, Now: clk.Now})
+	}
+	t.Run("the trail cannot be written: nothing is sent", func(t *testing.T) {
+		target := &spyTarget{}
+		_, err := service(failingRecorder{}).Restore(ctx, backup.RestoreOptions{Backup: res.Backup.Name, Target: target, Actor: "test:targets", TargetAddr: fresh.Addr})
+		if err == nil || target.called {
+			t.Fatalf("restore with the trail down: %v, target called %v", err, target.called)
+		}
+	})
+	t.Run("recorded before the snapshot goes", func(t *testing.T) {
+		rec := &memRecorder{}
+		target := &spyTarget{}
+		target.before = func() { target.seen = rec.events() }
+		if _, err := service(rec).Restore(ctx, backup.RestoreOptions{Backup: res.Backup.Name, Target: target, Actor: "test:targets", TargetAddr: fresh.Addr}); err != nil {
+			t.Fatal(err)
+		}
+		if len(target.seen) != 1 || target.seen[0].Event != audit.VaultRestoreStarted || target.seen[0].UserID != "test:targets" || target.seen[0].Details["target_vault_addr"] != fresh.Addr {
+			t.Fatalf("when the snapshot was sent, the trail held %+v", target.seen)
+		}
+	})
+	// The configured target, by the backup function with its own Vault
+	// identity: the check after the restore logs in to the restored Vault
+	// with that identity, lists the tenants and opens every credential.
+	t.Run("into the named target, checked with the backup identity", func(t *testing.T) {
+		own, err := st.Apps["backup"].NewBackups(ctx, bc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := st.Vault.UnsealKey()
+		unseal := func(ctx context.Context, v *vault.Client) error {
+			_, err := v.Unseal(ctx, key)
+			return err
+		}
+		rep, _, err := own.Restore(ctx, good, unseal, nil)
+		if err != nil {
+			t.Fatalf("restore: %v", err)
+		}
+		if v := rep.Verification; v == nil || v.Tenants != 1 || v.Decrypted != 1 {
+			t.Fatalf("the check with the backup identity: %+v", rep.Verification)
+		}
+		if !strings.Contains(st.AuditLog.String(), `"event":"`+audit.VaultRestoreStarted+`"`) {
+			t.Fatal("the restore was not recorded as started")
+		}
+	})
+}
+
+// spyTarget stands in for a target Vault: it notes what the trail held
+// when the snapshot arrived, and reads it to the end.
+type spyTarget struct {
+	called bool
+	before func()
+	seen   []audit.Event
+}
+
+func (s *spyTarget) RestoreSnapshot(_ context.Context, r io.Reader) error {
+	s.called = true
+	if s.before != nil {
+		s.before()
+	}
+	_, err := io.Copy(io.Discard, r)
+	return err
+}
+
+type failingRecorder struct{}
+
+func (failingRecorder) Record(context.Context, audit.Event) error {
+	return errors.New("audit bucket down")
+}
+
+type memRecorder struct {
+	mu  sync.Mutex
+	all []audit.Event
+}
+
+func (m *memRecorder) Record(_ context.Context, e audit.Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.all = append(m.all, e)
+	return nil
+}
+
+func (m *memRecorder) events() []audit.Event {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.all)
 }
 
 // TestRetentionInTheBucket: a month and a half of nightly backups through

@@ -156,7 +156,13 @@ func (c *chunker) set(index uint64, final bool) error {
 // chunks. keyID and wrapped say how to get key back; they are stored in
 // the clear. It returns the number of plaintext bytes read.
 func Encrypt(w io.Writer, r io.Reader, key []byte, keyID string, wrapped []byte) (int64, error) {
-	h := &Header{ChunkSize: ChunkSize, KeyID: keyID, WrappedKey: wrapped}
+	return encrypt(w, r, key, keyID, wrapped, ChunkSize)
+}
+
+// encrypt is Encrypt with a chunk size of its own: the fuzz target's
+// small chunks reach multi-chunk backups in a few bytes.
+func encrypt(w io.Writer, r io.Reader, key []byte, keyID string, wrapped []byte, chunkSize int) (int64, error) {
+	h := &Header{ChunkSize: chunkSize, KeyID: keyID, WrappedKey: wrapped}
 	if _, err := rand.Read(h.prefix[:]); err != nil {
 		return 0, fmt.Errorf("backup: random nonce prefix: %w", err)
 	}

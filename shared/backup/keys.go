@@ -26,9 +26,10 @@ type KeySource interface {
 	Decrypt(ctx context.Context, keyID string, wrapped []byte) ([]byte, error)
 }
 
-// keyContext binds wrapped data keys to their purpose, so a data key
+// KeyContext binds wrapped data keys to their purpose (in KMS, the
+// "purpose" encryption context the template's grant requires), so a data key
 // wrapped for something else under the same master key does not open here.
-const keyContext = "smtp-vault vault-backup data key v1"
+const KeyContext = "smtp-vault vault-backup data key v1"
 
 // KeyFile is the local KeySource: a 32-byte key in a file (mode 0600),
 // wrapping data keys with AES-256-GCM. Locally it stands where KMS stands
@@ -101,7 +102,7 @@ func (k *KeyFile) GenerateDataKey(context.Context) ([]byte, []byte, string, erro
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, nil, "", err
 	}
-	wrapped := k.gcm.Seal(nonce, nonce, plain, []byte(keyContext+"\x00"+k.id))
+	wrapped := k.gcm.Seal(nonce, nonce, plain, []byte(KeyContext+"\x00"+k.id))
 	return plain, wrapped, k.id, nil
 }
 
@@ -114,7 +115,7 @@ func (k *KeyFile) Decrypt(_ context.Context, keyID string, wrapped []byte) ([]by
 	if len(wrapped) < ns+k.gcm.Overhead() {
 		return nil, fmt.Errorf("%w: wrapped key too short", ErrWrongKey)
 	}
-	plain, err := k.gcm.Open(nil, wrapped[:ns], wrapped[ns:], []byte(keyContext+"\x00"+k.id))
+	plain, err := k.gcm.Open(nil, wrapped[:ns], wrapped[ns:], []byte(KeyContext+"\x00"+k.id))
 	if err != nil {
 		return nil, fmt.Errorf("%w: key %s does not open the data key", ErrWrongKey, keyID)
 	}

@@ -24,7 +24,7 @@ type KMS struct {
 }
 
 func (k KMS) encryptionContext() map[string]string {
-	return map[string]string{"purpose": keyContext}
+	return map[string]string{"purpose": KeyContext}
 }
 
 // GenerateDataKey implements KeySource; the key id returned is the key's

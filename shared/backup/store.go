@@ -207,12 +207,11 @@ func (b *Bucket) List(ctx context.Context) ([]Info, error) {
 		if !strings.HasSuffix(key, manifestSuffix) {
 			continue
 		}
-		info, err := b.readManifest(ctx, key)
+		info, ok, err := b.readManifest(ctx, key)
 		if err != nil {
 			return nil, err
 		}
-		size, ok := sizes[info.Name]
-		if !ok || size != info.Size || info.Name+manifestSuffix != key || len(info.SHA256) != 64 || pathseg.Check(pathseg.BackupName, info.Name) != nil {
+		if size, found := sizes[info.Name]; !ok || !found || size != info.Size || pathseg.Check(pathseg.BackupName, info.Name) != nil {
 			continue
 		}
 		list = append(list, info)
@@ -221,23 +220,48 @@ func (b *Bucket) List(ctx context.Context) ([]Info, error) {
 	return list, nil
 }
 
-func (b *Bucket) readManifest(ctx context.Context, key string) (Info, error) {
+// readManifest reads the manifest at key; ok is false when it makes no
+// backup (decodeManifest), which is not an error of the listing.
+func (b *Bucket) readManifest(ctx context.Context, key string) (info Info, ok bool, err error) {
 	out, err := b.Client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.Name), Key: aws.String(key)})
 	if err != nil {
-		return Info{}, fmt.Errorf("backup: read manifest %s: %w", key, err)
+		return Info{}, false, fmt.Errorf("backup: read manifest %s: %w", key, err)
 	}
 	defer out.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(out.Body, 64<<10))
 	if err != nil {
-		return Info{}, fmt.Errorf("backup: read manifest %s: %w", key, err)
+		return Info{}, false, fmt.Errorf("backup: read manifest %s: %w", key, err)
 	}
+	info, ok = decodeManifest(key, raw)
+	return info, ok, nil
+}
+
+// decodeManifest parses the manifest stored at key. It makes a backup only
+// if it names its own data object (key without manifestSuffix), taken at
+// the time that name says (retention goes by the time), in this format,
+// with a positive size and a SHA-256 in lowercase hex.
+func decodeManifest(key string, raw []byte) (Info, bool) {
 	var info Info
 	if err := json.Unmarshal(raw, &info); err != nil {
-		// A manifest that does not parse makes no backup; it is not an
-		// error of the listing.
-		return Info{}, nil
+		return Info{}, false
 	}
-	return info, nil
+	info.Time = info.Time.UTC()
+	ok := info.Name+manifestSuffix == key && info.Name == objectName(info.Time) &&
+		info.Format == formatVersion && info.Size > 0 && info.SnapshotSize >= 0 && validSHA256(info.SHA256)
+	return info, ok
+}
+
+// validSHA256 is what hex.EncodeToString of a SHA-256 sum looks like.
+func validSHA256(s string) bool {
+	if len(s) != 2*sha256.Size {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // open returns the data object of a backup.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -12,13 +13,13 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
-
-	"golang.org/x/crypto/bcrypt"
 
 	"smtp-vault/scripts/devenv"
 	"smtp-vault/scripts/devenv/mailustandin"
 	"smtp-vault/shared/credential"
+	"smtp-vault/shared/vault"
 )
 
 // spy is a MailU API and an SMTP server that record every bearer token,
@@ -197,29 +198,27 @@ func TestStoreNeverPresentsASecretToAnotherEndpoint(t *testing.T) {
 	// A move to a real new MailU (the VPS was replaced) with its token: a
 	// fresh password is set there, the old one is never sent there, and
 	// the move is audited.
-	srv := mailustandin.NewServer(mailustandin.Options{BcryptCost: bcrypt.MinCost})
-	t.Cleanup(func() { srv.Close() })
-	inst, err := srv.AddInstance(ctx, mailustandin.InstanceConfig{Domain: tn.Domain, APIToken: "new-vps-token"})
+	inst, err := devenv.StartTestMailU(t, mailustandin.Options{}).AddInstance(ctx, tn.Domain, "new-vps-token")
 	if err != nil {
 		t.Fatal(err)
 	}
 	in := s.StoreEvent(tn)
-	in.MailUAPIURL, in.SMTPAddr, in.MailUAPIToken = inst.APIURL(), inst.SMTPAddr(), "new-vps-token"
+	in.MailUAPIURL, in.SMTPAddr, in.MailUAPIToken = inst.APIURL, inst.SMTPAddr, "new-vps-token"
 	res, err := allowLoopback.Store(ctx, in, credential.Actor{UserID: "operator"})
 	if err != nil || res.Action != "endpoint_changed" {
 		t.Fatalf("move: %+v, %v", res, err)
 	}
 	_, newPW, rec := e.current(t, tn.TenantID)
-	if newPW == oldPW || rec.SMTPAddr != inst.SMTPAddr() || rec.Pending() {
+	if newPW == oldPW || rec.SMTPAddr != inst.SMTPAddr || rec.Pending() {
 		t.Fatalf("after the move: same password %v, smtp %s, pending %v", newPW == oldPW, rec.SMTPAddr, rec.Pending())
 	}
-	if err := verifyLogin(ctx, inst.SMTPAddr(), user, newPW); err != nil {
+	if err := verifyLogin(ctx, inst.SMTPAddr, user, newPW); err != nil {
 		t.Fatalf("the new password does not log in at the new MailU: %v", err)
 	}
-	if err := verifyLogin(ctx, inst.SMTPAddr(), user, oldPW); err == nil {
+	if err := verifyLogin(ctx, inst.SMTPAddr, user, oldPW); err == nil {
 		t.Fatal("the old password logs in at the new MailU: it was sent there")
 	}
-	if conn()["api_url"] != inst.APIURL() {
+	if conn()["api_url"] != inst.APIURL {
 		t.Fatalf("MailU connection %v", conn()["api_url"])
 	}
 	if !strings.Contains(e.auditOut.String(), `"smtp_endpoint_changed"`) {
@@ -230,4 +229,79 @@ func TestStoreNeverPresentsASecretToAnotherEndpoint(t *testing.T) {
 // recordData is a record's fields, without its KV version.
 func recordData(r *credential.Record) credential.Record {
 	return credential.RecordWithoutVersion(*r)
+}
+
+// mailuWriteFault is the Vault client failing, while armed, every write of
+// a MailU connection: an endpoint move stops after the new MailU took the
+// password and before the connection is promoted, as a crash there would.
+type mailuWriteFault struct {
+	credential.Vault
+	armed atomic.Bool
+}
+
+func (f *mailuWriteFault) WriteCAS(ctx context.Context, path string, data map[string]string, cas int) (int, error) {
+	if f.armed.Load() && strings.HasSuffix(path, "/mailu") {
+		return 0, fmt.Errorf("vault: write %s: %w: injected fault", path, vault.ErrUnavailable)
+	}
+	return f.Vault.WriteCAS(ctx, path, data, cas)
+}
+
+// TestEachRotatorFinishesAnInterruptedMove: an endpoint move interrupted
+// before the MailU connection was written leaves the tenant pending; the
+// rotate function and the sweep each resume it with their own Vault
+// identity (the policies the functions run with), so each must be able to
+// write the MailU connection, and each finishes the move: the tenant ends
+// at the new endpoints, not pending, its password logging in there.
+func TestEachRotatorFinishesAnInterruptedMove(t *testing.T) {
+	s := devenv.StartTestStack(t, 1)
+	e := newEnv(t, s, -1)
+	ctx := context.Background()
+	tn := s.Tenants[0]
+	crash := &mailuWriteFault{Vault: e.vault}
+	mover := e.with(func(c *credential.Config) { c.Vault, c.AllowedHosts = crash, []string{"127.0.0.1"} })
+	for i, fn := range []string{"rotate", "rotate-sweep"} {
+		t.Run(fn, func(t *testing.T) {
+			token := fmt.Sprintf("new-vps-token-%d", i)
+			inst, err := devenv.StartTestMailU(t, mailustandin.Options{}).AddInstance(ctx, tn.Domain, token) // the new VPS
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := s.StoreEvent(tn)
+			in.MailUAPIURL, in.SMTPAddr, in.MailUAPIToken = inst.APIURL, inst.SMTPAddr, token
+			crash.armed.Store(true)
+			_, err = mover.Store(ctx, in, credential.Actor{UserID: "operator"})
+			crash.armed.Store(false)
+			if !errors.Is(err, credential.ErrUnavailable) {
+				t.Fatalf("the interrupted move: %v, want ErrUnavailable", err)
+			}
+			if _, _, rec := e.current(t, tn.TenantID); !rec.Pending() || rec.PendingMailUURL != inst.APIURL {
+				t.Fatalf("the move is not left half done: pending %v, to %q", rec.Pending(), rec.PendingMailUURL)
+			}
+
+			own := e.with(func(c *credential.Config) { c.Vault = s.Apps[fn].Vault })
+			switch fn {
+			case "rotate":
+				res, err := own.Rotate(ctx, credential.Request{TenantID: tn.TenantID, Trigger: credential.TriggerManual, Reason: "finish the move", Actor: credential.Actor{UserID: "ops"}})
+				if err != nil || res.Outcome != credential.OutcomeResumed {
+					t.Fatalf("rotate with its own identity: %+v, %v", res, err)
+				}
+			case "rotate-sweep":
+				sum, err := own.Sweep(ctx)
+				if err != nil || sum.Failed != 0 {
+					t.Fatalf("sweep with its own identity: %+v, %v", sum, err)
+				}
+			}
+			user, pw, rec := e.current(t, tn.TenantID)
+			if rec.Pending() || rec.SMTPAddr != inst.SMTPAddr {
+				t.Fatalf("after %s: pending %v, smtp %s, want %s", fn, rec.Pending(), rec.SMTPAddr, inst.SMTPAddr)
+			}
+			conn, err := s.App.Vault.Read(ctx, credential.MailUPath(tn.TenantID))
+			if err != nil || conn.Data["api_url"] != inst.APIURL {
+				t.Fatalf("MailU connection after %s: %v (%v)", fn, conn, err)
+			}
+			if err := verifyLogin(ctx, inst.SMTPAddr, user, pw); err != nil {
+				t.Fatalf("the password does not log in at the new MailU: %v", err)
+			}
+		})
+	}
 }

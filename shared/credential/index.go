@@ -137,12 +137,28 @@ func (s *Service) readShard(ctx context.Context, shard int) (entries map[string]
 	case err != nil:
 		return nil, 0, false, upstream("read the status index", err)
 	}
-	entries = map[string]IndexEntry{}
-	if err := json.Unmarshal([]byte(sec.Data["tenants"]), &entries); err != nil {
+	entries, ok = s.decodeShard(shard, sec.Data["tenants"])
+	if !ok {
 		s.log.WarnContext(ctx, "status index: a shard does not decode; it is rebuilt", "shard", shard)
-		return map[string]IndexEntry{}, sec.Version, false, nil
 	}
-	return entries, sec.Version, true, nil
+	return entries, sec.Version, ok, nil
+}
+
+// decodeShard reads a shard's document: a JSON object of entries by
+// tenant id. It decodes only if every id is a tenant id that this shard
+// holds, since the sweep and the overview take the ids for tenants (and
+// paths); otherwise it is empty with ok false. The map is never nil.
+func (s *Service) decodeShard(shard int, doc string) (map[string]IndexEntry, bool) {
+	var entries map[string]IndexEntry
+	if err := json.Unmarshal([]byte(doc), &entries); err != nil || entries == nil {
+		return map[string]IndexEntry{}, false
+	}
+	for id := range entries {
+		if ValidateTenantID(id) != nil || s.indexShard(id) != shard {
+			return map[string]IndexEntry{}, false
+		}
+	}
+	return entries, true
 }
 
 // updateShard applies change to a shard with check-and-set, retrying when

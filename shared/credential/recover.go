@@ -82,9 +82,8 @@ func (s *Service) Recover(ctx context.Context, in RecoverInput, actor Actor) (Re
 	if err != nil {
 		return RecoverResult{}, err
 	}
-	_, domain, _ := strings.Cut(rec.Username, "@")
 	c := endpointChange{oldSMTP: rec.SMTPAddr, newSMTP: in.SMTPAddr, oldURL: storedURL, newURL: in.MailUAPIURL, token: in.MailUAPIToken, webmailURL: in.WebmailURL}
-	if err := s.checkEndpointHosts(domain, c); err != nil {
+	if err := s.checkEndpointHosts(rec.domain(), c); err != nil {
 		return RecoverResult{}, err
 	}
 	if !in.Rotate {

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"smtp-vault/scripts/devenv"
 	"smtp-vault/scripts/devenv/mailustandin"
 	"smtp-vault/shared/credential"
@@ -28,14 +26,12 @@ func TestRecoverAfterVPSLoss(t *testing.T) {
 	if err := s.MailUHost.SetFaults(ctx, tn.Domain, mailustandin.Faults{Down: true}); err != nil {
 		t.Fatal(err)
 	}
-	srv := mailustandin.NewServer(mailustandin.Options{BcryptCost: bcrypt.MinCost})
-	t.Cleanup(func() { srv.Close() })
-	fresh, err := srv.AddInstance(ctx, mailustandin.InstanceConfig{Domain: tn.Domain, APIToken: "new-vps-token"})
+	fresh, err := devenv.StartTestMailU(t, mailustandin.Options{}).AddInstance(ctx, tn.Domain, "new-vps-token")
 	if err != nil {
 		t.Fatal(err)
 	}
 	svc := e.with(func(c *credential.Config) { c.AllowedHosts = []string{"127.0.0.1"} })
-	in := credential.RecoverInput{TenantID: tn.TenantID, MailUAPIURL: fresh.APIURL(), MailUAPIToken: "new-vps-token", SMTPAddr: fresh.SMTPAddr(), WebmailURL: "https://webmail." + tn.Domain}
+	in := credential.RecoverInput{TenantID: tn.TenantID, MailUAPIURL: fresh.APIURL, MailUAPIToken: "new-vps-token", SMTPAddr: fresh.SMTPAddr, WebmailURL: "https://webmail." + tn.Domain}
 
 	for _, bad := range []func(*credential.RecoverInput){
 		func(in *credential.RecoverInput) { in.MailUAPIToken = "" },
@@ -58,14 +54,14 @@ func TestRecoverAfterVPSLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("recovered one tenant with its stored password in %v", time.Since(start).Round(time.Millisecond))
-	if res.Rotated || res.SMTPAddr != fresh.SMTPAddr() || res.WebmailURL != in.WebmailURL {
+	if res.Rotated || res.SMTPAddr != fresh.SMTPAddr || res.WebmailURL != in.WebmailURL {
 		t.Fatalf("result %+v", res)
 	}
-	if err := verifyLogin(ctx, fresh.SMTPAddr(), user, pw); err != nil {
+	if err := verifyLogin(ctx, fresh.SMTPAddr, user, pw); err != nil {
 		t.Fatalf("the stored password does not log in on the new MailU: %v", err)
 	}
 	_, served, rec := e.current(t, tn.TenantID)
-	if served != pw || rec.SMTPAddr != fresh.SMTPAddr() || rec.WebmailURL != in.WebmailURL || rec.Pending() {
+	if served != pw || rec.SMTPAddr != fresh.SMTPAddr || rec.WebmailURL != in.WebmailURL || rec.Pending() {
 		t.Fatalf("after recovery: same password %v, smtp %s, webmail %s, pending %v", served == pw, rec.SMTPAddr, rec.WebmailURL, rec.Pending())
 	}
 
@@ -77,10 +73,10 @@ func TestRecoverAfterVPSLoss(t *testing.T) {
 	if rotated == pw {
 		t.Fatal("rotate: the password did not change")
 	}
-	if err := verifyLogin(ctx, fresh.SMTPAddr(), user, rotated); err != nil {
+	if err := verifyLogin(ctx, fresh.SMTPAddr, user, rotated); err != nil {
 		t.Fatalf("the fresh password does not log in: %v", err)
 	}
-	if err := verifyLogin(ctx, fresh.SMTPAddr(), user, pw); err == nil {
+	if err := verifyLogin(ctx, fresh.SMTPAddr, user, pw); err == nil {
 		t.Fatal("the old password still logs in after a rotating recovery")
 	}
 	for _, ev := range []string{`"smtp_credentials_recovered"`, `"smtp_endpoint_changed"`} {
@@ -91,8 +87,9 @@ func TestRecoverAfterVPSLoss(t *testing.T) {
 }
 
 // BenchmarkRecover times the recovery of one tenant after a VPS loss:
-// each iteration moves it to a fresh MailU stand-in with its stored
-// password (create the admin there, SMTP login, promote the endpoints).
+// each iteration moves it to a fresh MailU stand-in (behind its own
+// Dovecot) with its stored password (create the admin there, SMTP login,
+// promote the endpoints).
 // The seed's RTO is 1 hour (docs/measurements.md).
 func BenchmarkRecover(b *testing.B) {
 	s := devenv.StartTestStack(b, 1)
@@ -103,20 +100,26 @@ func BenchmarkRecover(b *testing.B) {
 	var took time.Duration
 	for range b.N {
 		b.StopTimer()
-		srv := mailustandin.NewServer(mailustandin.Options{BcryptCost: bcrypt.MinCost})
-		fresh, err := srv.AddInstance(ctx, mailustandin.InstanceConfig{Domain: tn.Domain, APIToken: "new-vps-token"})
+		m, err := devenv.StartInProcessMailU(ctx, b.TempDir(), mailustandin.Options{}, -1)
 		if err != nil {
 			b.Fatal(err)
 		}
+		fresh, err := m.AddInstance(ctx, tn.Domain, "new-vps-token")
+		if err != nil {
+			b.Fatal(err)
+		}
+		// A first login starts Dovecot's auth processes; a MailU that
+		// serves mail has them running.
+		_ = verifyLogin(ctx, fresh.SMTPAddr, "warm-up@"+tn.Domain, "x")
 		b.StartTimer()
 		t0 := time.Now()
-		_, err = svc.Recover(ctx, credential.RecoverInput{TenantID: tn.TenantID, MailUAPIURL: fresh.APIURL(), MailUAPIToken: "new-vps-token", SMTPAddr: fresh.SMTPAddr(), WebmailURL: "https://webmail." + tn.Domain}, credential.Actor{UserID: "bench"})
+		_, err = svc.Recover(ctx, credential.RecoverInput{TenantID: tn.TenantID, MailUAPIURL: fresh.APIURL, MailUAPIToken: "new-vps-token", SMTPAddr: fresh.SMTPAddr, WebmailURL: "https://webmail." + tn.Domain}, credential.Actor{UserID: "bench"})
 		if err != nil {
 			b.Fatal(err)
 		}
 		took += time.Since(t0)
 		b.StopTimer()
-		srv.Close()
+		m.Close()
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(took.Microseconds())/1000/float64(b.N), "ms/recovery")
@@ -183,14 +186,12 @@ func TestRecoverRefusesACompromisedPassword(t *testing.T) {
 	if err := s.MailUHost.SetFaults(ctx, tn.Domain, mailustandin.Faults{Down: true}); err != nil {
 		t.Fatal(err)
 	}
-	srv := mailustandin.NewServer(mailustandin.Options{BcryptCost: bcrypt.MinCost})
-	t.Cleanup(func() { srv.Close() })
-	fresh, err := srv.AddInstance(ctx, mailustandin.InstanceConfig{Domain: tn.Domain, APIToken: "new-vps-token"})
+	fresh, err := devenv.StartTestMailU(t, mailustandin.Options{}).AddInstance(ctx, tn.Domain, "new-vps-token")
 	if err != nil {
 		t.Fatal(err)
 	}
 	svc := e.with(func(c *credential.Config) { c.AllowedHosts = []string{"127.0.0.1"} })
-	in := credential.RecoverInput{TenantID: tn.TenantID, MailUAPIURL: fresh.APIURL(), MailUAPIToken: "new-vps-token", SMTPAddr: fresh.SMTPAddr(), WebmailURL: "https://webmail." + tn.Domain}
+	in := credential.RecoverInput{TenantID: tn.TenantID, MailUAPIURL: fresh.APIURL, MailUAPIToken: "new-vps-token", SMTPAddr: fresh.SMTPAddr, WebmailURL: "https://webmail." + tn.Domain}
 	before, _ := e.svc.ReadRecord(ctx, tn.TenantID)
 	if _, err := svc.Recover(ctx, in, credential.Actor{UserID: "ops"}); !errors.Is(err, credential.ErrCompromised) {
 		t.Fatalf("recover with the compromised password: %v", err)
@@ -202,7 +203,7 @@ func TestRecoverRefusesACompromisedPassword(t *testing.T) {
 	if _, err := svc.Recover(ctx, in, credential.Actor{UserID: "ops"}); err != nil {
 		t.Fatalf("recover with a fresh password: %v", err)
 	}
-	if v, err := svc.Retrieve(ctx, tn.TenantID, credential.Actor{UserID: "ops"}); err != nil || verifyLogin(ctx, fresh.SMTPAddr(), v.Username, v.Password) != nil {
+	if v, err := svc.Retrieve(ctx, tn.TenantID, credential.Actor{UserID: "ops"}); err != nil || verifyLogin(ctx, fresh.SMTPAddr, v.Username, v.Password) != nil {
 		t.Fatalf("after recovering with a fresh password: %v", err)
 	}
 }

@@ -108,6 +108,12 @@ func (s *Service) Store(ctx context.Context, in StoreInput, actor Actor) (StoreR
 	if err != nil {
 		return StoreResult{}, err
 	}
+	// The domain decides which hosts the tenant's endpoints may move to
+	// (checkEndpointHosts): a request naming another domain would pick
+	// its own allow-list. A stored tenant keeps its domain.
+	if d := rec.domain(); d != "" && d != in.Domain {
+		return StoreResult{}, fmt.Errorf("%w: domain: tenant %s is stored for %s; store never changes a tenant's domain", ErrInvalidInput, in.TenantID, d)
+	}
 	fresh := rec.Version() == 0
 	storedURL, err := s.storedMailUURL(ctx, in.TenantID)
 	if err != nil {
@@ -234,6 +240,15 @@ func (s *Service) currentLogsIn(ctx context.Context, tenantID string, rec *Recor
 	}
 }
 
+// domain is the tenant domain of the current credential (its username's),
+// "" when there is none yet.
+func (r *Record) domain() string {
+	if r.Password == "" {
+		return ""
+	}
+	return domainOf(r.Username)
+}
+
 // movesEndpoints says whether in moves a stored tenant to another SMTP
 // address or MailU API URL.
 func (s *Service) movesEndpoints(rec *Record, storedURL string, in StoreInput) bool {
@@ -248,7 +263,7 @@ func (s *Service) storeEndpoints(ctx context.Context, in StoreInput, rec *Record
 	if c.token == "" {
 		return StoreResult{}, fmt.Errorf("%w: %w; the stored token is only ever sent to %s", ErrInvalidInput, ErrTokenRequired, urlHost(storedURL))
 	}
-	if err := s.checkEndpointHosts(in.Domain, c); err != nil {
+	if err := s.checkEndpointHosts(rec.domain(), c); err != nil {
 		return StoreResult{}, err
 	}
 	if err := s.changeEndpoints(ctx, in.TenantID, rec, username, c, withTenant(ev, in.TenantID, "endpoint_changed")); err != nil {

@@ -14,10 +14,18 @@ import (
 
 // The lockout rule: more than MaxFailures failed attempts within
 // FailureWindow lock the user's re-authentication for LockDuration.
+//
+// The daily cap: the lockout alone lets a patient guesser make about 860
+// guesses a day, 3 every 5 minutes. More than DailyMaxFailures failures
+// within DailyWindow (rolling, and not forgiven by a success) hold the
+// user's re-authentication until a platform-admin lifts the hold with
+// `scripts/staff unlock` (Lift).
 const (
-	MaxFailures   = 3
-	FailureWindow = 5 * time.Minute
-	LockDuration  = 15 * time.Minute
+	MaxFailures      = 3
+	FailureWindow    = 5 * time.Minute
+	LockDuration     = 15 * time.Minute
+	DailyMaxFailures = 10
+	DailyWindow      = 24 * time.Hour
 )
 
 // casRetries bounds the read-modify-write rounds when other instances
@@ -40,30 +48,61 @@ const pendingTimeout = time.Minute
 // many attempts in parallel buys no more guesses than firing them one by
 // one; only real failures lock.
 type attempts struct {
-	vault Vault
+	vault KV
 	mount string
+}
+
+// KV is the part of Vault the attempt records need; *vault.Client
+// implements it.
+type KV interface {
+	ReadKV(ctx context.Context, mount, path string) (*vault.Secret, error)
+	WriteKVCAS(ctx context.Context, mount, path string, data map[string]string, cas int) (int, error)
 }
 
 // attemptRecord is the content of one record.
 type attemptRecord struct {
-	failures    []time.Time // failed attempts, oldest first
+	failures    []time.Time // failed attempts in FailureWindow, oldest first
+	daily       []time.Time // failed attempts in DailyWindow, oldest first
 	pending     []time.Time // attempts in flight
 	lockedUntil time.Time
-	version     int // KV version read; 0 when there is no record yet
+	heldSince   time.Time // set by the daily cap; only Lift clears it
+	version     int       // KV version read; 0 when there is no record yet
 }
 
-// prune forgets failures older than the window and counts attempts
+func (r *attemptRecord) held() bool { return !r.heldSince.IsZero() }
+
+// addFailure counts a failed attempt in both windows, once.
+func (r *attemptRecord) addFailure(t time.Time) {
+	for _, list := range []*[]time.Time{&r.failures, &r.daily} {
+		if !slices.ContainsFunc(*list, t.Equal) {
+			*list = append(*list, t)
+			slices.SortFunc(*list, func(x, y time.Time) int { return x.Compare(y) })
+		}
+	}
+}
+
+// prune forgets failures older than their window and counts attempts
 // pending for longer than pendingTimeout as failed.
 func (r *attemptRecord) prune(now time.Time) {
 	r.pending = slices.DeleteFunc(r.pending, func(t time.Time) bool {
 		if now.Sub(t) > pendingTimeout {
-			r.failures = append(r.failures, t)
+			r.addFailure(t)
 			return true
 		}
 		return false
 	})
-	slices.SortFunc(r.failures, func(x, y time.Time) int { return x.Compare(y) })
 	r.failures = slices.DeleteFunc(r.failures, func(t time.Time) bool { return !t.After(now.Add(-FailureWindow)) })
+	r.daily = slices.DeleteFunc(r.daily, func(t time.Time) bool { return !t.After(now.Add(-DailyWindow)) })
+}
+
+// hold sets the hold when the daily failures exceed the cap; it reports
+// whether this call set it.
+func (r *attemptRecord) hold(now time.Time) bool {
+	if r.held() || len(r.daily) <= DailyMaxFailures {
+		return false
+	}
+	r.heldSince = now
+	return true
 }
 
 func stamps(field string) []time.Time {
@@ -95,9 +134,15 @@ func (a *attempts) read(ctx context.Context, user string) (attemptRecord, error)
 	if err != nil {
 		return attemptRecord{}, err
 	}
-	r := attemptRecord{version: s.Version, failures: stamps(s.Data["failures"]), pending: stamps(s.Data["pending"])}
+	r := attemptRecord{version: s.Version, failures: stamps(s.Data["failures"]), daily: stamps(s.Data["daily_failures"]), pending: stamps(s.Data["pending"])}
 	if v := s.Data["locked_until"]; v != "" {
 		r.lockedUntil, _ = time.Parse(time.RFC3339Nano, v)
+	}
+	if v := s.Data["held_since"]; v != "" {
+		// A hold that does not parse is still a hold: fail closed.
+		if r.heldSince, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			r.heldSince = time.Unix(0, 0).UTC()
+		}
 	}
 	return r, nil
 }
@@ -107,11 +152,17 @@ func (a *attempts) write(ctx context.Context, user string, r attemptRecord, now 
 	if now.Before(r.lockedUntil) {
 		locked = r.lockedUntil.UTC().Format(time.RFC3339Nano)
 	}
+	held := ""
+	if r.held() {
+		held = r.heldSince.UTC().Format(time.RFC3339Nano)
+	}
 	_, err := a.vault.WriteKVCAS(ctx, a.mount, a.path(user), map[string]string{
-		"failures":     join(r.failures),
-		"pending":      join(r.pending),
-		"locked_until": locked,
-		"updated_at":   now.UTC().Format(time.RFC3339Nano),
+		"failures":       join(r.failures),
+		"daily_failures": join(r.daily),
+		"pending":        join(r.pending),
+		"locked_until":   locked,
+		"held_since":     held,
+		"updated_at":     now.UTC().Format(time.RFC3339Nano),
 	}, r.version)
 	return err
 }
@@ -148,10 +199,17 @@ func (a *attempts) update(ctx context.Context, user string, now time.Time, chang
 func (a *attempts) begin(ctx context.Context, user string, now time.Time) (stamp time.Time, lockedNow bool, err error) {
 	err = a.update(ctx, user, now, func(r *attemptRecord) (bool, error) {
 		lockedNow = false
+		if r.held() {
+			return false, heldErr(len(r.daily))
+		}
 		if now.Before(r.lockedUntil) {
 			return false, locked(r.lockedUntil.Sub(now))
 		}
 		r.prune(now)
+		if r.hold(now) {
+			lockedNow = true
+			return true, heldErr(len(r.daily))
+		}
 		if len(r.failures) > MaxFailures {
 			r.lockedUntil = now.Add(LockDuration)
 			lockedNow = true
@@ -178,20 +236,26 @@ func (a *attempts) begin(ctx context.Context, user string, now time.Time) (stamp
 // fail keeps the attempt as a failure and locks the user when the failures
 // in the window exceed MaxFailures. It returns the failures counted and,
 // when the user is locked, for how long (lockedNow: by this call).
-func (a *attempts) fail(ctx context.Context, user string, stamp, now time.Time) (failures int, lockedFor time.Duration, lockedNow bool, err error) {
+// held is set when the failure set the daily hold (heldNow: this call).
+func (a *attempts) fail(ctx context.Context, user string, stamp, now time.Time) (failures int, lockedFor time.Duration, lockedNow, held bool, err error) {
 	err = a.update(ctx, user, now, func(r *attemptRecord) (bool, error) {
-		lockedFor, lockedNow = 0, false
+		lockedFor, lockedNow, held = 0, false, false
 		n := len(r.pending)
 		r.pending = slices.DeleteFunc(r.pending, stamp.Equal)
 		write := len(r.pending) != n
 		r.prune(now)
-		if !slices.ContainsFunc(r.failures, stamp.Equal) && stamp.After(now.Add(-FailureWindow)) {
-			r.failures = append(r.failures, stamp)
-			slices.SortFunc(r.failures, func(x, y time.Time) int { return x.Compare(y) })
+		if !slices.ContainsFunc(r.daily, stamp.Equal) && stamp.After(now.Add(-FailureWindow)) {
+			r.addFailure(stamp)
 			write = true
 		}
 		failures = len(r.failures)
+		held = r.held()
 		switch {
+		case r.hold(now):
+			held, lockedNow, write = true, true, true
+			failures = len(r.daily)
+		case held:
+			failures = len(r.daily)
 		case now.Before(r.lockedUntil):
 			lockedFor = r.lockedUntil.Sub(now)
 		case len(r.failures) > MaxFailures:
@@ -200,11 +264,13 @@ func (a *attempts) fail(ctx context.Context, user string, stamp, now time.Time) 
 		}
 		return write, nil
 	})
-	return failures, lockedFor, lockedNow, err
+	return failures, lockedFor, lockedNow, held, err
 }
 
-// succeed ends the attempt and clears the user's failures: the user has
-// just proved who they are. A lock set meanwhile stays.
+// succeed ends the attempt and clears the user's failures of the lockout
+// window: the user has just proved who they are. The daily failures stay
+// (a guesser must not be forgiven by the user's own sign-ins), and so
+// does a lock or hold set meanwhile.
 func (a *attempts) succeed(ctx context.Context, user string, stamp, now time.Time) error {
 	return a.update(ctx, user, now, func(r *attemptRecord) (bool, error) {
 		n := len(r.pending)
@@ -224,4 +290,17 @@ func (a *attempts) release(ctx context.Context, user string, stamp, now time.Tim
 		r.pending = slices.DeleteFunc(r.pending, stamp.Equal)
 		return len(r.pending) != n, nil
 	})
+}
+
+// lift clears a user's hold and their daily failures (Lift).
+func (a *attempts) lift(ctx context.Context, user string, now time.Time) (wasHeld bool, err error) {
+	err = a.update(ctx, user, now, func(r *attemptRecord) (bool, error) {
+		wasHeld = r.held()
+		if !wasHeld && len(r.daily) == 0 {
+			return false, nil
+		}
+		r.heldSince, r.daily, r.failures, r.lockedUntil = time.Time{}, nil, nil, time.Time{}
+		return true, nil
+	})
+	return wasHeld, err
 }

@@ -16,6 +16,9 @@ var (
 	// ErrLocked: too many failed attempts; Error.RetryAfter says how long
 	// the lock lasts.
 	ErrLocked = errors.New("re-authentication locked")
+	// ErrHeld: more than DailyMaxFailures failures within DailyWindow;
+	// the hold lasts until a platform-admin lifts it (Lift).
+	ErrHeld = errors.New("re-authentication held until a platform-admin lifts it")
 	// ErrUnavailable: Vault could not be asked; nothing was decided.
 	ErrUnavailable = errors.New("re-authentication unavailable")
 	// ErrAudit: the audit record of a successful re-authentication could
@@ -26,7 +29,7 @@ var (
 // Error is a refused re-authentication or re-auth token. The caller is
 // told only Kind; Reason is for the audit trail and the logs.
 type Error struct {
-	Kind       error         // ErrRequired, ErrFailed or ErrLocked
+	Kind       error         // ErrRequired, ErrFailed, ErrLocked or ErrHeld
 	Reason     string        // e.g. wrong_password, expired, other_subject
 	RetryAfter time.Duration // with ErrLocked
 	Failures   int           // failed attempts in the window, when counted
@@ -54,6 +57,10 @@ func (e *Error) Unwrap() []error {
 func required(reason string) error { return &Error{Kind: ErrRequired, Reason: reason} }
 
 func failed(reason string) *Error { return &Error{Kind: ErrFailed, Reason: reason} }
+
+func heldErr(dailyFailures int) *Error {
+	return &Error{Kind: ErrHeld, Reason: "held", Failures: dailyFailures}
+}
 
 func locked(d time.Duration) *Error {
 	return &Error{Kind: ErrLocked, Reason: "locked", RetryAfter: d}

@@ -128,7 +128,7 @@ func (s *Service) Authenticate(ctx context.Context, who Actor, password, code st
 		var re *Error
 		if errors.As(err, &re) {
 			if lockedNow {
-				s.recordLocked(ctx, who, re.Failures, re.RetryAfter)
+				s.recordLocked(ctx, who, re.Failures, re.RetryAfter, errors.Is(err, ErrHeld))
 			}
 			return Issued{}, err
 		}
@@ -163,6 +163,22 @@ func (s *Service) Authenticate(ctx context.Context, who Actor, password, code st
 		return Issued{}, fmt.Errorf("reauth: record %s: %w: %w", audit.AdminReauthenticated, ErrAudit, err)
 	}
 	return issued, nil
+}
+
+// Lift ends the daily hold of a member of staff (and forgets their failed
+// attempts), so they may re-authenticate again; wasHeld says whether they
+// were held. The caller (scripts/staff unlock, a platform-admin's tool)
+// audits it.
+func Lift(ctx context.Context, kv KV, attemptsMount, user string, now time.Time) (wasHeld bool, err error) {
+	u, ok := vaultUser(user)
+	if !ok {
+		return false, fmt.Errorf("reauth: %q cannot name a Vault user", user)
+	}
+	if attemptsMount == "" {
+		attemptsMount = "smtp-access"
+	}
+	a := attempts{vault: kv, mount: attemptsMount}
+	return a.lift(ctx, u, now)
 }
 
 // prove logs user in to Vault with password, completes the login MFA with
@@ -234,7 +250,7 @@ func (s *Service) revoke(ctx context.Context, token string) {
 // failures exceed the limit; the attempt that sets the lock, and every one
 // while it lasts, is answered ErrLocked.
 func (s *Service) countFailure(ctx context.Context, who Actor, user string, stamp time.Time, fe *Error) error {
-	n, lockedFor, lockedNow, err := s.attempts.fail(context.WithoutCancel(ctx), user, stamp, s.now())
+	n, lockedFor, lockedNow, held, err := s.attempts.fail(context.WithoutCancel(ctx), user, stamp, s.now())
 	if err != nil {
 		// The attempt was recorded by begin and stays counted; the next
 		// begin applies the limit.
@@ -242,26 +258,33 @@ func (s *Service) countFailure(ctx context.Context, who Actor, user string, stam
 		return fe
 	}
 	fe.Failures = n
-	if lockedFor <= 0 {
+	if lockedFor <= 0 && !held {
 		return fe
 	}
 	if lockedNow {
-		s.recordLocked(ctx, who, n, lockedFor)
+		s.recordLocked(ctx, who, n, lockedFor, held)
+	}
+	if held {
+		return &Error{Kind: ErrHeld, Reason: fe.Reason, Failures: n, attemptFailed: true}
 	}
 	return &Error{Kind: ErrLocked, Reason: fe.Reason, RetryAfter: lockedFor, Failures: n, attemptFailed: true}
 }
 
 // recordLocked writes the reauth_locked event and sends the security
-// alert of a locked user. The lock holds whether or not either gets out;
-// a failure is logged.
-func (s *Service) recordLocked(ctx context.Context, who Actor, failures int, lockedFor time.Duration) {
-	until := s.now().Add(lockedFor).UTC().Format(time.RFC3339)
+// alert of a locked user, or of a held one (the daily cap: until a
+// platform-admin lifts it). The lock holds whether or not either gets
+// out; a failure is logged.
+func (s *Service) recordLocked(ctx context.Context, who Actor, failures int, lockedFor time.Duration, held bool) {
+	until, window := s.now().Add(lockedFor).UTC().Format(time.RFC3339), FailureWindow
+	if held {
+		until, window = "lifted by a platform-admin (scripts/staff unlock)", DailyWindow
+	}
 	if s.cfg.Alerts != nil {
 		err := s.cfg.Alerts.Notify(ctx, notify.Message{
 			Kind:    notify.KindSecurityAlert,
 			Subject: "smtp-vault: re-authentication locked for " + who.UserID,
 			Body: fmt.Sprintf("%d failed re-authentications of %s within %v (from %s); their re-authentication is locked until %s.",
-				failures, who.UserID, FailureWindow, who.IP, until),
+				failures, who.UserID, window, who.IP, until),
 			Attrs: map[string]string{"rule": audit.ReauthLocked, "user_id": who.UserID},
 		})
 		if err != nil {
@@ -276,8 +299,9 @@ func (s *Service) recordLocked(ctx context.Context, who Actor, failures int, loc
 		Severity:  audit.Critical,
 		Details: map[string]any{
 			"failures":     failures,
-			"window":       FailureWindow.String(),
+			"window":       window.String(),
 			"locked_until": until,
+			"held":         held,
 		},
 	})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"smtp-vault/shared/audit"
+	"smtp-vault/shared/notify"
 	"smtp-vault/shared/vault"
 )
 
@@ -175,6 +176,20 @@ func (m *memAudit) count(event string) int {
 	return n
 }
 
+type memNotifier struct {
+	mu   sync.Mutex
+	msgs []notify.Message
+}
+
+func (m *memNotifier) Notify(_ context.Context, msg notify.Message) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.msgs = append(m.msgs, msg)
+	return nil
+}
+
+func (m *memNotifier) count() int { m.mu.Lock(); defer m.mu.Unlock(); return len(m.msgs) }
+
 type clock struct {
 	mu  sync.Mutex
 	now time.Time
@@ -198,6 +213,8 @@ func kindOf(err error) string {
 	switch {
 	case err == nil:
 		return "ok"
+	case errors.Is(err, ErrHeld):
+		return "held"
 	case errors.Is(err, ErrLocked):
 		return "locked"
 	case errors.Is(err, ErrFailed):
@@ -300,6 +317,86 @@ func TestLockout(t *testing.T) {
 		if err := try("wrong", "123456"); kindOf(err) != "failed" {
 			t.Fatalf("failure %d after a success: %v", i+1, err)
 		}
+	}
+}
+
+// TestSlowGuessingIsHeld: a guesser who stays under the lockout (3 every
+// 5 minutes, about 860 a day) is held after DailyMaxFailures failures in a
+// day, even with the user's own successful sign-ins in between; the hold
+// does not end with time, refuses even the right password and code without
+// asking Vault, is alerted once, and only Lift ends it.
+func TestSlowGuessingIsHeld(t *testing.T) {
+	f, a, c := newFakeVault(), &memAudit{}, newClock()
+	alerts := &memNotifier{}
+	s, err := New(Config{Vault: f, Audit: a, Alerts: alerts, Now: c.Now, Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	try := func(pw, code string) error {
+		_, err := s.Authenticate(ctx, alice(), pw, code)
+		return err
+	}
+	for i := range DailyMaxFailures {
+		if err := try("right-password", "000000"); kindOf(err) != "failed" {
+			t.Fatalf("guess %d: %v", i+1, err)
+		}
+		if i == DailyMaxFailures/2 {
+			// The user signs in between the guesses: it forgives nothing.
+			if err := try("right-password", "123456"); err != nil {
+				t.Fatalf("the user's own sign-in: %v", err)
+			}
+		}
+		c.add(FailureWindow/MaxFailures + time.Second) // never locked by the 5-minute rule
+	}
+	if a.count(audit.ReauthLocked) != 0 {
+		t.Fatal("locked before the daily cap")
+	}
+	err = try("right-password", "000001")
+	var re *Error
+	if kindOf(err) != "held" || !errors.As(err, &re) || re.RetryAfter != 0 || !errors.Is(err, ErrFailed) || re.Failures != DailyMaxFailures+1 {
+		t.Fatalf("guess %d: %v", DailyMaxFailures+1, err)
+	}
+	if a.count(audit.ReauthLocked) != 1 || alerts.count() != 1 {
+		t.Fatalf("%d reauth_locked events and %d alerts, want 1 each", a.count(audit.ReauthLocked), alerts.count())
+	}
+	// Days later the hold stands, even for the right password and code.
+	logins := f.logins.Load()
+	c.add(3 * DailyWindow)
+	if err := try("right-password", "123456"); kindOf(err) != "held" || errors.Is(err, ErrFailed) {
+		t.Fatalf("right credentials while held: %v", err)
+	}
+	if f.logins.Load() != logins {
+		t.Fatal("Vault was asked while the user is held")
+	}
+	if a.count(audit.ReauthLocked) != 1 || alerts.count() != 1 {
+		t.Fatal("the hold was alerted twice")
+	}
+	// Lifting it lets the user in again, with a fresh count.
+	if held, err := Lift(ctx, f, "", "Alice", c.Now()); err != nil || !held {
+		t.Fatalf("Lift = %v, %v", held, err)
+	}
+	if err := try("right-password", "123456"); err != nil {
+		t.Fatalf("after the hold was lifted: %v", err)
+	}
+	if held, err := Lift(ctx, f, "", "alice", c.Now()); err != nil || held {
+		t.Fatalf("Lift of a user not held = %v, %v", held, err)
+	}
+	if _, err := Lift(ctx, f, "", "../alice", c.Now()); err == nil {
+		t.Fatal("Lift took a name that is no Vault user")
+	}
+}
+
+// TestDailyFailuresAgeOut: failures older than DailyWindow no longer
+// count towards the hold.
+func TestDailyFailuresAgeOut(t *testing.T) {
+	f, a, c := newFakeVault(), &memAudit{}, newClock()
+	s := newService(t, f, a, c, 0)
+	for i := range 3 * DailyMaxFailures {
+		if _, err := s.Authenticate(context.Background(), alice(), "wrong", "123456"); kindOf(err) != "failed" {
+			t.Fatalf("attempt %d: %v", i+1, err)
+		}
+		c.add(DailyWindow/DailyMaxFailures + time.Minute) // never more than the cap within a day
 	}
 }
 
@@ -543,7 +640,7 @@ func TestOnlyRealFailuresLock(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, _, _, err := a.fail(ctx, "alice", st, c.Now()); err != nil {
+		if _, _, _, _, err := a.fail(ctx, "alice", st, c.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -562,7 +659,7 @@ func TestOnlyRealFailuresLock(t *testing.T) {
 	if err := a.succeed(ctx, "alice", second, c.Now()); err != nil {
 		t.Fatal(err)
 	}
-	n, lockedFor, _, err := a.fail(ctx, "alice", first, c.Now())
+	n, lockedFor, _, _, err := a.fail(ctx, "alice", first, c.Now())
 	if err != nil || n != 1 || lockedFor != 0 {
 		t.Fatalf("after a success and a failure: %d failures, locked for %v, %v", n, lockedFor, err)
 	}

@@ -4,6 +4,11 @@
 # barrier key, useless without the unseal keys; the function encrypts it
 # again under a KMS data key before it leaves. Restoring needs the fresh
 # Vault's own root token and is never granted here.
+#
+# The restore check ({"verify": {}}, and after a restore, logged in to
+# the restored Vault with this same identity) proves that every tenant's
+# credential decrypts: it lists the tenants, reads their records and
+# unwraps their data keys. Nothing else of smtp/ and no write.
 
 path "sys/storage/raft/snapshot" {
   capabilities = ["read", "sudo"]
@@ -11,6 +16,18 @@ path "sys/storage/raft/snapshot" {
 
 path "sys/storage/raft/configuration" {
   capabilities = ["read"]
+}
+
+path "smtp/metadata/" {
+  capabilities = ["list"]
+}
+
+path "smtp/data/+/admin" {
+  capabilities = ["read"]
+}
+
+path "transit/decrypt/smtp-credentials" {
+  capabilities = ["update"]
 }
 
 path "smtp-alerts/data/*" {

@@ -7,8 +7,10 @@ path "smtp/data/+/admin" {
   capabilities = ["create", "read", "update"]
 }
 
+# Read to reach MailU; written only to finish an interrupted endpoint
+# move (promoteEndpoints): the sweep resumes every pending tenant.
 path "smtp/data/+/mailu" {
-  capabilities = ["read"]
+  capabilities = ["create", "read", "update"]
 }
 
 path "smtp/data/+/lock" {

@@ -1,23 +1,22 @@
 # Policy of the rotate function (the rotate and rotate-overdue routes, and
 # the RotateQueue worker): the four rotation steps on one tenant under its
-# change lock. It reads the MailU connection but never changes it, lists
-# the tenants' metadata to find the overdue ones, and patches
-# custom_metadata only.
+# change lock, and finishing whatever change it finds interrupted there
+# first, an endpoint move included (which writes the MailU connection).
+# It finds overdue tenants in the status index, never by listing, and
+# patches custom_metadata only.
 
 path "smtp/data/+/admin" {
   capabilities = ["create", "read", "update"]
 }
 
+# Read to reach MailU; written only to finish an interrupted endpoint
+# move (promoteEndpoints), which it resumes before rotating.
 path "smtp/data/+/mailu" {
-  capabilities = ["read"]
+  capabilities = ["create", "read", "update"]
 }
 
 path "smtp/data/+/lock" {
   capabilities = ["create", "read", "update"]
-}
-
-path "smtp/metadata/" {
-  capabilities = ["list"]
 }
 
 path "smtp/metadata/+/admin" {
