@@ -39,6 +39,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -129,7 +130,7 @@ func parseArgs(args []string, stderr io.Writer) (options, []string, error) {
 	fs.StringVar(&o.requestedBy, "requested-by", "", "who requests the response, for the audit trail (required)")
 	fs.StringVar(&o.mailuHost, "mailu-host", "", "reset every tenant whose MailU (SMTP or API) is on this host, instead of a file")
 	fs.BoolVar(&o.all, "all", false, "reset every tenant, instead of a file")
-	fs.IntVar(&o.workers, "workers", 16, "tenants reset at once")
+	fs.IntVar(&o.workers, "workers", 4, "chunks of tenants worked at once (each resets up to 16 tenants at once)")
 	fs.DurationVar(&o.wait, "wait", time.Minute, "how long to wait for the response to be recorded as finished after the last reset")
 	if err := fs.Parse(args); err != nil {
 		return o, nil, err
@@ -206,8 +207,8 @@ func readTenantFile(path string) ([]string, error) {
 }
 
 // resetJobs is the App's reset queue: it keeps the response's jobs for
-// this process to run, so that the progress moves tenant by tenant
-// (without a queue the domain resets every tenant before it returns).
+// this process to run, so that the progress moves tenant by tenant (without
+// a queue the domain runs every job before it returns).
 type resetJobs struct {
 	mu   sync.Mutex
 	jobs []credential.ResetJob
@@ -220,8 +221,19 @@ func (q *resetJobs) Send(_ context.Context, jobs []credential.ResetJob) (int, er
 	return len(jobs), nil
 }
 
-// respond starts the response, resets its tenants o.workers at a time
-// with a progress bar on stderr, and returns the recorded result.
+// take removes and returns the queued jobs.
+func (q *resetJobs) take() []credential.ResetJob {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	jobs := q.jobs
+	q.jobs = nil
+	return jobs
+}
+
+// respond starts the response, runs its jobs (the selection of all
+// tenants or a host, then each chunk of tenants) o.workers chunks at a
+// time with a progress bar of the tenants on stderr, and returns the
+// recorded result.
 func respond(ctx context.Context, o options, tenants []string, stderr io.Writer, wire newApp) (credential.CompromiseStatus, error) {
 	q := &resetJobs{}
 	logs := &logLines{w: stderr}
@@ -244,60 +256,97 @@ func respond(ctx context.Context, o options, tenants []string, stderr io.Writer,
 	if err != nil {
 		return st, err
 	}
-	if st.Total == 0 {
-		return st, nil // nothing selected: no job, and nothing to finish
-	}
-	bar := progress.New(stderr, "compromise response "+o.incident, len(q.jobs))
-	logs.to(bar)
-	next := make(chan credential.ResetJob)
-	var wg sync.WaitGroup
-	for range min(o.workers, len(q.jobs)) {
-		wg.Go(func() {
-			for j := range next {
-				out := svc.RunResetJob(ctx, j)
-				if out.Outcome == credential.OutcomeFailed {
-					bar.Printf("tenant %s failed: %s", out.TenantID, out.Code)
-					bar.Fail(1)
-				} else {
-					bar.Add(1)
-				}
+	jobs := q.take()
+	for _, j := range jobs {
+		if j.Plan { // select the tenants here; it queues the chunks
+			if _, err := svc.RunResetJob(ctx, j); err != nil {
+				return st, err
 			}
-		})
-	}
-feed:
-	for _, j := range q.jobs {
-		select {
-		case next <- j:
-		case <-ctx.Done():
-			break feed
 		}
 	}
-	close(next)
-	wg.Wait()
+	jobs = slices.DeleteFunc(append(jobs, q.take()...), func(j credential.ResetJob) bool { return j.Plan })
+	if st, err = svc.CompromiseResponse(ctx, o.incident, 1, 1); err != nil {
+		return st, err
+	}
+	// A host's candidates count until checked; those on another host are
+	// not part of the response.
+	bar := progress.New(stderr, "compromise response "+o.incident, st.Total)
+	logs.to(bar)
+	for len(jobs) > 0 && ctx.Err() == nil {
+		next := make(chan credential.ResetJob)
+		var wg sync.WaitGroup
+		for range min(o.workers, len(jobs)) {
+			wg.Go(func() {
+				for j := range next {
+					outs, err := svc.RunResetJob(ctx, j)
+					for _, out := range outs {
+						switch out.Outcome {
+						case credential.OutcomeFailed:
+							bar.Printf("tenant %s failed: %s", out.TenantID, out.Code)
+							bar.Fail(1)
+						default:
+							bar.Add(1)
+						}
+					}
+					if err != nil {
+						bar.Printf("chunk %d: %v (run the command again to finish it)", j.Chunk, err)
+					}
+				}
+			})
+		}
+	feed:
+		for _, j := range jobs {
+			select {
+			case next <- j:
+			case <-ctx.Done():
+				break feed
+			}
+		}
+		close(next)
+		wg.Wait()
+		jobs = q.take() // continuations of chunks cut off
+	}
 	bar.Finish()
 	logs.to(nil)
 	return waitFinished(ctx, svc, o.incident, o.wait)
 }
 
 // waitFinished polls the response every second until it is recorded as
-// finished (the last tenant's outcome finishes it), or for at most wait.
+// finished (the last chunk finishes it), or for at most wait, and returns
+// it with every tenant's outcome.
 func waitFinished(ctx context.Context, svc *credential.Service, incident string, wait time.Duration) (credential.CompromiseStatus, error) {
 	if ctx.Err() != nil {
 		// Interrupted: report what is recorded; the rest is pending.
-		return svc.CompromiseResponse(context.WithoutCancel(ctx), incident)
+		return allResults(context.WithoutCancel(ctx), svc, incident)
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		st, err := svc.CompromiseResponse(ctx, incident)
-		if err != nil || st.State == "finished" || !time.Now().Before(deadline) {
+		st, err := svc.CompromiseResponse(ctx, incident, 1, 1)
+		if err != nil {
 			return st, err
+		}
+		if st.State == credential.StateFinished || !time.Now().Before(deadline) {
+			return allResults(ctx, svc, incident)
 		}
 		select {
 		case <-ctx.Done():
-			return svc.CompromiseResponse(context.WithoutCancel(ctx), incident)
+			return allResults(context.WithoutCancel(ctx), svc, incident)
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// allResults reads the response with the outcomes of every page.
+func allResults(ctx context.Context, svc *credential.Service, incident string) (credential.CompromiseStatus, error) {
+	st, err := svc.CompromiseResponse(ctx, incident, 1, credential.MaxResultsPerPage)
+	for page := 2; err == nil && len(st.Results) < st.Total; page++ {
+		next, nerr := svc.CompromiseResponse(ctx, incident, page, credential.MaxResultsPerPage)
+		if nerr != nil || len(next.Results) == 0 {
+			return st, nerr
+		}
+		st.Results = append(st.Results, next.Results...)
+	}
+	return st, err
 }
 
 // report prints the counts and every tenant that was not reset.

@@ -88,7 +88,7 @@ func TestCompromiseResponse(t *testing.T) {
 	if !strings.Contains(stderr, "bad.txt:3:") || !strings.Contains(stderr, "no tenant was reset") {
 		t.Fatalf("a bad line is reported without its line number:\n%s", stderr)
 	}
-	if _, err := svc.CompromiseResponse(ctx, "INC-2026-0042"); !errors.Is(err, credential.ErrNotFound) {
+	if _, err := svc.CompromiseResponse(ctx, "INC-2026-0042", 1, 0); !errors.Is(err, credential.ErrNotFound) {
 		t.Fatalf("after a bad file a response exists: %v", err)
 	}
 	for id, l := range before {

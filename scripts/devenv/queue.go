@@ -69,7 +69,7 @@ func sqsConsumer[T any](s *Stack, function, queue string) func(ctx context.Conte
 
 // describeResetJob names a reset job in the local queue's log.
 func describeResetJob(j credential.ResetJob) []any {
-	return []any{"tenant_id", j.TenantID, "incident_id", j.IncidentID}
+	return []any{"incident_id", j.IncidentID, "response_id", j.ResponseID, "chunk", j.Chunk, "plan", j.Plan}
 }
 
 type closerFunc func() error

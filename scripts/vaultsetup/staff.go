@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -14,6 +13,7 @@ import (
 
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/auth"
+	"smtp-vault/shared/pathseg"
 	"smtp-vault/shared/reauth"
 )
 
@@ -81,16 +81,14 @@ const (
 	EventStaffReauthUnlocked = "staff_reauth_unlocked"
 )
 
-// A staff name is the JWT subject; it becomes part of Vault paths, and
-// Vault lower-cases userpass names.
-var staffName = regexp.MustCompile(`^[a-z0-9][a-z0-9._@+|-]{0,127}$`)
-
 // CheckName normalises a staff name (lower case) and refuses one that
 // cannot be a userpass name.
 func CheckName(name string) (string, error) {
+	// A staff name is the JWT subject; it becomes part of Vault paths
+	// (pathseg.StaffName), and Vault lower-cases userpass names.
 	n := strings.ToLower(name)
-	if !staffName.MatchString(n) {
-		return "", fmt.Errorf("%w: %q (letters, digits and . _ @ + | -, starting with a letter or digit)", ErrBadName, name)
+	if err := pathseg.Check(pathseg.StaffName, n); err != nil {
+		return "", fmt.Errorf("%w: %q (%w)", ErrBadName, truncate(name, 140), err)
 	}
 	return n, nil
 }
@@ -269,10 +267,17 @@ func (s *Staff) List(ctx context.Context) ([]Member, error) {
 }
 
 func (s *Staff) userPath(name string) string {
-	return "auth/" + UserpassMount + "/users/" + name
+	return "auth/" + UserpassMount + "/users/" + pathseg.Must(pathseg.StaffName, name)
 }
 
-func entityName(name string) string { return "staff-" + name }
+func entityName(name string) string { return "staff-" + pathseg.Must(pathseg.StaffName, name) }
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
 
 func (s *Staff) userExists(ctx context.Context, name string) (bool, error) {
 	u, err := s.Vault.Logical().ReadWithContext(ctx, s.userPath(name))

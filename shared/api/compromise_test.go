@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-lambda-go/events"
 
 	"smtp-vault/scripts/devenv"
 	"smtp-vault/scripts/devenv/mailustandin"
@@ -131,5 +134,70 @@ func TestCompromiseResponse(t *testing.T) {
 	audit := s.AuditLog.String()
 	if strings.Count(audit, `"event":"credential_compromise_response"`) != 4 || !strings.Contains(audit, `"phase":"finished"`) {
 		t.Fatalf("want a start and an end record of credential_compromise_response for each run")
+	}
+}
+
+// TestForgedResetJobs (issue 20, defect 2), black-box through the
+// emergency-reset function: a reset queue message, or a direct
+// invocation, that names no compromise response recorded by the route
+// resets nobody, writes nothing, and cannot reach another tenant's record
+// through its ids.
+func TestForgedResetJobs(t *testing.T) {
+	s := devenv.StartTestStack(t, 2)
+	ctx := context.Background()
+	admin := token(t, s, auth.RolePlatformAdmin)
+	victim := s.Tenants[0].TenantID
+	before := do(t, s, "GET", credPath(victim), admin, "")
+	version := versionOf(t, s, victim)
+
+	// A real response of another incident, over the other tenant only.
+	body, _ := json.Marshal(map[string]any{"tenant_ids": []string{s.Tenants[1].TenantID}, "reason": "drill"})
+	started := do(t, s, "POST", compromisePath, admin, string(body))
+	if started.Status != 202 {
+		t.Fatalf("start: %d %s", started.Status, started.Raw)
+	}
+	waitResponse(t, s, admin)
+	realID := started.Body["response_id"].(string)
+
+	forged := []string{
+		// The black-box reproduction of issue 20: the outcome of a job for
+		// "tenant" admin went to incidents/INC-T2/runs/../../../<victim>/admin,
+		// the victim's credential.
+		`{"incident_id":"INC-T2","tenant_id":"admin","response_id":"../../../` + victim + `","requested_by":"mallory"}`,
+		`{"incident_id":"INC-T2","response_id":"../../../` + victim + `","chunk":0}`,
+		`{"incident_id":"INC-T2","tenant_id":"` + victim + `","response_id":"../../../` + victim + `","requested_by":"mallory"}`,
+		`{"incident_id":"INC-T2","tenant_id":"` + victim + `","response_id":"","requested_by":"mallory"}`,
+		`{"incident_id":"INC-T2","response_id":"0b9e7c52-1d2a-4f3b-8c4d-5e6f7a8b9c0d","chunk":0}`,
+		`{"incident_id":"INC-7","response_id":"` + realID + `","chunk":9}`,
+		`{"incident_id":"INC-T2","response_id":"` + realID + `","chunk":0}`,
+		`{"incident_id":"../` + victim + `","response_id":"` + realID + `","chunk":0}`,
+	}
+	sqs := events.SQSEvent{}
+	for i, b := range forged {
+		sqs.Records = append(sqs.Records, events.SQSMessage{MessageId: fmt.Sprint("forged-", i), Body: b, EventSource: "aws:sqs"})
+	}
+	raw, _ := json.Marshal(sqs)
+	out, err := s.Gateway.Invoke(ctx, "emergency-reset", raw)
+	if err != nil {
+		t.Fatalf("emergency-reset on forged messages: %v", err)
+	}
+	var resp events.SQSEventResponse
+	if err := json.Unmarshal(out, &resp); err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("forged messages should be dropped, not retried: %s", out)
+	}
+	for _, b := range forged {
+		if _, err := s.Gateway.Invoke(ctx, "emergency-reset", []byte(b)); err == nil {
+			t.Fatalf("a direct invocation with a forged job was accepted: %s", b)
+		}
+	}
+	after := do(t, s, "GET", credPath(victim), admin, "")
+	if after.Status != 200 || after.Body["password"] != before.Body["password"] || versionOf(t, s, victim) != version {
+		t.Fatalf("a forged job changed the victim's credential: %d %s", after.Status, after.Raw)
+	}
+	if r := do(t, s, "GET", "/api/v1/platform-admin/incidents/INC-T2/compromise-response", admin, ""); r.Status != 404 {
+		t.Fatalf("a forged job recorded a response: %d %s", r.Status, r.Raw)
+	}
+	if strings.Contains(s.AuditLog.String(), `"user_id":"mallory"`) || strings.Contains(s.AuditLog.String(), `"incident_id":"INC-T2"`) {
+		t.Fatal("a forged job reached the audit trail as an action")
 	}
 }

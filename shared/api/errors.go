@@ -64,6 +64,7 @@ var errorTable = []struct {
 	{credential.ErrInvalidInput, http.StatusBadRequest, "", ""},
 	{credential.ErrNotFound, http.StatusNotFound, "", "no credential is stored for this tenant"},
 	{credential.ErrCooldown, http.StatusConflict, "", "this credential was changed moments ago; rotate it again after Retry-After seconds"},
+	{credential.ErrCompromised, http.StatusConflict, "", "an emergency reset declared this password compromised and did not finish; run the emergency reset again"},
 	{credential.ErrConflict, http.StatusConflict, "", "another change of this credential is in progress; try again"},
 	{credential.ErrRejected, http.StatusUnprocessableEntity, "", "the tenant's MailU rejected the request; nothing was changed in Vault"},
 	{credential.ErrMailUMisconfigured, http.StatusUnprocessableEntity, "", "the tenant's MailU admin API is not configured (it needs API=true and API_TOKEN; docs/deploy.md); nothing was changed"},

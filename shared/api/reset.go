@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -79,8 +80,9 @@ type CompromiseEvent struct {
 }
 
 // StartCompromiseResponse serves POST .../compromise-response: it answers
-// 202 with the response's first progress at once; the resets run in the
-// emergency-reset worker.
+// 202 with the response's id and first progress at once; the selection
+// of all tenants or a host and the resets run in the emergency-reset
+// worker.
 func (d Deps) StartCompromiseResponse() Handler {
 	return d.guard("emergency-reset", func(ctx context.Context, req events.APIGatewayV2HTTPRequest, c caller) (events.APIGatewayV2HTTPResponse, error) {
 		var b compromiseBody
@@ -98,11 +100,27 @@ func (d Deps) StartCompromiseResponse() Handler {
 	})
 }
 
-// CompromiseResponse serves GET .../compromise-response: progress and
-// per-tenant outcomes.
+// CompromiseResponse serves GET .../compromise-response?page=&per_page=:
+// progress and one page of per-tenant outcomes.
 func (d Deps) CompromiseResponse() Handler {
 	return d.guard("emergency-reset", func(ctx context.Context, req events.APIGatewayV2HTTPRequest, c caller) (events.APIGatewayV2HTTPResponse, error) {
-		st, err := d.Credentials.CompromiseResponse(ctx, req.PathParameters["incident_id"])
+		page, perPage := 1, credential.DefaultResultsPerPage
+		for k, v := range req.QueryStringParameters {
+			var err error
+			switch k {
+			case "page":
+				if page, err = strconv.Atoi(v); err != nil || page < 1 || page > 1_000_000 {
+					return events.APIGatewayV2HTTPResponse{}, &Error{http.StatusBadRequest, "invalid_page", "page must be a whole number from 1"}
+				}
+			case "per_page":
+				if perPage, err = strconv.Atoi(v); err != nil || perPage < 1 || perPage > credential.MaxResultsPerPage {
+					return events.APIGatewayV2HTTPResponse{}, &Error{http.StatusBadRequest, "invalid_per_page", fmt.Sprintf("per_page must be a whole number from 1 to %d", credential.MaxResultsPerPage)}
+				}
+			default:
+				return events.APIGatewayV2HTTPResponse{}, &Error{http.StatusBadRequest, "unknown_parameter", fmt.Sprintf("unknown query parameter %q: use page, per_page", k)}
+			}
+		}
+		st, err := d.Credentials.CompromiseResponse(ctx, req.PathParameters["incident_id"], page, perPage)
 		if err != nil {
 			return events.APIGatewayV2HTTPResponse{}, err
 		}
@@ -111,9 +129,8 @@ func (d Deps) CompromiseResponse() Handler {
 }
 
 // EmergencyResetFunction is the emergency-reset Lambda's handler: its
-// HTTP API routes, ResetQueue's SQS batches (each tenant's outcome is
-// recorded, so no message comes back), or a CompromiseEvent invoked
-// directly.
+// HTTP API routes, ResetQueue's SQS batches of ResetJobs, or a
+// CompromiseEvent invoked directly.
 func (d Deps) EmergencyResetFunction() func(context.Context, json.RawMessage) (any, error) {
 	reset, start, progress := d.EmergencyReset(), d.StartCompromiseResponse(), d.CompromiseResponse()
 	return func(ctx context.Context, raw json.RawMessage) (any, error) {
@@ -155,20 +172,38 @@ func (d Deps) EmergencyResetFunction() func(context.Context, json.RawMessage) (a
 	}
 }
 
-// ResetBatch works through one SQS batch of compromise-response jobs, a
-// few at a time. Every job records its own outcome (a failed tenant is
-// reported, not retried), so only a malformed message is logged and
-// dropped.
+// ResetBatch works through one SQS batch of compromise-response jobs.
+// Every tenant's outcome is recorded (a failed tenant is reported, not
+// retried), so a message comes back only when its job could not finish
+// (Vault unavailable, or cut off without a continuation): the next
+// delivery resumes it. A malformed job, or one that names no recorded
+// run, is logged and dropped.
 func (d Deps) ResetBatch(ctx context.Context, ev events.SQSEvent) events.SQSEventResponse {
-	var wg sync.WaitGroup
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		failed = []events.SQSBatchItemFailure{}
+	)
 	for _, m := range ev.Records {
-		var job credential.ResetJob
-		if err := decodeJSON([]byte(m.Body), &job); err != nil {
+		job, err := credential.ParseResetJob([]byte(m.Body))
+		if err != nil {
 			d.Log.ErrorContext(ctx, "reset queue: malformed message dropped", "message_id", m.MessageId, "error", err)
 			continue
 		}
-		wg.Go(func() { d.Credentials.RunResetJob(ctx, job) })
+		wg.Go(func() {
+			_, err := d.Credentials.RunResetJob(ctx, job)
+			switch {
+			case err == nil:
+			case !credential.Retryable(err):
+				d.Log.ErrorContext(ctx, "reset queue: job refused and dropped", "message_id", m.MessageId, "incident_id", job.IncidentID, "error", err)
+			default:
+				d.Log.WarnContext(ctx, "reset queue: job comes back", "message_id", m.MessageId, "incident_id", job.IncidentID, "chunk", job.Chunk, "error", err)
+				mu.Lock()
+				failed = append(failed, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+				mu.Unlock()
+			}
+		})
 	}
 	wg.Wait()
-	return events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
+	return events.SQSEventResponse{BatchItemFailures: failed}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"smtp-vault/scripts/devenv"
+	"smtp-vault/scripts/devenv/mailustandin"
 	"smtp-vault/shared/auth"
 	"smtp-vault/shared/credential"
 	"smtp-vault/shared/mailu"
@@ -193,5 +195,62 @@ func TestForgedClaimsOnDirectInvocation(t *testing.T) {
 		if code, body := status(out); code != c.want || strings.Contains(body, "password\"") {
 			t.Fatalf("%s: %d %s, want %d", c.name, code, body, c.want)
 		}
+	}
+}
+
+// TestFailedResetIsNotAlreadyReset (issue 20, defect 1), black-box: an
+// emergency reset that MailU refused, rolled back by the sweep, does not
+// count as done for its incident. Until it is done again Vault serves no
+// password (the one it holds is marked compromised); the retry with the
+// same incident sets a new password and the old one stops logging in.
+func TestFailedResetIsNotAlreadyReset(t *testing.T) {
+	s := devenv.StartTestStack(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	tn := s.Tenants[0]
+	admin := token(t, s, auth.RolePlatformAdmin)
+	before := do(t, s, "GET", credPath(tn.TenantID), admin, "")
+	oldPW, user := before.Body["password"].(string), before.Body["username"].(string)
+
+	if err := s.MailUHost.SetFaults(ctx, tn.Domain, mailustandin.Faults{RejectAPI: true}); err != nil {
+		t.Fatal(err)
+	}
+	body := `{"incident_id":"INC-T1","reason":"leaked in a ticket"}`
+	if r := do(t, s, "POST", credPath(tn.TenantID)+"/emergency-reset", admin, body); r.Status == 200 {
+		t.Fatalf("the reset went through while MailU rejects its API: %s", r.Raw)
+	}
+	if err := s.MailUHost.SetFaults(ctx, tn.Domain, mailustandin.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	event, err := os.ReadFile("../../events/rotate-sweep.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Gateway.Invoke(ctx, "rotate-sweep", event); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RotateQueue.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := mailu.VerifyLogin(ctx, tn.MailU.SMTPAddr, user, oldPW, nil); err != nil {
+		t.Fatalf("after the rollback MailU should still hold the old password: %v", err)
+	}
+	if r := do(t, s, "GET", credPath(tn.TenantID), admin, ""); r.Status != 409 || r.code() != "credential_compromised" {
+		t.Fatalf("Vault serves a password marked compromised: %d %s", r.Status, r.Raw)
+	}
+
+	r := do(t, s, "POST", credPath(tn.TenantID)+"/emergency-reset", admin, body)
+	newPW, _ := r.Body["password"].(string)
+	if r.Status != 200 || r.Body["already_reset"] != false || len(newPW) == 0 || newPW == oldPW {
+		t.Fatalf("the retry of the incident: %d already_reset=%v", r.Status, r.Body["already_reset"])
+	}
+	if err := mailu.VerifyLogin(ctx, tn.MailU.SMTPAddr, user, oldPW, nil); !errors.Is(err, mailu.ErrAuthFailed) {
+		t.Fatalf("the compromised password still logs in: %v", err)
+	}
+	if got := do(t, s, "GET", credPath(tn.TenantID), admin, ""); got.Status != 200 || got.Body["password"] != newPW {
+		t.Fatalf("after the retry Vault does not serve the new password: %d", got.Status)
+	}
+	if r := do(t, s, "POST", credPath(tn.TenantID)+"/emergency-reset", admin, body); r.Status != 200 || r.Body["already_reset"] != true {
+		t.Fatalf("a third call for the incident: %d %s", r.Status, r.Raw)
 	}
 }

@@ -133,12 +133,12 @@ func (d Deps) RotateFunction() func(context.Context, json.RawMessage) (any, erro
 func (d Deps) RotateBatch(ctx context.Context, ev events.SQSEvent) events.SQSEventResponse {
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 	for _, m := range ev.Records {
-		var job credential.Job
-		if err := decodeJSON([]byte(m.Body), &job); err != nil {
+		job, err := credential.ParseJob([]byte(m.Body))
+		if err != nil {
 			d.Log.ErrorContext(ctx, "rotate queue: malformed message dropped", "message_id", m.MessageId, "error", err)
 			continue
 		}
-		_, err := d.Credentials.RunJob(ctx, job)
+		_, err = d.Credentials.RunJob(ctx, job)
 		switch {
 		case err == nil:
 		case !credential.Retryable(err):

@@ -5,9 +5,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
+
+	"smtp-vault/shared/pathseg"
 )
 
 // The audit trail in the bucket is a set of hash chains, one per tenant
@@ -50,13 +51,11 @@ const MaxSeq = 999_999_999_999
 // PlatformChain is the chain of events without a (valid) tenant id.
 const PlatformChain = "platform"
 
-var tenantID = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
-
 // ChainOf names the chain an event belongs to: its tenant, or
 // PlatformChain when it has no valid tenant id (which then never becomes
 // part of a key).
 func ChainOf(e Event) string {
-	if tenantID.MatchString(e.TenantID) {
+	if pathseg.Check(pathseg.TenantID, e.TenantID) == nil {
 		return e.TenantID
 	}
 	return PlatformChain
@@ -65,7 +64,7 @@ func ChainOf(e Event) string {
 // ValidChain reports whether chain names a chain: a lowercase UUID v4 or
 // PlatformChain.
 func ValidChain(chain string) bool {
-	return chain == PlatformChain || tenantID.MatchString(chain)
+	return chain == PlatformChain || pathseg.Check(pathseg.TenantID, chain) == nil
 }
 
 // ChainPrefix is the key prefix of a chain's objects.
@@ -73,7 +72,7 @@ func ChainPrefix(chain string) string {
 	if chain == PlatformChain {
 		return "platform/"
 	}
-	return "tenants/" + chain + "/"
+	return "tenants/" + pathseg.Must(pathseg.TenantID, chain) + "/"
 }
 
 // ChainKey is the object key of record seq in chain.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"smtp-vault/shared/audit"
+	"smtp-vault/shared/pathseg"
 	"smtp-vault/shared/vault"
 )
 
@@ -188,6 +189,9 @@ func (s *Service) find(ctx context.Context, name string) (Info, error) {
 			return Info{}, ErrNoBackup
 		}
 		return list[len(list)-1], nil
+	}
+	if err := pathseg.Check(pathseg.BackupName, name); err != nil {
+		return Info{}, fmt.Errorf("%w: %w", ErrNoBackup, err)
 	}
 	for _, b := range list {
 		if b.Name == name {

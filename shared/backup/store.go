@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"smtp-vault/shared/pathseg"
 )
 
 // S3API is the part of the S3 client the backups bucket uses; tests wrap
@@ -70,7 +72,7 @@ const nameLayout = "20060102T150405.000000000Z"
 // objectName is the data object's key for a backup taken at t.
 func objectName(t time.Time) string {
 	t = t.UTC()
-	return Prefix + t.Format("2006/01/02/") + t.Format(nameLayout) + dataSuffix
+	return pathseg.Must(pathseg.BackupName, Prefix+t.Format("2006/01/02/")+t.Format(nameLayout)+dataSuffix)
 }
 
 // upload is a multipart upload fed by Write, hashing what it sends.
@@ -209,7 +211,7 @@ func (b *Bucket) List(ctx context.Context) ([]Info, error) {
 		if err != nil {
 			return nil, err
 		}
-		if size, found := sizes[info.Name]; !ok || !found || size != info.Size {
+		if size, found := sizes[info.Name]; !ok || !found || size != info.Size || pathseg.Check(pathseg.BackupName, info.Name) != nil {
 			continue
 		}
 		list = append(list, info)
@@ -264,7 +266,7 @@ func validSHA256(s string) bool {
 
 // open returns the data object of a backup.
 func (b *Bucket) open(ctx context.Context, name string) (io.ReadCloser, error) {
-	out, err := b.Client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.Name), Key: aws.String(name)})
+	out, err := b.Client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.Name), Key: aws.String(pathseg.Must(pathseg.BackupName, name))})
 	if err != nil {
 		return nil, fmt.Errorf("backup: read %s: %w", name, err)
 	}
@@ -274,7 +276,7 @@ func (b *Bucket) open(ctx context.Context, name string) (io.ReadCloser, error) {
 // remove deletes a backup: its manifest first, so that a crash between the
 // two deletes leaves an orphan data object, never a manifest without data.
 func (b *Bucket) remove(ctx context.Context, name string) error {
-	for _, key := range []string{name + manifestSuffix, name} {
+	for _, key := range []string{pathseg.Must(pathseg.BackupName, name) + manifestSuffix, name} {
 		if _, err := b.Client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(b.Name), Key: aws.String(key)}); err != nil {
 			return fmt.Errorf("backup: delete %s: %w", key, err)
 		}
@@ -299,7 +301,7 @@ func (b *Bucket) orphans(ctx context.Context, cutoff time.Time) ([]string, error
 	var out []string
 	for _, o := range objs {
 		k := aws.ToString(o.Key)
-		if !strings.HasSuffix(k, dataSuffix) || manifests[k] {
+		if !strings.HasSuffix(k, dataSuffix) || manifests[k] || pathseg.Check(pathseg.BackupName, k) != nil {
 			continue
 		}
 		t, err := time.Parse(nameLayout, strings.TrimSuffix(path.Base(k), dataSuffix))

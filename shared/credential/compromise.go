@@ -7,27 +7,45 @@ import (
 	"net"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
 
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/notify"
+	"smtp-vault/shared/pathseg"
 	"smtp-vault/shared/vault"
 )
 
-// A compromise response resets many tenants in one incident: the request
-// is recorded at incidents/<id>/response, each tenant becomes a ResetJob
-// for the emergency-reset worker (SQS in AWS, an in-process queue
-// locally), and each job records its outcome at
-// incidents/<id>/runs/<response_id>/<tenant>. A tenant is reset once per incident
-// (EmergencyReset's own rule), so running the response again finishes
-// what failed and resets nobody twice.
+// A compromise response resets many tenants in one incident. Its state is
+// chunked in Vault, so no value grows with the tenant count:
+//
+//	incidents/<id>/response                  the incident's latest response id
+//	incidents/<id>/runs/<rid>/run            who asked, why, the selector, the chunk count
+//	incidents/<id>/runs/<rid>/chunks/<n>     up to about ChunkSize tenant ids
+//	incidents/<id>/runs/<rid>/results/<n>    each of those tenants' outcome
+//	incidents/<id>/runs/<rid>/done/<n>       chunk n has an outcome for every tenant
+//
+// The route writes the run record (and, for a list, the chunks) and
+// answers at once; each chunk is a ResetJob for the emergency-reset worker
+// (SQS in AWS, an in-process queue locally), and selecting "all" or a
+// MailU host is a planning job there too. A job names only a run and a
+// chunk: the tenants and the actor come from Vault, written by the
+// authenticated route. A worker skips tenants whose outcome is recorded,
+// so a chunk cut off by a timeout is finished by the next delivery, and a
+// tenant is reset once per incident (EmergencyReset's own rule), so
+// running the response again finishes what failed and resets nobody
+// twice.
 
-// MaxCompromiseTenants bounds one compromise response.
+// MaxCompromiseTenants bounds one compromise response's tenant list.
 const MaxCompromiseTenants = 100_000
+
+// ChunkSize is the mean number of tenants of a chunk: one worker
+// invocation's share, small enough that it finishes well within the
+// function's timeout and its records stay a few kilobytes.
+const ChunkSize = 200
 
 // CompromiseRequest selects the tenants of a compromise response: a list,
 // every tenant whose MailU is on one host, or all.
@@ -40,15 +58,37 @@ type CompromiseRequest struct {
 	Actor      Actor
 }
 
-// ResetJob is one tenant of a compromise response, the body of a reset
-// queue message. It holds no secret.
+// ResetJob is one step of a compromise response for the emergency-reset
+// worker, the body of a reset queue message: plan the run (select its
+// tenants into chunks), or reset the tenants of one chunk. It names only
+// a run that the authenticated route recorded in Vault; it holds no
+// tenant, actor or secret.
 type ResetJob struct {
-	IncidentID  string `json:"incident_id"`
-	TenantID    string `json:"tenant_id"`
-	ResponseID  string `json:"response_id"`
-	Reason      string `json:"reason,omitempty"`
-	RequestedBy string `json:"requested_by"`
+	IncidentID string `json:"incident_id"`
+	ResponseID string `json:"response_id"`
+	Chunk      int    `json:"chunk"`
+	Plan       bool   `json:"plan,omitempty"`
 }
+
+// Validate refuses a job whose ids could not name a run, before anything
+// reads Vault with them.
+func (j ResetJob) Validate() error {
+	for _, c := range []struct {
+		kind pathseg.Kind
+		v    string
+	}{{pathseg.IncidentID, j.IncidentID}, {pathseg.ResponseID, j.ResponseID}} {
+		if err := pathseg.Check(c.kind, c.v); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidInput, err)
+		}
+	}
+	if j.Chunk < 0 || j.Chunk >= maxChunks || (j.Plan && j.Chunk != 0) {
+		return fmt.Errorf("%w: chunk must be 0 to %d (0 for a plan)", ErrInvalidInput, maxChunks-1)
+	}
+	return nil
+}
+
+// maxChunks bounds a run's chunk count, and so a job's chunk number.
+const maxChunks = 1 << 16
 
 // Outcomes of one tenant in a compromise response.
 const (
@@ -57,6 +97,16 @@ const (
 	OutcomeFailed       = "failed"        // untouched; Code says why
 	OutcomeSkipped      = "skipped"       // no such credential
 	outcomePending      = "pending"       // queued, no outcome yet
+	// outcomeOffHost: a candidate of a mailu_host response whose MailU is
+	// elsewhere; not part of the response, never listed.
+	outcomeOffHost = "off_host"
+)
+
+// States of a compromise response.
+const (
+	StatePlanning = "planning" // its tenants are being selected
+	StateRunning  = "running"
+	StateFinished = "finished"
 )
 
 // TenantOutcome is one tenant's result in a compromise response.
@@ -67,11 +117,12 @@ type TenantOutcome struct {
 	At       time.Time `json:"at,omitzero"`
 }
 
-// CompromiseStatus is a compromise response's progress.
+// CompromiseStatus is a compromise response's progress, with one page of
+// its tenants' outcomes.
 type CompromiseStatus struct {
 	IncidentID   string          `json:"incident_id"`
 	ResponseID   string          `json:"response_id"`
-	State        string          `json:"state"` // running or finished
+	State        string          `json:"state"` // planning, running or finished
 	RequestedBy  string          `json:"requested_by"`
 	StartedAt    time.Time       `json:"started_at"`
 	FinishedAt   *time.Time      `json:"finished_at,omitempty"`
@@ -81,24 +132,107 @@ type CompromiseStatus struct {
 	AlreadyReset int             `json:"already_reset"`
 	Failed       int             `json:"failed"`
 	Skipped      int             `json:"skipped"`
+	Page         int             `json:"page"`
+	PerPage      int             `json:"per_page"`
 	Results      []TenantOutcome `json:"results"`
 }
 
-// KV paths of a compromise response: the latest run's request, and each
-// run's outcomes in a folder of their own (so counting a folder's keys
-// tells whether a run is done).
-func incidentPath(id string) string { return "incidents/" + id + "/response" }
-func resultsPath(id, responseID string) string {
-	return "incidents/" + id + "/runs/" + responseID + "/"
+// Paging of a compromise response's results.
+const (
+	DefaultResultsPerPage = 100
+	MaxResultsPerPage     = 1000
+)
+
+// KV paths of a compromise response (see the top of this file). Each
+// panics on an id that skipped its check (pathseg.Must).
+func latestPath(id string) string {
+	return "incidents/" + pathseg.Must(pathseg.IncidentID, id) + "/response"
 }
-func resultPath(id, responseID, tenantID string) string {
-	return resultsPath(id, responseID) + tenantID
+func runFolder(id, responseID string) string {
+	return "incidents/" + pathseg.Must(pathseg.IncidentID, id) + "/runs/" + pathseg.Must(pathseg.ResponseID, responseID) + "/"
+}
+func runPath(id, responseID string) string { return runFolder(id, responseID) + "run" }
+func chunkPath(id, responseID string, n int) string {
+	return runFolder(id, responseID) + "chunks/" + strconv.Itoa(n)
+}
+func resultPath(id, responseID string, n int) string {
+	return runFolder(id, responseID) + "results/" + strconv.Itoa(n)
+}
+func doneFolder(id, responseID string) string { return runFolder(id, responseID) + "done/" }
+func donePath(id, responseID string, n int) string {
+	return doneFolder(id, responseID) + strconv.Itoa(n)
+}
+
+// run is the record of one compromise response.
+type run struct {
+	version     int
+	IncidentID  string
+	ResponseID  string
+	RequestedBy string
+	Reason      string
+	StartedAt   time.Time
+	FinishedAt  time.Time
+	State       string
+	Chunks      int    // 0 while planning
+	MailUHost   string // the selector, when a host
+	All         bool
+	Listed      int // the length of a tenant_ids selector
+}
+
+func (r *run) data() map[string]string {
+	d := map[string]string{
+		"response_id": r.ResponseID, "requested_by": r.RequestedBy, "reason": r.Reason, "state": r.State,
+		"started_at": FormatTime(r.StartedAt), "chunks": strconv.Itoa(r.Chunks),
+	}
+	switch {
+	case r.All:
+		d["selector"] = "all"
+	case r.MailUHost != "":
+		d["selector"], d["mailu_host"] = "mailu_host", r.MailUHost
+	default:
+		d["selector"], d["tenant_ids"] = "tenant_ids", strconv.Itoa(r.Listed)
+	}
+	if !r.FinishedAt.IsZero() {
+		d["finished_at"] = FormatTime(r.FinishedAt)
+	}
+	return d
+}
+
+func (s *Service) readRun(ctx context.Context, incidentID, responseID string) (*run, error) {
+	sec, err := s.cfg.Vault.Read(ctx, runPath(incidentID, responseID))
+	if errors.Is(err, vault.ErrNotFound) {
+		return nil, fmt.Errorf("%w: no compromise response %s for incident %s", ErrNotFound, responseID, incidentID)
+	}
+	if err != nil {
+		return nil, upstream("read the compromise response", err)
+	}
+	d := sec.Data
+	r := &run{version: sec.Version, IncidentID: incidentID, ResponseID: responseID, RequestedBy: d["requested_by"], Reason: d["reason"],
+		State: d["state"], MailUHost: d["mailu_host"], All: d["selector"] == "all"}
+	r.StartedAt, _ = time.Parse(time.RFC3339, d["started_at"])
+	r.FinishedAt, _ = time.Parse(time.RFC3339, d["finished_at"])
+	r.Chunks, _ = strconv.Atoi(d["chunks"])
+	r.Listed, _ = strconv.Atoi(d["tenant_ids"])
+	if d["response_id"] != responseID || r.Chunks < 0 || r.Chunks > maxChunks {
+		return nil, fmt.Errorf("%w: the record of compromise response %s is damaged", ErrUnavailable, responseID)
+	}
+	return r, nil
+}
+
+func (s *Service) writeRun(ctx context.Context, r *run) error {
+	v, err := s.cfg.Vault.WriteCAS(ctx, runPath(r.IncidentID, r.ResponseID), r.data(), r.version)
+	if err != nil {
+		return upstream("record the compromise response", err)
+	}
+	r.version = v
+	return nil
 }
 
 // StartCompromiseResponse records the response, audits its start
 // (credential_compromise_response, critical, failing closed), alerts, and
-// hands every tenant to the reset queue; without a queue it resets them
-// itself, Config.Concurrency at a time, before returning.
+// hands the work to the reset queue: the chunks of a list, or a planning
+// job for all tenants or a host. It returns at once. Without a queue it
+// does the work itself before returning.
 func (s *Service) StartCompromiseResponse(ctx context.Context, req CompromiseRequest) (CompromiseStatus, error) {
 	if err := ValidateIncidentID(req.IncidentID); err != nil {
 		return CompromiseStatus{}, err
@@ -107,26 +241,18 @@ func (s *Service) StartCompromiseResponse(ctx context.Context, req CompromiseReq
 	if err != nil {
 		return CompromiseStatus{}, err
 	}
-	tenants, err := s.compromiseTargets(ctx, req)
+	r := &run{IncidentID: req.IncidentID, ResponseID: uuid.NewString(), RequestedBy: truncate(req.Actor.UserID, 128), Reason: reason,
+		StartedAt: s.Now(), State: StatePlanning, All: req.All, Listed: len(req.TenantIDs)}
+	listed, err := compromiseSelection(&req)
 	if err != nil {
 		return CompromiseStatus{}, err
 	}
-	now := s.Now()
-	responseID := uuid.NewString()
-	version := 0
-	if cur, err := s.cfg.Vault.Read(ctx, incidentPath(req.IncidentID)); err == nil {
-		version = cur.Version
-	} else if !errors.Is(err, vault.ErrNotFound) {
-		return CompromiseStatus{}, upstream("read the compromise response", err)
+	r.MailUHost = req.MailUHost
+	if listed != nil {
+		r.Chunks, r.State = chunkCount(len(listed)), StateRunning
 	}
-	if _, err := s.cfg.Vault.WriteCAS(ctx, incidentPath(req.IncidentID), map[string]string{
-		"response_id":  responseID,
-		"requested_by": req.Actor.UserID,
-		"reason":       reason,
-		"started_at":   FormatTime(now),
-		"tenants":      strings.Join(tenants, ","),
-	}, version); err != nil {
-		return CompromiseStatus{}, upstream("record the compromise response", err)
+	if err := s.writeRun(ctx, r); err != nil {
+		return CompromiseStatus{}, err
 	}
 	selector := map[string]any{"tenant_ids": len(req.TenantIDs)}
 	switch {
@@ -137,37 +263,46 @@ func (s *Service) StartCompromiseResponse(ctx context.Context, req CompromiseReq
 	}
 	if err := s.cfg.Audit.Record(ctx, audit.Event{
 		Event: audit.CompromiseResponse, UserID: req.Actor.UserID, IP: req.Actor.IP, UserAgent: req.Actor.UserAgent, Severity: audit.Critical,
-		Details: map[string]any{"incident_id": req.IncidentID, "response_id": responseID, "phase": "started", "tenants": len(tenants), "reason": reason, "selector": selector},
+		Details: map[string]any{"incident_id": req.IncidentID, "response_id": r.ResponseID, "phase": "started", "tenants": len(listed), "reason": reason, "selector": selector},
 	}); err != nil {
 		return CompromiseStatus{}, upstream("record "+audit.CompromiseResponse, err)
 	}
-	s.notifyResponse(ctx, req.IncidentID, fmt.Sprintf("%s started a compromise response for incident %s: %d tenants are being reset. Reason: %s", req.Actor.UserID, req.IncidentID, len(tenants), reason))
-	jobs := make([]ResetJob, len(tenants))
-	for i, t := range tenants {
-		jobs[i] = ResetJob{IncidentID: req.IncidentID, TenantID: t, ResponseID: responseID, Reason: reason, RequestedBy: req.Actor.UserID}
-	}
-	if s.cfg.ResetQueue != nil {
-		sent, err := s.cfg.ResetQueue.Send(ctx, jobs)
-		if err != nil {
-			s.log.ErrorContext(ctx, "compromise response: queue jobs", "incident_id", req.IncidentID, "jobs", len(jobs), "sent", sent, "error", err)
-			for _, j := range jobs[sent:] {
-				s.recordOutcome(ctx, j, TenantOutcome{TenantID: j.TenantID, Outcome: OutcomeFailed, Code: "queue_unavailable"})
-			}
+	// The chunks of a list are written before the run is named the
+	// incident's latest, so that the progress never shows a run with
+	// missing chunks.
+	if listed != nil {
+		if err := s.writeChunks(ctx, r, listed); err != nil {
+			return CompromiseStatus{}, err
 		}
-	} else {
-		s.runResetJobs(ctx, jobs)
 	}
-	return s.CompromiseResponse(ctx, req.IncidentID)
+	if err := s.pointLatest(ctx, r); err != nil {
+		return CompromiseStatus{}, err
+	}
+	s.notifyResponse(ctx, req.IncidentID, fmt.Sprintf("%s started a compromise response for incident %s (%s). Reason: %s", req.Actor.UserID, req.IncidentID, describeSelector(r, len(listed)), reason))
+	var jobs []ResetJob
+	if listed == nil {
+		jobs = []ResetJob{{IncidentID: r.IncidentID, ResponseID: r.ResponseID, Plan: true}}
+	} else {
+		jobs = r.chunkJobs()
+	}
+	s.dispatch(ctx, jobs)
+	return s.CompromiseResponse(ctx, req.IncidentID, 1, 0)
 }
 
-// runResetJobs works through jobs in the invocation, Config.Concurrency at
-// a time.
-func (s *Service) runResetJobs(ctx context.Context, jobs []ResetJob) {
-	s.forEach(len(jobs), func(i int) { s.RunResetJob(ctx, jobs[i]) })
+func describeSelector(r *run, listed int) string {
+	switch {
+	case r.All:
+		return "all tenants"
+	case r.MailUHost != "":
+		return "every tenant on " + r.MailUHost
+	}
+	return strconv.Itoa(listed) + " tenants"
 }
 
-// compromiseTargets resolves the request's tenants, sorted and unique.
-func (s *Service) compromiseTargets(ctx context.Context, req CompromiseRequest) ([]string, error) {
+// compromiseSelection checks the request's selector and returns its
+// tenant list, sorted and unique; nil for all tenants or a host (chosen
+// by the planning job). A host is normalised in req.
+func compromiseSelection(req *CompromiseRequest) ([]string, error) {
 	selectors := 0
 	for _, set := range []bool{len(req.TenantIDs) > 0, req.MailUHost != "", req.All} {
 		if set {
@@ -177,7 +312,6 @@ func (s *Service) compromiseTargets(ctx context.Context, req CompromiseRequest) 
 	if selectors != 1 {
 		return nil, fmt.Errorf("%w: give exactly one of tenant_ids, mailu_host or all", ErrInvalidInput)
 	}
-	var ids []string
 	switch {
 	case len(req.TenantIDs) > 0:
 		if len(req.TenantIDs) > MaxCompromiseTenants {
@@ -188,240 +322,237 @@ func (s *Service) compromiseTargets(ctx context.Context, req CompromiseRequest) 
 				return nil, fmt.Errorf("%w (%q)", err, truncate(id, 40))
 			}
 		}
-		ids = slices.Clone(req.TenantIDs)
+		ids := slices.Clone(req.TenantIDs)
+		sort.Strings(ids)
+		return slices.Compact(ids), nil
 	case req.MailUHost != "":
 		host := strings.ToLower(strings.TrimSuffix(req.MailUHost, "."))
 		if !validHost(host) {
 			return nil, fmt.Errorf("%w: mailu_host must be a host name or IP address", ErrInvalidInput)
 		}
-		all, err := s.tenantIDs(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if ids, err = s.tenantsOnHost(ctx, all, host); err != nil {
-			return nil, err
-		}
-	default:
-		var err error
-		if ids, err = s.tenantIDs(ctx); err != nil {
-			return nil, err
-		}
+		req.MailUHost = host
 	}
-	sort.Strings(ids)
-	return slices.Compact(ids), nil
+	return nil, nil
 }
 
-// tenantsOnHost returns the tenants whose SMTP address or MailU API is on
-// host, from the records' plain fields (nothing is decrypted).
-func (s *Service) tenantsOnHost(ctx context.Context, ids []string, host string) ([]string, error) {
-	var (
-		mu   sync.Mutex
-		out  []string
-		errs []error
-	)
-	s.forEach(len(ids), func(i int) {
-		id := ids[i]
-		rec, err := s.readRecord(ctx, id)
-		if errors.Is(err, ErrNotFound) {
-			return
-		}
-		apiURL, uerr := s.storedMailUURL(ctx, id)
-		mu.Lock()
-		defer mu.Unlock()
-		switch {
-		case err != nil:
-			errs = append(errs, err)
-		case uerr != nil:
-			errs = append(errs, uerr)
-		case strings.EqualFold(hostOf(rec.SMTPAddr), host) || strings.EqualFold(urlHost(apiURL), host):
-			out = append(out, id)
+// chunkCount is how many chunks n tenants take.
+func chunkCount(n int) int { return max(1, min((n+ChunkSize-1)/ChunkSize, maxChunks)) }
+
+// chunkOf is the chunk of a tenant among chunks: by the first 16 bits of
+// its (random) UUID, so that a plan repeated over a listing that changed
+// meanwhile puts every tenant in the chunk it had.
+func chunkOf(tenantID string, chunks int) int {
+	v, _ := strconv.ParseUint(tenantID[:4], 16, 32)
+	return int(v) * chunks >> 16
+}
+
+func (r *run) chunkJobs() []ResetJob {
+	jobs := make([]ResetJob, r.Chunks)
+	for n := range jobs {
+		jobs[n] = ResetJob{IncidentID: r.IncidentID, ResponseID: r.ResponseID, Chunk: n}
+	}
+	return jobs
+}
+
+// writeChunks splits ids into r.Chunks chunks and writes each one not
+// written yet (a chunk, once written, is never changed).
+func (s *Service) writeChunks(ctx context.Context, r *run, ids []string) error {
+	parts := make([][]string, r.Chunks)
+	for _, id := range ids {
+		n := chunkOf(id, r.Chunks)
+		parts[n] = append(parts[n], id)
+	}
+	errs := make([]error, r.Chunks)
+	s.forEach(r.Chunks, func(n int) {
+		_, err := s.cfg.Vault.WriteCAS(ctx, chunkPath(r.IncidentID, r.ResponseID, n), map[string]string{"tenants": strings.Join(parts[n], ",")}, 0)
+		if err != nil && !errors.Is(err, vault.ErrCASConflict) {
+			errs[n] = upstream("record a chunk of the compromise response", err)
 		}
 	})
-	if len(errs) > 0 {
-		// A partial list would leave compromised tenants out: refuse.
-		return nil, errs[0]
-	}
-	return out, nil
+	return errors.Join(errs...)
 }
 
-// RunResetJob resets one tenant of a compromise response and records its
-// outcome; a conflict with a running change of the tenant is retried a
-// few times first. It never fails: a tenant that cannot be reset is
-// recorded as failed, untouched, for the next run of the response.
-func (s *Service) RunResetJob(ctx context.Context, j ResetJob) TenantOutcome {
-	out := TenantOutcome{TenantID: j.TenantID}
-	var (
-		res ResetResult
-		err error
-	)
-	for attempt := 1; ; attempt++ {
-		res, err = s.EmergencyReset(ctx, ResetRequest{
-			TenantID: j.TenantID, IncidentID: j.IncidentID, Reason: j.Reason,
-			Actor: Actor{UserID: j.RequestedBy}, fromResponse: j.ResponseID,
+// pointLatest names r the incident's latest response, the one the
+// progress route shows.
+func (s *Service) pointLatest(ctx context.Context, r *run) error {
+	path := latestPath(r.IncidentID)
+	version := 0
+	if cur, err := s.cfg.Vault.Read(ctx, path); err == nil {
+		version = cur.Version
+	} else if !errors.Is(err, vault.ErrNotFound) {
+		return upstream("read the compromise response", err)
+	}
+	if _, err := s.cfg.Vault.WriteCAS(ctx, path, map[string]string{"response_id": r.ResponseID}, version); err != nil {
+		return upstream("record the compromise response", err)
+	}
+	return nil
+}
+
+// dispatch hands jobs to the reset queue, or without one runs them here.
+// Jobs the queue refuses are logged: the run stays unfinished and its
+// progress says so; running the response again finishes it.
+func (s *Service) dispatch(ctx context.Context, jobs []ResetJob) {
+	if s.cfg.ResetQueue == nil {
+		s.forEach(len(jobs), func(i int) {
+			if _, err := s.RunResetJob(ctx, jobs[i]); err != nil {
+				s.log.ErrorContext(ctx, "compromise response: job", "incident_id", jobs[i].IncidentID, "chunk", jobs[i].Chunk, "error", err)
+			}
 		})
-		if !errors.Is(err, ErrConflict) || attempt == resetAttempts || ctx.Err() != nil {
-			break
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
-		}
+		return
 	}
-	switch {
-	case err == nil && res.AlreadyReset:
-		out.Outcome = OutcomeAlreadyReset
-	case err == nil:
-		out.Outcome = OutcomeReset
-	case errors.Is(err, ErrNotFound):
-		out.Outcome, out.Code = OutcomeSkipped, "not_found"
-	default:
-		out.Outcome, out.Code = OutcomeFailed, errorClass(err)
-		s.log.WarnContext(ctx, "compromise response: reset failed", "tenant_id", j.TenantID, "incident_id", j.IncidentID, "error", err)
+	if sent, err := s.cfg.ResetQueue.Send(ctx, jobs); err != nil {
+		s.log.ErrorContext(ctx, "compromise response: queue jobs", "jobs", len(jobs), "sent", sent, "error", err)
 	}
-	s.recordOutcome(ctx, j, out)
-	return out
 }
 
-// resetAttempts bounds the tries of one tenant's reset against conflicts.
-const resetAttempts = 4
-
-// recordOutcome writes a tenant's outcome and, when it is the last one of
-// the response, finishes the response.
-func (s *Service) recordOutcome(ctx context.Context, j ResetJob, out TenantOutcome) {
-	out.At = s.Now()
-	path := resultPath(j.IncidentID, j.ResponseID, j.TenantID)
-	for range 3 {
-		version := 0
-		if cur, err := s.cfg.Vault.Read(ctx, path); err == nil {
-			version = cur.Version
-		}
-		_, err := s.cfg.Vault.WriteCAS(ctx, path, map[string]string{
-			"response_id": j.ResponseID, "outcome": out.Outcome, "code": out.Code, "at": FormatTime(out.At),
-		}, version)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, vault.ErrCASConflict) {
-			s.log.ErrorContext(ctx, "compromise response: record an outcome", "tenant_id", j.TenantID, "error", err)
-			return
-		}
+// plan selects the tenants of an "all" or host response into chunks and
+// queues them. Repeating it (a delivery after a crash) keeps the chunks
+// already written and queues every chunk again, which is harmless: a
+// chunk's worker skips tenants with an outcome.
+func (s *Service) plan(ctx context.Context, r *run) error {
+	if r.State != StatePlanning {
+		return nil
 	}
-	s.finishResponseIfDone(ctx, j.IncidentID, j.ResponseID)
-}
-
-// finishResponseIfDone audits the end of a response (once: the response
-// record's check-and-set picks one writer) when every tenant has an
-// outcome of this run.
-func (s *Service) finishResponseIfDone(ctx context.Context, incidentID, responseID string) {
-	// One list per job; the full read only once every tenant has an outcome.
-	keys, err := s.cfg.Vault.List(ctx, resultsPath(incidentID, responseID))
+	ids, err := s.tenantIDs(ctx)
 	if err != nil {
-		return
+		return err
 	}
-	cur, err := s.cfg.Vault.Read(ctx, incidentPath(incidentID))
-	if err != nil || cur.Data["response_id"] != responseID || cur.Data["finished_at"] != "" || len(keys) < len(strings.Split(cur.Data["tenants"], ",")) {
-		return
+	sort.Strings(ids)
+	if r.Chunks == 0 {
+		r.Chunks = chunkCount(len(ids))
+		if err := s.writeRun(ctx, r); err != nil {
+			return err
+		}
 	}
-	st, err := s.CompromiseResponse(ctx, incidentID)
-	if err != nil || st.ResponseID != responseID || st.Done < st.Total {
-		return
+	if err := s.writeChunks(ctx, r, ids); err != nil {
+		return err
 	}
-	data := cloneMap(cur.Data)
-	data["finished_at"] = FormatTime(s.Now())
-	if _, err := s.cfg.Vault.WriteCAS(ctx, incidentPath(incidentID), data, cur.Version); err != nil {
-		return // another worker finished it
+	s.dispatch(ctx, r.chunkJobs())
+	r.State = StateRunning
+	if err := s.writeRun(ctx, r); err != nil && !errors.Is(err, ErrConflict) {
+		return err
 	}
-	if err := s.cfg.Audit.Record(ctx, audit.Event{
-		Event: audit.CompromiseResponse, UserID: cur.Data["requested_by"], Severity: audit.Critical,
-		Details: map[string]any{"incident_id": incidentID, "response_id": responseID, "phase": "finished", "tenants": st.Total,
-			"reset": st.Reset, "already_reset": st.AlreadyReset, "failed": st.Failed, "skipped": st.Skipped},
-	}); err != nil {
-		s.log.ErrorContext(ctx, "compromise response: the end was not audited", "incident_id", incidentID, "error", err)
-	}
-	s.notifyResponse(ctx, incidentID, fmt.Sprintf("The compromise response for incident %s finished: %d reset, %d already reset, %d failed, %d skipped.", incidentID, st.Reset, st.AlreadyReset, st.Failed, st.Skipped))
+	return nil
 }
 
 // CompromiseResponse reports the progress of the incident's latest
-// response and every tenant's outcome in it.
-func (s *Service) CompromiseResponse(ctx context.Context, incidentID string) (CompromiseStatus, error) {
+// response, with page (from 1) of its tenants' outcomes, perPage a page
+// (0: DefaultResultsPerPage).
+func (s *Service) CompromiseResponse(ctx context.Context, incidentID string, page, perPage int) (CompromiseStatus, error) {
 	if err := ValidateIncidentID(incidentID); err != nil {
 		return CompromiseStatus{}, err
 	}
-	cur, err := s.cfg.Vault.Read(ctx, incidentPath(incidentID))
+	if perPage == 0 {
+		perPage = DefaultResultsPerPage
+	}
+	if page < 1 || perPage < 1 || perPage > MaxResultsPerPage {
+		return CompromiseStatus{}, fmt.Errorf("%w: page must be at least 1 and per_page 1 to %d", ErrInvalidInput, MaxResultsPerPage)
+	}
+	cur, err := s.cfg.Vault.Read(ctx, latestPath(incidentID))
 	if errors.Is(err, vault.ErrNotFound) {
 		return CompromiseStatus{}, fmt.Errorf("%w: no compromise response for incident %s", ErrNotFound, incidentID)
 	}
 	if err != nil {
 		return CompromiseStatus{}, upstream("read the compromise response", err)
 	}
-	st := CompromiseStatus{IncidentID: incidentID, ResponseID: cur.Data["response_id"], RequestedBy: cur.Data["requested_by"], State: "running", Results: []TenantOutcome{}}
-	st.StartedAt, _ = time.Parse(time.RFC3339, cur.Data["started_at"])
-	if f, err := time.Parse(time.RFC3339, cur.Data["finished_at"]); err == nil {
-		st.FinishedAt, st.State = &f, "finished"
+	responseID := cur.Data["response_id"]
+	if err := pathseg.Check(pathseg.ResponseID, responseID); err != nil {
+		return CompromiseStatus{}, fmt.Errorf("%w: the compromise response record of incident %s is damaged", ErrUnavailable, incidentID)
 	}
-	tenants := slices.DeleteFunc(strings.Split(cur.Data["tenants"], ","), func(s string) bool { return s == "" })
-	st.Total = len(tenants)
-	outcomes, err := s.readOutcomes(ctx, incidentID, st.ResponseID, tenants)
+	r, err := s.readRun(ctx, incidentID, responseID)
 	if err != nil {
 		return CompromiseStatus{}, err
 	}
-	for _, o := range outcomes {
-		switch o.Outcome {
-		case OutcomeReset:
-			st.Reset++
-		case OutcomeAlreadyReset:
-			st.AlreadyReset++
-		case OutcomeFailed:
-			st.Failed++
-		case OutcomeSkipped:
-			st.Skipped++
+	st := CompromiseStatus{IncidentID: incidentID, ResponseID: responseID, RequestedBy: r.RequestedBy, State: r.State, StartedAt: r.StartedAt,
+		Page: page, PerPage: perPage, Results: []TenantOutcome{}}
+	if !r.FinishedAt.IsZero() {
+		st.FinishedAt = &r.FinishedAt
+	}
+	if r.Chunks == 0 {
+		return st, nil
+	}
+	chunks, err := s.readChunks(ctx, r)
+	if err != nil {
+		return CompromiseStatus{}, err
+	}
+	skip := (page - 1) * perPage
+	for _, c := range chunks {
+		for _, o := range c {
+			switch o.Outcome {
+			case outcomeOffHost:
+				continue
+			case OutcomeReset:
+				st.Reset++
+			case OutcomeAlreadyReset:
+				st.AlreadyReset++
+			case OutcomeFailed:
+				st.Failed++
+			case OutcomeSkipped:
+				st.Skipped++
+			}
+			st.Total++
+			if o.Outcome != outcomePending {
+				st.Done++
+			}
+			if skip > 0 {
+				skip--
+			} else if len(st.Results) < perPage {
+				st.Results = append(st.Results, o)
+			}
 		}
-		if o.Outcome != outcomePending {
-			st.Done++
-		}
-		st.Results = append(st.Results, o)
 	}
 	return st, nil
 }
 
-// readOutcomes reads the outcome of each tenant in this run of the
-// response; a tenant without one is pending.
-func (s *Service) readOutcomes(ctx context.Context, incidentID, responseID string, tenants []string) ([]TenantOutcome, error) {
-	keys, err := s.cfg.Vault.List(ctx, resultsPath(incidentID, responseID))
-	if err != nil && !errors.Is(err, vault.ErrNotFound) {
-		return nil, upstream("list the compromise response's results", err)
-	}
-	have := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		have[k] = true
-	}
-	out := make([]TenantOutcome, len(tenants))
-	var (
-		mu   sync.Mutex
-		errs []error
-	)
-	s.forEach(len(tenants), func(i int) {
-		out[i] = TenantOutcome{TenantID: tenants[i], Outcome: outcomePending}
-		if !have[tenants[i]] {
-			return
-		}
-		sec, err := s.cfg.Vault.Read(ctx, resultPath(incidentID, responseID, tenants[i]))
+// readChunks reads every chunk of r with its outcomes, tenants in chunk
+// order; a tenant without an outcome is pending.
+func (s *Service) readChunks(ctx context.Context, r *run) ([][]TenantOutcome, error) {
+	out := make([][]TenantOutcome, r.Chunks)
+	errs := make([]error, r.Chunks)
+	s.forEach(r.Chunks, func(n int) {
+		tenants, err := s.readChunk(ctx, r, n)
 		if err != nil {
-			mu.Lock()
-			errs = append(errs, err)
-			mu.Unlock()
+			errs[n] = err
 			return
 		}
-		if sec.Data["response_id"] != responseID {
-			return // an earlier run's outcome
+		done, _, err := s.readResults(ctx, r, n)
+		if err != nil {
+			errs[n] = err
+			return
 		}
-		at, _ := time.Parse(time.RFC3339, sec.Data["at"])
-		out[i] = TenantOutcome{TenantID: tenants[i], Outcome: sec.Data["outcome"], Code: sec.Data["code"], At: at}
+		out[n] = make([]TenantOutcome, len(tenants))
+		for i, t := range tenants {
+			if o, ok := done[t]; ok {
+				out[n][i] = o
+			} else {
+				out[n][i] = TenantOutcome{TenantID: t, Outcome: outcomePending}
+			}
+		}
 	})
-	if len(errs) > 0 {
-		return nil, upstream("read the compromise response's results", errs[0])
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// readChunk returns the tenants of chunk n; none when it is not written
+// (yet). An id that is not a tenant id is dropped: a chunk is data, and
+// only checked ids become paths.
+func (s *Service) readChunk(ctx context.Context, r *run, n int) ([]string, error) {
+	sec, err := s.cfg.Vault.Read(ctx, chunkPath(r.IncidentID, r.ResponseID, n))
+	if errors.Is(err, vault.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, upstream("read a chunk of the compromise response", err)
+	}
+	var ids []string
+	for _, id := range strings.Split(sec.Data["tenants"], ",") {
+		if ValidateTenantID(id) == nil {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
 }
 
 // notifyResponse sends a compromise response's security alert; a failure
@@ -450,4 +581,14 @@ func truncate(s string, n int) string {
 // validHost accepts a lowercase DNS name or an IP address literal.
 func validHost(h string) bool {
 	return net.ParseIP(h) != nil || (len(h) <= 253 && domainPattern.MatchString(h))
+}
+
+// ParseResetJob decodes a reset queue message: one JSON object with the
+// fields of ResetJob and no other, and ids that could name a run.
+func ParseResetJob(body []byte) (ResetJob, error) {
+	var j ResetJob
+	if err := decodeMessage(body, &j); err != nil {
+		return ResetJob{}, fmt.Errorf("%w: a reset job must be one JSON object with incident_id, response_id, chunk and plan only", ErrInvalidInput)
+	}
+	return j, j.Validate()
 }

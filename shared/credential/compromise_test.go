@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,7 +26,9 @@ const compromiseTenants = 100
 // tenants while, chosen at random per tenant, MailU is down, slow,
 // rejects the API or SMTP, drops a write's response, or the reset crashes
 // at a step boundary. After the run every tenant is reset and verified or
-// reported failed, and whatever Vault serves for it logs in; once the
+// reported failed, and whatever Vault serves for it logs in (for a failed
+// one, Vault may refuse to serve a password the reset marked
+// compromised); once the
 // faults are gone a second run finishes the rest without resetting anyone
 // twice, and no pre-incident password logs in anymore.
 func TestCompromiseResponseUnderFaults(t *testing.T) {
@@ -91,7 +96,14 @@ func TestCompromiseResponseUnderFaults(t *testing.T) {
 	for _, o := range st.Results {
 		firstOutcome[o.TenantID] = o.Outcome
 		tn := tenantByID(s, o.TenantID)
-		user, pw := served(t, e, o.TenantID)
+		v, err := e.svc.Retrieve(ctx, o.TenantID, credential.Actor{UserID: "checker"})
+		if o.Outcome == credential.OutcomeFailed && errors.Is(err, credential.ErrCompromised) {
+			continue // the reset failed after marking the password compromised: nothing serves it
+		}
+		if err != nil {
+			t.Fatalf("retrieve %s (fault %q, outcome %s): %v", o.TenantID, faults[o.TenantID], o.Outcome, err)
+		}
+		user, pw := v.Username, v.Password
 		switch o.Outcome {
 		case credential.OutcomeReset:
 			if faults[o.TenantID] != "none" && faults[o.TenantID] != "slow" && faults[o.TenantID] != "drops response" {
@@ -148,4 +160,133 @@ func tenantByID(s *devenv.TestStack, id string) devenv.DemoTenant {
 		}
 	}
 	panic("no tenant " + id)
+}
+
+// jobs is a reset queue that keeps what it is sent.
+type jobs struct {
+	mu   sync.Mutex
+	sent []credential.ResetJob
+}
+
+func (q *jobs) Send(_ context.Context, js []credential.ResetJob) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.sent = append(q.sent, js...)
+	return len(js), nil
+}
+
+func (q *jobs) take() []credential.ResetJob {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := q.sent
+	q.sent = nil
+	return out
+}
+
+// TestCompromiseResponseResumesACutChunk: the route answers before any
+// tenant is reset; a chunk job cut off half-way (its invocation ends)
+// records what it did and queues its continuation, which finishes the
+// rest; every tenant is reset exactly once and reported reset.
+func TestCompromiseResponseResumesACutChunk(t *testing.T) {
+	s := devenv.StartTestStack(t, 6)
+	e := newEnv(t, s, -1)
+	ctx := context.Background()
+	q := &jobs{}
+	svc := e.with(func(c *credential.Config) { c.ResetQueue, c.Concurrency = q, 1 })
+	var ids []string
+	for _, tn := range s.Tenants {
+		ids = append(ids, tn.TenantID)
+	}
+	st, err := svc.StartCompromiseResponse(ctx, credential.CompromiseRequest{IncidentID: "INC-CUT-1", TenantIDs: ids, Reason: "drill", Actor: credential.Actor{UserID: "alice"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != credential.StateRunning || st.Total != len(ids) || st.Done != 0 {
+		t.Fatalf("the start did work it should have queued: %+v", st)
+	}
+	queued := q.take()
+	if len(queued) != 1 || queued[0].Plan {
+		t.Fatalf("want one chunk job for %d tenants, got %+v", len(ids), queued)
+	}
+	// The invocation ends after the second reset.
+	cut, stop := context.WithCancel(ctx)
+	defer stop()
+	var done atomic.Int32
+	for _, id := range ids {
+		e.setHook(id, func(_ context.Context, _ string, b credential.Boundary) error {
+			if b == credential.AfterFinish && done.Add(1) == 2 {
+				stop()
+			}
+			return nil
+		})
+	}
+	if _, err := svc.RunResetJob(cut, queued[0]); err != nil {
+		t.Fatalf("a cut chunk that queued its continuation: %v", err)
+	}
+	mid, err := svc.CompromiseResponse(ctx, "INC-CUT-1", 1, 0)
+	if err != nil || mid.Done != 2 || mid.State != credential.StateRunning {
+		t.Fatalf("after the cut: %+v, %v", mid, err)
+	}
+	again := q.take()
+	if len(again) != 1 || again[0] != queued[0] {
+		t.Fatalf("the cut chunk queued %+v", again)
+	}
+	if _, err := svc.RunResetJob(ctx, again[0]); err != nil {
+		t.Fatal(err)
+	}
+	// A delivery of the same job again changes nothing.
+	if _, err := svc.RunResetJob(ctx, again[0]); err != nil {
+		t.Fatal(err)
+	}
+	end, err := svc.CompromiseResponse(ctx, "INC-CUT-1", 1, 0)
+	if err != nil || end.State != credential.StateFinished || end.Reset != len(ids) || end.RequestedBy != "alice" {
+		t.Fatalf("after the continuation: %+v, %v", end, err)
+	}
+	if n := strings.Count(e.auditOut.String(), `"event":"smtp_credentials_emergency_reset"`); n != len(ids) {
+		t.Fatalf("%d emergency reset records for %d tenants", n, len(ids))
+	}
+}
+
+// TestCompromiseResponseByHost: a mailu_host or all response is selected
+// by its planning job, not by the route; tenants on another host are not
+// part of it.
+func TestCompromiseResponseByHost(t *testing.T) {
+	s := devenv.StartTestStack(t, 3)
+	e := newEnv(t, s, -1)
+	ctx := context.Background()
+	q := &jobs{}
+	svc := e.with(func(c *credential.Config) { c.ResetQueue = q })
+	run := func(req credential.CompromiseRequest) credential.CompromiseStatus {
+		t.Helper()
+		st, err := svc.StartCompromiseResponse(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.State != credential.StatePlanning || st.Total != 0 {
+			t.Fatalf("the route selected the tenants itself: %+v", st)
+		}
+		for js := q.take(); len(js) > 0; js = q.take() {
+			for _, j := range js {
+				if _, err := svc.RunResetJob(ctx, j); err != nil {
+					t.Fatalf("job %+v: %v", j, err)
+				}
+			}
+		}
+		st, err = svc.CompromiseResponse(ctx, req.IncidentID, 1, 0)
+		if err != nil || st.State != credential.StateFinished {
+			t.Fatalf("%+v, %v", st, err)
+		}
+		return st
+	}
+	if st := run(credential.CompromiseRequest{IncidentID: "INC-HOST-1", MailUHost: "mail.elsewhere.example", Actor: credential.Actor{UserID: "alice"}}); st.Total != 0 || len(st.Results) != 0 {
+		t.Fatalf("tenants of another host were part of the response: %+v", st)
+	}
+	host, _, _ := strings.Cut(s.Tenants[0].MailU.SMTPAddr, ":")
+	st := run(credential.CompromiseRequest{IncidentID: "INC-HOST-2", MailUHost: host, Actor: credential.Actor{UserID: "alice"}})
+	if st.Total < len(s.Tenants) || st.Reset != st.Total {
+		t.Fatalf("on the host: %+v", st)
+	}
+	if st := run(credential.CompromiseRequest{IncidentID: "INC-HOST-2", All: true, Actor: credential.Actor{UserID: "alice"}}); st.AlreadyReset != st.Total || st.Reset != 0 {
+		t.Fatalf("all, after the host's response for the same incident: %+v", st)
+	}
 }

@@ -38,6 +38,10 @@ var (
 	// ErrDomainFull: MailU refuses to create the admin user because the
 	// domain has its maximum of users.
 	ErrDomainFull = codedError("the tenant's MailU domain has its maximum of users", "mailu_domain_full")
+	// ErrCompromised refuses to serve or redeploy a password an emergency
+	// reset declared compromised and did not replace (it failed and was
+	// rolled back): reset the credential again.
+	ErrCompromised = codedError("the stored password is compromised", "credential_compromised")
 )
 
 // Coded is a domain error that names itself with a code.

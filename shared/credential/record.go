@@ -57,8 +57,18 @@ type Record struct {
 	CompromisedAt       string
 	CompromisedVersion  string
 	// ResetIncidents lists the incidents (comma-separated, newest last)
-	// that reset this credential, so one incident resets it once.
+	// whose reset promoted a password, so one incident resets it once;
+	// ResetResponse is the compromise response whose reset promoted the
+	// current password, if any.
 	ResetIncidents string
+	ResetResponse  string
+	// CurrentCompromised is the incident that declared the current
+	// password compromised, until a new password is promoted: a reset
+	// that failed and was rolled back leaves it set, and nothing serves or
+	// redeploys that password.
+	CurrentCompromised string
+	// PendingResetResponse is the compromise response of a pending reset.
+	PendingResetResponse string
 
 	// An endpoint change in flight (PurposeEndpoint): the new SMTP address
 	// and MailU connection, whose token is sealed as in the MailU record
@@ -92,6 +102,9 @@ var recordFields = []struct {
 	{"compromised_at", func(r *Record) *string { return &r.CompromisedAt }},
 	{"compromised_version", func(r *Record) *string { return &r.CompromisedVersion }},
 	{"reset_incidents", func(r *Record) *string { return &r.ResetIncidents }},
+	{"reset_response", func(r *Record) *string { return &r.ResetResponse }},
+	{"current_compromised", func(r *Record) *string { return &r.CurrentCompromised }},
+	{"pending_reset_response", func(r *Record) *string { return &r.PendingResetResponse }},
 	{"pending_smtp_addr", func(r *Record) *string { return &r.PendingSMTPAddr }},
 	{"pending_mailu_api_url", func(r *Record) *string { return &r.PendingMailUURL }},
 	{"pending_mailu_api_token", func(r *Record) *string { return &r.PendingMailUToken }},
@@ -125,7 +138,7 @@ func (r *Record) Version() int { return r.version }
 func (r *Record) Pending() bool { return r.PendingPassword != "" }
 
 func (r *Record) clearPending() {
-	r.PendingUsername, r.PendingPassword, r.PendingDataKey, r.PendingSince, r.PendingPurpose = "", "", "", "", ""
+	r.PendingUsername, r.PendingPassword, r.PendingDataKey, r.PendingSince, r.PendingPurpose, r.PendingResetResponse = "", "", "", "", "", ""
 	r.PendingSMTPAddr, r.PendingMailUURL, r.PendingMailUToken, r.PendingMailUTokenKey = "", "", "", ""
 }
 

@@ -104,6 +104,9 @@ func (s *Service) Recover(ctx context.Context, in RecoverInput, actor Actor) (Re
 		return RecoverResult{}, err
 	}
 	if !in.Rotate {
+		if rec.CurrentCompromised != "" {
+			return RecoverResult{}, fmt.Errorf("%w (or recover with rotate)", compromisedError(in.TenantID, rec))
+		}
 		if c.password, err = s.open(ctx, in.TenantID, passwordField, rec.Password, rec.DataKey); err != nil {
 			return RecoverResult{}, err
 		}

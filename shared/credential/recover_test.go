@@ -162,3 +162,43 @@ func TestCompromiseShowsUntilTheNextRotation(t *testing.T) {
 		t.Fatalf("overview after the rotation: %d compromised, %v", page.Total, err)
 	}
 }
+
+// TestRecoverRefusesACompromisedPassword: after an emergency reset that
+// failed at MailU and was rolled back, the stored password is marked
+// compromised, so a recovery with it (rotate false) is refused and changes
+// nothing; a recovery with a fresh password (rotate) goes through.
+func TestRecoverRefusesACompromisedPassword(t *testing.T) {
+	s := devenv.StartTestStack(t, 1)
+	e := newEnv(t, s, -1)
+	ctx := context.Background()
+	tn := s.Tenants[0]
+	if err := s.MailUHost.SetFaults(ctx, tn.Domain, mailustandin.Faults{RejectAPI: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.EmergencyReset(ctx, credential.ResetRequest{TenantID: tn.TenantID, IncidentID: "INC-R1", Actor: credential.Actor{UserID: "ops"}}); err == nil {
+		t.Fatal("the reset went through while MailU rejects its API")
+	}
+	if err := s.MailUHost.SetFaults(ctx, tn.Domain, mailustandin.Faults{Down: true}); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := devenv.StartTestMailU(t, mailustandin.Options{}).AddInstance(ctx, tn.Domain, "new-vps-token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := e.with(func(c *credential.Config) { c.AllowedHosts = []string{"127.0.0.1"} })
+	in := credential.RecoverInput{TenantID: tn.TenantID, MailUAPIURL: fresh.APIURL, MailUAPIToken: "new-vps-token", SMTPAddr: fresh.SMTPAddr, WebmailURL: "https://webmail." + tn.Domain}
+	before, _ := e.svc.ReadRecord(ctx, tn.TenantID)
+	if _, err := svc.Recover(ctx, in, credential.Actor{UserID: "ops"}); !errors.Is(err, credential.ErrCompromised) {
+		t.Fatalf("recover with the compromised password: %v", err)
+	}
+	if after, _ := e.svc.ReadRecord(ctx, tn.TenantID); after.Version() != before.Version() {
+		t.Fatal("the refused recovery changed the record")
+	}
+	in.Rotate = true
+	if _, err := svc.Recover(ctx, in, credential.Actor{UserID: "ops"}); err != nil {
+		t.Fatalf("recover with a fresh password: %v", err)
+	}
+	if v, err := svc.Retrieve(ctx, tn.TenantID, credential.Actor{UserID: "ops"}); err != nil || verifyLogin(ctx, fresh.SMTPAddr, v.Username, v.Password) != nil {
+		t.Fatalf("after recovering with a fresh password: %v", err)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"smtp-vault/shared/alert"
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/notify"
+	"smtp-vault/shared/pathseg"
 )
 
 // ErrIncidentRequired refuses an emergency reset without a well-formed
@@ -21,13 +21,12 @@ import (
 // alert.
 var ErrIncidentRequired = codedError("incident_id is required", alert.CodeIncidentIDRequired)
 
-var incidentPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{2,63}$`)
-
 // ValidateIncidentID accepts 3 to 64 letters, digits and . _ : -, starting
-// with a letter or digit (INC-2026-0042, sec:1234).
+// with a letter or digit (INC-2026-0042, sec:1234; pathseg.IncidentID);
+// the refusal is ErrIncidentRequired.
 func ValidateIncidentID(id string) error {
-	if !incidentPattern.MatchString(id) {
-		return fmt.Errorf("%w: incident_id must be 3 to 64 letters, digits, '.', '_', ':' or '-', starting with a letter or digit", ErrIncidentRequired)
+	if err := pathseg.Check(pathseg.IncidentID, id); err != nil {
+		return fmt.Errorf("%w: %w", ErrIncidentRequired, err)
 	}
 	return nil
 }
@@ -62,8 +61,9 @@ type ResetRequest struct {
 	IncidentID string
 	Reason     string
 	Actor      Actor
-	// fromResponse is the compromise response that asked, whose start and
-	// end alert instead of each tenant's reset.
+	// fromResponse is the compromise response that asked (RunResetJob,
+	// from a run recorded in Vault), whose start and end alert instead of
+	// each tenant's reset.
 	fromResponse string
 }
 
@@ -79,8 +79,10 @@ type ResetResult struct {
 	CompromisedVersion int
 	Version            int
 	// AlreadyReset: this incident reset the credential before; nothing
-	// changed and no password is returned.
+	// changed and no password is returned. ResetBy is then the compromise
+	// response that did it, if one did.
 	AlreadyReset bool
+	ResetBy      string
 }
 
 // EmergencyReset replaces a tenant's password in an incident: a fresh
@@ -90,7 +92,9 @@ type ResetResult struct {
 // itself treated as compromised) is marked compromised in custom_metadata.
 // It is not held back by the rotation cool-down, and takes over a change
 // of the tenant that has held the lock longer than ResetTakeOver. An
-// incident resets a credential once: a second call answers AlreadyReset.
+// incident resets a credential once: once a password it set was promoted,
+// a second call answers AlreadyReset; a reset of it that failed (and was
+// rolled back) or crashed is done again.
 // The reset is audited (smtp_credentials_emergency_reset, critical) before
 // it is promoted, failing closed, and a security alert goes out.
 func (s *Service) EmergencyReset(ctx context.Context, req ResetRequest) (res ResetResult, err error) {
@@ -112,18 +116,19 @@ func (s *Service) EmergencyReset(ctx context.Context, req ResetRequest) (res Res
 	if err != nil {
 		return ResetResult{}, err
 	}
-	// A reset of this incident that crashed before promoting its password
-	// is done again; one that finished is not.
-	crashedReset := rec.Pending() && rec.PendingPurpose == PurposeReset
-	if slices.Contains(strings.Split(rec.ResetIncidents, ","), req.IncidentID) && !crashedReset {
+	// ResetIncidents holds only incidents whose password was promoted
+	// (finishSecret); one that failed or crashed is done again.
+	if slices.Contains(strings.Split(rec.ResetIncidents, ","), req.IncidentID) {
 		s.log.InfoContext(ctx, "emergency reset: already reset for this incident", "tenant_id", req.TenantID, "incident_id", req.IncidentID)
 		return ResetResult{TenantID: req.TenantID, IncidentID: req.IncidentID, Username: rec.Username, LastRotated: rec.LastRotatedTime(),
-			NextRotation: rec.LastRotatedTime().Add(RotationInterval), Version: rec.Version(), AlreadyReset: true}, nil
+			NextRotation: rec.LastRotatedTime().Add(RotationInterval), Version: rec.Version(), AlreadyReset: true, ResetBy: rec.ResetResponse}, nil
 	}
 	if rec.Password == "" && rec.PendingMailUURL == "" && !rec.Pending() {
 		return ResetResult{}, fmt.Errorf("%w: the credential of tenant %s is still being created", ErrNotFound, req.TenantID)
 	}
-	if crashedReset && slices.Contains(strings.Split(rec.ResetIncidents, ","), req.IncidentID) {
+	// A reset of this incident that set its password in MailU but was not
+	// promoted (its login refused, or the run stopped) left it pending.
+	if rec.Pending() && rec.PendingPurpose == PurposeReset && rec.CompromisedIncident == req.IncidentID {
 		// This incident's reset already set its password in MailU and only
 		// its login was refused (or the run stopped): finish that one
 		// instead of setting another on the strength of the refusal.
@@ -169,9 +174,10 @@ func (s *Service) EmergencyReset(ctx context.Context, req ResetRequest) (res Res
 		ev.Details["response_id"] = req.fromResponse
 	}
 	rec.CompromisedIncident, rec.CompromisedAt, rec.CompromisedVersion = req.IncidentID, FormatTime(s.Now()), strconv.Itoa(compromised)
-	if !slices.Contains(strings.Split(rec.ResetIncidents, ","), req.IncidentID) {
-		rec.ResetIncidents = appendIncident(rec.ResetIncidents, req.IncidentID)
+	if rec.Password != "" {
+		rec.CurrentCompromised = req.IncidentID
 	}
+	rec.PendingResetResponse = req.fromResponse
 	pw, err := s.runSteps(ctx, req.TenantID, rec, admin, username, PurposeReset, ev)
 	if err != nil {
 		s.markLoginFailing(ctx, req.TenantID, err)

@@ -86,6 +86,9 @@ func (s *Service) Retrieve(ctx context.Context, tenantID string, actor Actor) (V
 		if rec.Password == "" {
 			return View{}, fmt.Errorf("%w: the credential of tenant %s is still being created", ErrNotFound, tenantID)
 		}
+		if rec.CurrentCompromised != "" {
+			return View{}, compromisedError(tenantID, rec)
+		}
 		if pw, err = s.open(ctx, tenantID, passwordField, rec.Password, rec.DataKey); err != nil {
 			return View{}, err
 		}
@@ -110,6 +113,12 @@ func (s *Service) Retrieve(ctx context.Context, tenantID string, actor Actor) (V
 		NextRotation: last.Add(RotationInterval),
 		Compromise:   compromiseOf(rec),
 	}, nil
+}
+
+// compromisedError refuses a password that rec says is compromised.
+func compromisedError(tenantID string, rec *Record) error {
+	return fmt.Errorf("%w: incident %s declared the password of tenant %s compromised and its reset did not finish; run the emergency reset again",
+		ErrCompromised, rec.CurrentCompromised, tenantID)
 }
 
 // pendingAccepted opens the pending password and says whether MailU takes

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/crypto"
@@ -245,6 +247,15 @@ func (s *Service) finishSecret(ctx context.Context, tenantID string, rec *Record
 		rec.CreatedAt = rec.LastRotated
 	}
 	rec.RotationPolicy = RotationPolicy
+	rec.CurrentCompromised = "" // a new password is current
+	if rec.PendingPurpose == PurposeReset {
+		// Only now does the incident count as reset for this tenant: a
+		// reset rolled back never promoted a password.
+		if !slices.Contains(strings.Split(rec.ResetIncidents, ","), rec.CompromisedIncident) {
+			rec.ResetIncidents = appendIncident(rec.ResetIncidents, rec.CompromisedIncident)
+		}
+		rec.ResetResponse = rec.PendingResetResponse
+	}
 	md := map[string]string{MetaRotationFailed: ""} // a change went through
 	if rec.PendingPurpose == PurposeRotate && rec.CompromisedIncident != "" {
 		// A normal rotation ends the compromise's display; the per-version

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"smtp-vault/shared/pathseg"
 	"smtp-vault/shared/vault"
 )
 
@@ -123,7 +124,7 @@ func join(ts []time.Time) string {
 	return strings.Join(out, " ")
 }
 
-func (a *attempts) path(user string) string { return "reauth/" + user }
+func (a *attempts) path(user string) string { return "reauth/" + pathseg.Must(pathseg.StaffName, user) }
 
 func (a *attempts) read(ctx context.Context, user string) (attemptRecord, error) {
 	s, err := a.vault.ReadKV(ctx, a.mount, a.path(user))

@@ -10,12 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"strings"
 	"time"
 
 	"smtp-vault/shared/audit"
 	"smtp-vault/shared/notify"
+	"smtp-vault/shared/pathseg"
 	"smtp-vault/shared/vault"
 )
 
@@ -104,17 +104,12 @@ type Actor struct {
 	UserAgent string
 }
 
-// subjectPattern is what a subject must look like to name a Vault userpass
-// user: it becomes part of a Vault path and of a KV path.
-var subjectPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$`)
-
-// vaultUser is the userpass username of a subject. Vault's userpass
+// vaultUser is the userpass username of a subject, which becomes part of
+// a Vault path and of a KV path (pathseg.StaffName). Vault's userpass
 // lower-cases usernames, so the attempt records do too.
 func vaultUser(subject string) (string, bool) {
-	if !subjectPattern.MatchString(subject) || strings.Contains(subject, "..") {
-		return "", false
-	}
-	return strings.ToLower(subject), true
+	user := strings.ToLower(subject)
+	return user, pathseg.Check(pathseg.StaffName, user) == nil
 }
 
 // Authenticate checks the password and TOTP code of who (the userpass user

@@ -1,0 +1,52 @@
+package pathseg_test
+
+import (
+	"errors"
+	"testing"
+
+	"smtp-vault/shared/pathseg"
+	"smtp-vault/shared/pathseg/pathsegtest"
+)
+
+var allKinds = []pathseg.Kind{pathseg.TenantID, pathseg.IncidentID, pathseg.ResponseID, pathseg.StaffName, pathseg.BackupName}
+
+func TestCheck(t *testing.T) {
+	for _, k := range allKinds {
+		if err := pathseg.Check(k, pathsegtest.Good(k)); err != nil {
+			t.Errorf("kind %d: %q refused: %v", k, pathsegtest.Good(k), err)
+		}
+		for _, v := range pathsegtest.Bad(k) {
+			err := pathseg.Check(k, v)
+			if !errors.Is(err, pathseg.ErrInvalid) {
+				t.Errorf("kind %d: %q accepted (%v)", k, v, err)
+			}
+		}
+	}
+	for _, ok := range []struct {
+		k pathseg.Kind
+		v string
+	}{
+		{pathseg.IncidentID, "sec:1234"}, {pathseg.IncidentID, "INC-T1"}, {pathseg.IncidentID, "a.b_c"},
+		{pathseg.StaffName, "google|1234"}, {pathseg.StaffName, "a"},
+	} {
+		if err := pathseg.Check(ok.k, ok.v); err != nil {
+			t.Errorf("%q refused: %v", ok.v, err)
+		}
+	}
+	if err := pathseg.Check(pathseg.Kind(99), "x"); err == nil {
+		t.Error("an unknown kind was accepted")
+	}
+}
+
+// TestErrorNamesNoValue: a refusal says what is wrong without echoing the
+// value, which may be anything a caller sent.
+func TestErrorNamesNoValue(t *testing.T) {
+	err := pathseg.Check(pathseg.TenantID, "../../../secret-value")
+	if err == nil || err.Error() != "tenant_id must be a lowercase UUID version 4" {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestMust(t *testing.T) {
+	pathsegtest.Refuses(t, "Must", pathseg.TenantID, func(v string) string { return pathseg.Must(pathseg.TenantID, v) })
+}
