@@ -175,7 +175,7 @@ func (s *Server) InternalHandler(relayAddr string) http.Handler {
 		case method != "plain" && method != "login":
 			// Only submission logins reach this endpoint here.
 		default:
-			in, ok := s.Instance(domainOf(user))
+			in, ok := s.hostOf(domainOf(user))
 			if !ok {
 				break // no MailU hosts the domain: an unknown user
 			}

@@ -145,6 +145,25 @@ func (s *Server) Instance(domain string) (*Instance, bool) {
 	return in, ok
 }
 
+// hostOf returns the instance that hosts domain: the one named after it,
+// or one whose admin API created it (POST /domain), as one MailU serves
+// every domain it holds.
+func (s *Server) hostOf(domain string) (*Instance, bool) {
+	if in, ok := s.Instance(domain); ok {
+		return in, true
+	}
+	domain = strings.ToLower(domain)
+	for _, in := range s.Instances() {
+		in.mu.Lock()
+		_, ok := in.domains[domain]
+		in.mu.Unlock()
+		if ok {
+			return in, true
+		}
+	}
+	return nil, false
+}
+
 // Instances returns every instance, ordered by domain.
 func (s *Server) Instances() []*Instance {
 	s.mu.Lock()
