@@ -478,19 +478,9 @@ func (s *Service) CompromiseResponse(ctx context.Context, incidentID string, pag
 	skip := (page - 1) * perPage
 	for _, c := range chunks {
 		for _, o := range c {
-			switch o.Outcome {
-			case outcomeOffHost:
+			if !st.tally(o.Outcome) {
 				continue
-			case OutcomeReset:
-				st.Reset++
-			case OutcomeAlreadyReset:
-				st.AlreadyReset++
-			case OutcomeFailed:
-				st.Failed++
-			case OutcomeSkipped:
-				st.Skipped++
 			}
-			st.Total++
 			if o.Outcome != outcomePending {
 				st.Done++
 			}
@@ -502,6 +492,27 @@ func (s *Service) CompromiseResponse(ctx context.Context, incidentID string, pag
 		}
 	}
 	return st, nil
+}
+
+// tally counts one tenant's outcome into st; it counts nothing and
+// reports false for an outcome that is not a tenant's of this response
+// (off host).
+func (st *CompromiseStatus) tally(outcome string) bool {
+	switch outcome {
+	case OutcomeReset:
+		st.Reset++
+	case OutcomeAlreadyReset:
+		st.AlreadyReset++
+	case OutcomeFailed:
+		st.Failed++
+	case OutcomeSkipped:
+		st.Skipped++
+	case outcomePending:
+	default:
+		return false
+	}
+	st.Total++
+	return true
 }
 
 // readChunks reads every chunk of r with its outcomes, tenants in chunk

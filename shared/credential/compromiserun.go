@@ -289,21 +289,10 @@ func (s *Service) finishIfDone(ctx context.Context, r *run) {
 	var st CompromiseStatus
 	for _, c := range chunks {
 		for _, o := range c {
-			switch o.Outcome {
-			case outcomePending:
+			if o.Outcome == outcomePending {
 				return
-			case OutcomeReset:
-				st.Reset++
-			case OutcomeAlreadyReset:
-				st.AlreadyReset++
-			case OutcomeFailed:
-				st.Failed++
-			case OutcomeSkipped:
-				st.Skipped++
-			default:
-				continue
 			}
-			st.Total++
+			st.tally(o.Outcome)
 		}
 	}
 	cur.State, cur.FinishedAt = StateFinished, s.Now()

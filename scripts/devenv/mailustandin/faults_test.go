@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"syscall"
 	"testing"
@@ -75,11 +76,24 @@ func TestFaultDownCutsOpenConnections(t *testing.T) {
 	in := addInstance(t, s, "acme.test")
 	in.SetFaults(Faults{Delay: time.Minute})
 	errc := make(chan error, 1)
+	// The cut is only exercised once the request is on an open connection:
+	// wait for the client to have written it, not for a fixed time.
+	wrote := make(chan struct{})
 	go func() {
-		_, err := http.Get(in.APIURL() + "/user/x@acme.test")
+		req, err := http.NewRequest(http.MethodGet, in.APIURL()+"/user/x@acme.test", nil)
+		if err != nil {
+			errc <- err
+			return
+		}
+		trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { close(wrote) }}
+		_, err = http.DefaultClient.Do(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
 		errc <- err
 	}()
-	time.Sleep(100 * time.Millisecond)
+	select {
+	case <-wrote:
+	case err := <-errc:
+		t.Fatalf("request ended before the instance went down: %v", err)
+	}
 	in.SetFaults(Faults{Down: true})
 	select {
 	case err := <-errc:

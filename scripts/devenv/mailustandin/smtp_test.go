@@ -126,9 +126,19 @@ func TestSMTPDelayEndsWhenInstanceGoesDown(t *testing.T) {
 	in := addInstance(t, s, "acme.test")
 	createUser(t, in, "admin@acme.test", "pw")
 	in.SetFaults(Faults{Delay: time.Minute})
+	// The cut is only exercised on an open session: EHLO is answered
+	// before the delayed AUTH is sent, not a fixed time before the cut.
+	c, err := smtp.Dial(in.SMTPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.CommandTimeout = 10 * time.Second
+	if err := c.Hello("localhost"); err != nil {
+		t.Fatal(err)
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- smtpLogin(in.SMTPAddr(), "admin@acme.test", "pw") }()
-	time.Sleep(100 * time.Millisecond)
+	go func() { errc <- c.Auth(sasl.NewPlainClient("", "admin@acme.test", "pw")) }()
 	start := time.Now()
 	if err := in.SetFaults(Faults{Down: true}); err != nil {
 		t.Fatal(err)
