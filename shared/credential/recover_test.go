@@ -181,11 +181,9 @@ func TestRecoverRefusesACompromisedPassword(t *testing.T) {
 	if err := s.MailUHost.SetFaults(ctx, tn.Domain, mailustandin.Faults{Down: true}); err != nil {
 		t.Fatal(err)
 	}
-	fresh, err := devenv.StartTestMailU(t, mailustandin.Options{}).AddInstance(ctx, tn.Domain, "new-vps-token")
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := e.with(func(c *credential.Config) { c.AllowedHosts = []string{"127.0.0.1"} })
+	fresh := startVPS(t, tn.Domain, "new-vps-token")
+	verify := vpsVerifier(t, e, fresh)
+	svc := e.with(func(c *credential.Config) { c.AllowedHosts, c.VerifyLogin = []string{"127.0.0.1"}, verify })
 	in := credential.RecoverInput{TenantID: tn.TenantID, MailUAPIURL: fresh.APIURL, MailUAPIToken: "new-vps-token", SMTPAddr: fresh.SMTPAddr, WebmailURL: "https://webmail." + tn.Domain}
 	before, _ := e.svc.ReadRecord(ctx, tn.TenantID)
 	if _, err := svc.Recover(ctx, in, credential.Actor{UserID: "ops"}); !errors.Is(err, credential.ErrCompromised) {
