@@ -75,7 +75,7 @@ func TestStatusIndexFollowsEveryChange(t *testing.T) {
 	}
 	it, _ = overviewOf(t, e.svc, a.TenantID)
 	// The pending password stays for the next run to finish or undo.
-	if !it.RotationFailing || !strings.HasSuffix(it.RotationFailure, " unavailable") {
+	if !it.RotationFailing || !strings.HasSuffix(it.RotationFailure, " upstream_unavailable") {
 		t.Fatalf("the failed tenant's item: %+v", it)
 	}
 

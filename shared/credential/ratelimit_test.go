@@ -66,8 +66,7 @@ func TestRateLimitedAdminThroughDovecot(t *testing.T) {
 	}
 	s, err := devenv.NewTestStack(ctx, dir, 1, func(o *devenv.StackOptions) { o.MailU = m })
 	if s != nil {
-		t.Cleanup(s.Close)
-		s.MailUHost.Close() // the stack's default MailU, replaced by m
+		t.Cleanup(s.Close) // closes m too: the stack runs on the caller's MailU
 	} else {
 		m.Close()
 	}
