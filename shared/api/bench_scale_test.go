@@ -322,10 +322,6 @@ func scaleSweep(b *testing.B, s *devenv.TestStack, svc *credential.Service, queu
 
 func scaleBackup(b *testing.B, st *devenv.TestStack, all int) {
 	ctx := context.Background()
-	bk, err := st.App.NewBackups(ctx, devenv.BackupConfig(b.TempDir(), time.Now))
-	if err != nil {
-		b.Fatal(err)
-	}
 	key := st.Vault.UnsealKey()
 	unseal := func(ctx context.Context, v *vault.Client) error {
 		_, err := v.Unseal(ctx, key)
@@ -340,6 +336,12 @@ func scaleBackup(b *testing.B, st *devenv.TestStack, all int) {
 		b.Fatal(err)
 	}
 	defer fresh.Stop()
+	bc := devenv.BackupConfig(b.TempDir(), time.Now)
+	bc.RestoreTargets = []string{fresh.Addr} // named in the function's configuration
+	bk, err := st.App.NewBackups(ctx, bc)
+	if err != nil {
+		b.Fatal(err)
+	}
 	t := time.Now()
 	if err := st.Vault.Root().Sys().RaftSnapshotWithContext(ctx, io.Discard); err != nil {
 		b.Fatal(err)
