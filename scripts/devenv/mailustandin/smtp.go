@@ -108,6 +108,10 @@ func (i *Instance) smtpLogin(ip, identity, username, password string) error {
 	i.mu.Lock()
 	f, stopped := i.faults, i.smtpCtx.Done()
 	i.mu.Unlock()
+	if f.Down {
+		// The fault may land between the session's EHLO and its AUTH.
+		return errShutdown
+	}
 	if f.Delay > 0 {
 		// go-smtp gives no signal when the client hangs up mid-command;
 		// the wait ends early only when the instance stops.
