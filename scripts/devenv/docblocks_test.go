@@ -105,6 +105,16 @@ func TestDocCommandsWork(t *testing.T) {
 	}
 
 	ts := startDocStack(t)
+	// docs/local.md's table names every key dev.env holds.
+	localDoc, err := os.ReadFile(filepath.Join(root, "docs/local.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range ts.DevEnv() {
+		if !strings.Contains(string(localDoc), "`"+k+"`") {
+			t.Errorf("docs/local.md does not name the dev.env key %s", k)
+		}
+	}
 	work := docWorkdir(t, root, ts, cache)
 	var script strings.Builder
 	script.WriteString("set -euo pipefail\n")

@@ -81,6 +81,10 @@ type StackOptions struct {
 	// code flow and PKCE, against the local issuer's stand-in of the
 	// identity provider (signin.go) instead of its sign-in form.
 	HostedSignIn bool
+	// RestoreTargets are the Vault addresses the backup function may
+	// restore to (BACKUP_RESTORE_TARGETS in AWS; `make run` reads the
+	// same variable). Empty: it restores nowhere.
+	RestoreTargets []string
 }
 
 // Stack is everything `make run` runs: Vault, MailU stand-ins, the
@@ -226,6 +230,7 @@ func StartStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 	}
 	s.Users = st.Users
 	s.Backup = BackupConfig(o.Dir, o.Now)
+	s.Backup.RestoreTargets = o.RestoreTargets
 	s.Apps["console"].UseBackups(&s.Backup)
 	handlers := s.handlers()
 	handlers["backup"] = s.Apps["backup"].BackupFunction(&s.Backup)
@@ -424,7 +429,11 @@ func (s *Stack) DevEnv() map[string]string {
 		"DEMO_SMTP_ADDRS":  strings.Join(smtp, ","),
 		"DEMO_SMTPS_ADDRS": strings.Join(smtps, ","),
 		"SMTP_CA_FILE":     caFile,
-		"DEMO_DOMAINS":     strings.Join(domains, ","),
+		// The same file under the name the functions' configuration
+		// reads (shared/app), so a function run from a shell that sourced
+		// this file trusts the local MailU as the stack's functions do.
+		"MAILU_CA_FILE": caFile,
+		"DEMO_DOMAINS":  strings.Join(domains, ","),
 		// Each demo tenant's MailU admin API; its token is in demo.json.
 		"DEMO_MAILU_API_URLS": strings.Join(apis, ","),
 		"ADMIN_USER":          admin.Name,

@@ -97,12 +97,20 @@ func run(log *slog.Logger, args []string) error {
 	if err != nil {
 		return err
 	}
+	// As the backup function in AWS, the local one restores only to the
+	// Vaults BACKUP_RESTORE_TARGETS names.
+	targets, err := app.RestoreTargetsFromEnv()
+	if err != nil {
+		mailu.Close()
+		return err
+	}
 	stack, err := devenv.StartStack(ctx, devenv.StackOptions{
-		Dir:       dir,
-		VaultAddr: "127.0.0.1:" + *vaultPort,
-		S3Addr:    "127.0.0.1:" + *s3Port,
-		APIAddr:   "127.0.0.1:" + *port,
-		MailU:     mailu,
+		Dir:            dir,
+		VaultAddr:      "127.0.0.1:" + *vaultPort,
+		S3Addr:         "127.0.0.1:" + *s3Port,
+		APIAddr:        "127.0.0.1:" + *port,
+		MailU:          mailu,
+		RestoreTargets: targets,
 	})
 	if err != nil {
 		mailu.Close()

@@ -57,15 +57,10 @@ func BackupConfigFromEnv() (BackupConfig, error) {
 		KeyFile:  env("BACKUP_KEY_FILE", ".local/backup.key"),
 		TempDir:  os.Getenv("BACKUP_TEMP_DIR"),
 	}
-	for _, t := range strings.Split(os.Getenv("BACKUP_RESTORE_TARGETS"), ",") {
-		if t = strings.TrimSpace(t); t != "" {
-			if err := checkRestoreTarget(t); err != nil {
-				return BackupConfig{}, fmt.Errorf("config: BACKUP_RESTORE_TARGETS: %w", err)
-			}
-			c.RestoreTargets = append(c.RestoreTargets, t)
-		}
-	}
 	var err error
+	if c.RestoreTargets, err = RestoreTargetsFromEnv(); err != nil {
+		return BackupConfig{}, err
+	}
 	if c.UnsealWait, err = duration("BACKUP_UNSEAL_WAIT", 2*time.Minute); err != nil {
 		return BackupConfig{}, err
 	}
@@ -216,9 +211,28 @@ func (b *Backups) Restore(ctx context.Context, req RestoreRequest, unseal func(c
 // checkRestoreTarget accepts a Vault address a decrypted snapshot may be
 // sent to: an https URL of a host, or http on loopback (the local stack),
 // with no user, path, query or fragment.
+// RestoreTargetsFromEnv reads BACKUP_RESTORE_TARGETS (comma-separated
+// Vault addresses), each checked as a restore target.
+func RestoreTargetsFromEnv() ([]string, error) {
+	var targets []string
+	for _, t := range strings.Split(os.Getenv("BACKUP_RESTORE_TARGETS"), ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			if err := checkRestoreTarget(t); err != nil {
+				return nil, fmt.Errorf("config: BACKUP_RESTORE_TARGETS: %w", err)
+			}
+			targets = append(targets, t)
+		}
+	}
+	return targets, nil
+}
+
 func checkRestoreTarget(addr string) error {
 	u, err := url.Parse(addr)
-	if err != nil || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+	if err == nil && u.User != nil {
+		// Not echoed: the part before @ may be a password.
+		return fmt.Errorf("a restore target must not carry credentials (%s)", u.Redacted())
+	}
+	if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 		return fmt.Errorf("%q is not a Vault address (scheme://host[:port])", addr)
 	}
 	if u.Scheme == "https" || u.Scheme == "http" && mailu.IsLoopback(u.Hostname()) {

@@ -3,6 +3,7 @@ package credential
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"testing"
 )
 
@@ -80,5 +81,29 @@ func TestParseResetJob(t *testing.T) {
 	}
 	if _, err := ParseResetJob([]byte(`{"incident_id":"INC-T1","response_id":"0b9e7c52-1d2a-4f3b-8c4d-5e6f7a8b9c0d","chunk":7}`)); err != nil {
 		t.Errorf("a well-formed job refused: %v", err)
+	}
+}
+
+// TestSampleQueueEventsParse: every message of the sample SQS events
+// (events/rotate.json, events/emergency-reset-chunk.json) is a job its
+// worker accepts, so the samples show the bodies the queues carry.
+func TestSampleQueueEventsParse(t *testing.T) {
+	for file, parse := range map[string]func([]byte) error{
+		"../../events/rotate.json":                func(b []byte) error { _, err := ParseJob(b); return err },
+		"../../events/emergency-reset-chunk.json": func(b []byte) error { _, err := ParseResetJob(b); return err },
+	} {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev struct{ Records []struct{ Body string } }
+		if err := json.Unmarshal(raw, &ev); err != nil || len(ev.Records) == 0 {
+			t.Fatalf("%s: %d records, %v", file, len(ev.Records), err)
+		}
+		for i, r := range ev.Records {
+			if err := parse([]byte(r.Body)); err != nil {
+				t.Errorf("%s: record %d: %v", file, i, err)
+			}
+		}
 	}
 }
