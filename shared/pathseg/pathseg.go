@@ -51,7 +51,7 @@ const (
 
 var kinds = map[Kind]struct {
 	field   string
-	pattern *regexp.Regexp
+	pattern interface{ MatchString(string) bool }
 	rule    string
 }{
 	TenantID:   {"tenant_id", uuidV4, "a lowercase UUID version 4"},
@@ -61,7 +61,37 @@ var kinds = map[Kind]struct {
 	BackupName: {"backup", regexp.MustCompile(`^vault-backups/[0-9]{4}/[0-9]{2}/[0-9]{2}/[0-9]{8}T[0-9]{6}\.[0-9]{9}Z\.snap\.enc$`), "the name of a backup as listed (vault-backups/YYYY/MM/DD/<time>.snap.enc)"},
 }
 
-var uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+// uuidV4 matches what
+// ^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$
+// matches (TestUUIDMatchesItsPattern), without a regular expression: the
+// status index checks every tenant id it decodes, and at 100,000 tenants
+// the regular expression was half of the overview's decoding time.
+var uuidV4 uuidMatcher
+
+type uuidMatcher struct{}
+
+func (uuidMatcher) MatchString(v string) bool {
+	if len(v) != 36 || v[14] != '4' {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case i == 19:
+			if c != '8' && c != '9' && c != 'a' && c != 'b' {
+				return false
+			}
+		case ('0' <= c && c <= '9') || ('a' <= c && c <= 'f'):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // Check refuses v unless it is a well-formed value of kind k.
 func Check(k Kind, v string) error {

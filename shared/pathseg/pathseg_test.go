@@ -2,6 +2,8 @@ package pathseg_test
 
 import (
 	"errors"
+	"regexp"
+	"strings"
 	"testing"
 
 	"smtp-vault/shared/pathseg"
@@ -49,4 +51,38 @@ func TestErrorNamesNoValue(t *testing.T) {
 
 func TestMust(t *testing.T) {
 	pathsegtest.Refuses(t, "Must", pathseg.TenantID, func(v string) string { return pathseg.Must(pathseg.TenantID, v) })
+}
+
+var uuidV4Pattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+// TestUUIDMatchesItsPattern: the hand-written UUID check accepts exactly
+// what its regular expression accepts, on every one-byte change of a
+// good id and on every byte at every position.
+func TestUUIDMatchesItsPattern(t *testing.T) {
+	good := "3f1c2a9e-5b7d-4c1e-9a2b-6d8e0f1a2b3c"
+	check := func(v string) {
+		if got, want := pathseg.Check(pathseg.TenantID, v) == nil, uuidV4Pattern.MatchString(v); got != want {
+			t.Errorf("%q: check %v, pattern %v", v, got, want)
+		}
+	}
+	check(good)
+	check("")
+	check(good[:35])
+	check(good + "0")
+	check(strings.ToUpper(good))
+	for i := range len(good) {
+		for c := 0; c < 256; c++ {
+			check(good[:i] + string([]byte{byte(c)}) + good[i+1:])
+		}
+	}
+}
+
+func FuzzUUIDMatchesItsPattern(f *testing.F) {
+	f.Add("3f1c2a9e-5b7d-4c1e-9a2b-6d8e0f1a2b3c")
+	f.Add("3f1c2a9e-5b7d-4c1e-ca2b-6d8e0f1a2b3c")
+	f.Fuzz(func(t *testing.T, v string) {
+		if got, want := pathseg.Check(pathseg.TenantID, v) == nil, uuidV4Pattern.MatchString(v); got != want {
+			t.Errorf("%q: check %v, pattern %v", v, got, want)
+		}
+	})
 }
