@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -388,4 +390,20 @@ func (s *TestStack) ReadEveryMetadata(tb testing.TB) int {
 	close(next)
 	wg.Wait()
 	return len(keys)
+}
+
+// EnvCount is a benchmark's or long test's size knob: the positive
+// integer in the environment variable name, or def when it is unset. A
+// value that is not one fails tb.
+func EnvCount(tb testing.TB, name string, def int) int {
+	tb.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		tb.Fatalf("%s=%q: want a positive integer", name, v)
+	}
+	return n
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
 	"slices"
 	"strconv"
 	"testing"
@@ -41,14 +40,7 @@ import (
 //
 //     go test -run '^$' -bench BenchmarkOverview -benchtime 1x -timeout 30m ./shared/api/
 func BenchmarkOverview(b *testing.B) {
-	tenants := 10_000
-	if v := os.Getenv("OVERVIEW_BENCH_TENANTS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			b.Fatalf("OVERVIEW_BENCH_TENANTS=%q", v)
-		}
-		tenants = n
-	}
+	tenants := devenv.EnvCount(b, "OVERVIEW_BENCH_TENANTS", 10_000)
 	s := devenv.StartTestStack(b, 1)
 	ctx := context.Background()
 	now := s.Clock.Now()
@@ -86,12 +78,7 @@ func BenchmarkOverview(b *testing.B) {
 		return page
 	}
 	ttl := s.Apps["console"].Config.IndexCacheTTL
-	cold := 10
-	if v := os.Getenv("OVERVIEW_BENCH_COLD"); v != "" {
-		if cold, err = strconv.Atoi(v); err != nil || cold < 1 {
-			b.Fatalf("OVERVIEW_BENCH_COLD=%q", v)
-		}
-	}
+	cold := devenv.EnvCount(b, "OVERVIEW_BENCH_COLD", 10)
 	// timed lists query n times; cold waits out the index cache before
 	// each, so that every listing reads the index afresh.
 	timed := func(n int, query string, cold bool) (p50, p99 time.Duration) {

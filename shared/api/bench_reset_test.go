@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -51,8 +49,8 @@ func (q *jobQueue) take() []credential.ResetJob {
 // chunk's p50/p99. Goal (SPEC section 6, docs/measurements.md): 10,000
 // tenants in under 5 minutes on the 2-core machine.
 func BenchmarkCompromiseResponse(b *testing.B) {
-	tenants := envInt(b, "RESET_BENCH_TENANTS", 10_000)
-	workers := envInt(b, "RESET_BENCH_WORKERS", 4)
+	tenants := devenv.EnvCount(b, "RESET_BENCH_TENANTS", 10_000)
+	workers := devenv.EnvCount(b, "RESET_BENCH_WORKERS", 4)
 	s := devenv.StartTestStack(b, 1)
 	ctx := context.Background()
 	q := &jobQueue{}
@@ -180,14 +178,3 @@ func createDomain(ctx context.Context, hc *http.Client, apiURL, token, domain st
 	return nil
 }
 
-func envInt(b *testing.B, name string, def int) int {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		b.Fatalf("%s=%q", name, v)
-	}
-	return n
-}

@@ -51,14 +51,7 @@ import (
 //
 //     SCALE_BENCH_TENANTS=100000 go test -run '^$' -bench BenchmarkScale -benchtime 1x -timeout 120m ./shared/api/
 func BenchmarkScale(b *testing.B) {
-	tenants := 100_000
-	if v := os.Getenv("SCALE_BENCH_TENANTS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			b.Fatalf("SCALE_BENCH_TENANTS=%q", v)
-		}
-		tenants = n
-	}
+	tenants := devenv.EnvCount(b, "SCALE_BENCH_TENANTS", 100_000)
 	s := devenv.StartTestStack(b, 1)
 	ctx := context.Background()
 	root := s.Vault.Root()
@@ -220,12 +213,7 @@ func scaleOverview(b *testing.B, s *devenv.TestStack, all int) {
 		return page
 	}
 	ttl := s.Apps["console"].Config.IndexCacheTTL
-	cold := 10
-	if v := os.Getenv("OVERVIEW_BENCH_COLD"); v != "" {
-		if cold, err = strconv.Atoi(v); err != nil || cold < 1 {
-			b.Fatalf("OVERVIEW_BENCH_COLD=%q", v)
-		}
-	}
+	cold := devenv.EnvCount(b, "OVERVIEW_BENCH_COLD", 10)
 	timed := func(n int, query string, cold bool) (p50, p99 time.Duration) {
 		d := make([]time.Duration, n)
 		for i := range d {

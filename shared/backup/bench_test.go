@@ -2,8 +2,6 @@ package backup_test
 
 import (
 	"context"
-	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -19,14 +17,7 @@ import (
 // a Vault-loss recovery, minus starting the fresh Vault. Goal: under 5
 // minutes on the 2-core machine (the seed's RTO is 30 minutes).
 func BenchmarkBackupRestoreVerify(b *testing.B) {
-	tenants := 10_000
-	if v := os.Getenv("BACKUP_BENCH_TENANTS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			b.Fatalf("BACKUP_BENCH_TENANTS=%q", v)
-		}
-		tenants = n
-	}
+	tenants := devenv.EnvCount(b, "BACKUP_BENCH_TENANTS", 10_000)
 	st := devenv.StartTestStack(b, 1)
 	ctx := context.Background()
 	start := time.Now()

@@ -38,14 +38,7 @@ import (
 //
 //	INDEX_BENCH_TENANTS=100000 go test -run '^$' -bench BenchmarkIndexAtScale -benchtime 1x -timeout 60m ./shared/credential/
 func BenchmarkIndexAtScale(b *testing.B) {
-	tenants := 100_000
-	if v := os.Getenv("INDEX_BENCH_TENANTS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			b.Fatalf("INDEX_BENCH_TENANTS=%q", v)
-		}
-		tenants = n
-	}
+	tenants := devenv.EnvCount(b, "INDEX_BENCH_TENANTS", 100_000)
 	s := devenv.StartTestStack(b, 1)
 	ctx := context.Background()
 	cfg := s.App.Config

@@ -3,8 +3,6 @@ package credential_test
 import (
 	"context"
 	"io"
-	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -21,14 +19,7 @@ import (
 // did before the index: devenv's ReadEveryMetadata). The goal is a sweep
 // at most 2x that bare read (docs/measurements.md).
 func BenchmarkSweep(b *testing.B) {
-	tenants := 10_000
-	if v := os.Getenv("SWEEP_BENCH_TENANTS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			b.Fatalf("SWEEP_BENCH_TENANTS=%q", v)
-		}
-		tenants = n
-	}
+	tenants := devenv.EnvCount(b, "SWEEP_BENCH_TENANTS", 10_000)
 	s := devenv.StartTestStack(b, 1)
 	ctx := context.Background()
 	start := time.Now()
@@ -77,14 +68,7 @@ func BenchmarkSweep(b *testing.B) {
 // tenant's data key through RewrapAll, as the command does (16 at a time), each under its
 // lock with check-and-set and an audit record (docs/runbook.md).
 func BenchmarkRekey(b *testing.B) {
-	tenants := 10_000
-	if v := os.Getenv("REKEY_BENCH_TENANTS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			b.Fatalf("REKEY_BENCH_TENANTS=%q", v)
-		}
-		tenants = n
-	}
+	tenants := devenv.EnvCount(b, "REKEY_BENCH_TENANTS", 10_000)
 	s := devenv.StartTestStack(b, 1)
 	ctx := context.Background()
 	s.SeedSealedTenants(b, tenants)
