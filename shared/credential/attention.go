@@ -3,6 +3,7 @@ package credential
 import (
 	"context"
 	"errors"
+	"sort"
 	"strconv"
 	"time"
 
@@ -65,8 +66,12 @@ func hotValid(sum indexSummary, now time.Time) bool {
 
 // hotSet is the set needing attention as the overview reads it.
 type hotSet struct {
-	entries map[string]IndexEntry // without the markers of tenants gone
-	sum     indexSummary
+	list []*listed // without the markers of tenants gone, in listing order
+	// head counts the first tenants of list last rotated by the
+	// summary's cutoff (or of unknown age): every such tenant is in the
+	// set.
+	head int
+	sum  indexSummary
 }
 
 // cachedHot reads the summary and the set, or answers from a read of less
@@ -75,7 +80,7 @@ func (s *Service) cachedHot(ctx context.Context) (hotSet, error) {
 	if s.cfg.IndexCacheTTL > 0 {
 		s.cache.Lock()
 		defer s.cache.Unlock()
-		if s.cache.hot.entries != nil && time.Since(s.cache.hotAt) < s.cfg.IndexCacheTTL {
+		if s.cache.hot.list != nil && time.Since(s.cache.hotAt) < s.cfg.IndexCacheTTL {
 			return s.cache.hot, nil
 		}
 	}
@@ -83,7 +88,7 @@ func (s *Service) cachedHot(ctx context.Context) (hotSet, error) {
 	if err != nil {
 		return hotSet{}, err
 	}
-	hs := hotSet{entries: map[string]IndexEntry{}, sum: sum}
+	entries := map[string]IndexEntry{}
 	if !sum.At.IsZero() {
 		all, _, _, err := s.hot.readAll(ctx)
 		if err != nil {
@@ -91,10 +96,13 @@ func (s *Service) cachedHot(ctx context.Context) (hotSet, error) {
 		}
 		for id, e := range all {
 			if e.Gone == "" {
-				hs.entries[id] = e
+				entries[id] = e
 			}
 		}
 	}
+	hs := hotSet{list: listing(entries), sum: sum}
+	cutoff := sum.At.Add(hotHorizon - RotationInterval)
+	hs.head = sort.Search(len(hs.list), func(i int) bool { return hs.list[i].st.LastRotated.After(cutoff) })
 	if s.cfg.IndexCacheTTL > 0 {
 		s.cache.hot, s.cache.hotAt = hs, time.Now()
 	}
@@ -191,7 +199,7 @@ func (s *Service) refreshHot(ctx context.Context, entries map[string]IndexEntry,
 		}
 	}
 	s.cache.Lock()
-	s.cache.hot.entries = nil
+	s.cache.hot.list = nil
 	s.cache.Unlock()
 	return nil
 }

@@ -322,6 +322,7 @@ type indexed struct {
 	entries map[string]IndexEntry
 	leaves  map[leafID]bool
 	broken  []leafID
+	list    []*listed // entries in listing order: the overview's reads only
 }
 
 // cachedIndex is readIndex, or its answer of less than
@@ -330,7 +331,9 @@ type indexed struct {
 // read afresh.
 func (s *Service) cachedIndex(ctx context.Context) (indexed, error) {
 	if s.cfg.IndexCacheTTL <= 0 {
-		return s.readIndex(ctx)
+		idx, err := s.readIndex(ctx)
+		idx.list = listing(idx.entries)
+		return idx, err
 	}
 	s.cache.Lock()
 	defer s.cache.Unlock() // one reader fills it; the others wait for that read
@@ -341,6 +344,7 @@ func (s *Service) cachedIndex(ctx context.Context) (indexed, error) {
 	if err != nil {
 		return indexed{}, err
 	}
+	idx.list = listing(idx.entries)
 	s.cache.idx, s.cache.at = idx, time.Now()
 	return idx, nil
 }

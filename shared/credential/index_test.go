@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -459,4 +460,99 @@ func wipeIndex(t *testing.T, s *devenv.TestStack) {
 		}
 	}
 	walk("")
+}
+
+// TestOverviewFromTheSetEqualsTheWholeIndex: every page the overview
+// answers from the summary and the set needing attention (the unfiltered
+// listing's first pages, the attention filters) is the page it answers
+// from every leaf of the index, in the same order, with the same total.
+func TestOverviewFromTheSetEqualsTheWholeIndex(t *testing.T) {
+	s := devenv.StartTestStack(t, 1)
+	e := newEnv(t, s, -1)
+	ctx := context.Background()
+	svc := e.with(func(c *credential.Config) { c.IndexCacheTTL = 0 })
+	now := s.Clock.Now()
+	entries := map[string]credential.IndexEntry{}
+	var ids []string
+	for i := range 400 {
+		id := uuid.NewString()
+		domain := fmt.Sprintf("t%03d.example.test", i)
+		e := credential.IndexEntry{LastRotated: credential.FormatTime(now.Add(-time.Duration(i*7%200)*24*time.Hour - time.Duration(i)*time.Minute)),
+			State: credential.StateCurrent, Username: "admin@" + domain, WebmailURL: "https://mail." + domain}
+		switch {
+		case i%37 == 0:
+			e.LastRotated = "" // unknown age
+		case i%41 == 0:
+			e.Failing = credential.FormatTime(now) + " upstream_unavailable"
+		case i%43 == 0:
+			e.Compromised = "INC-T1"
+		case i%47 == 0:
+			e.State = credential.StatePending
+		case i%53 == 0:
+			e.LastRotated = credential.FormatTime(now.Add(-time.Duration(i%20) * 24 * time.Hour)) // a twin date
+		}
+		entries[id] = e
+		ids = append(ids, id)
+	}
+	if err := svc.WriteIndexEntries(ctx, ids, entries); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.RefreshAttention(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Pages of 7 walk across the end of the set's head (about 70 tenants
+	// last rotated by its cutoff, or of unknown age) into the listing
+	// beyond it.
+	queries := []credential.OverviewQuery{{Page: 1, PerPage: 100}}
+	for p := 1; p <= 14; p++ {
+		queries = append(queries, credential.OverviewQuery{Page: p, PerPage: 7})
+	}
+	for _, st := range []string{credential.ClassOverdue, credential.ClassDueSoon, credential.ClassCompromised, credential.StatusFailing} {
+		queries = append(queries, credential.OverviewQuery{Status: st, Page: 1, PerPage: 100}, credential.OverviewQuery{Status: st, Page: 2, PerPage: 3})
+	}
+	answer := func() []credential.OverviewPage {
+		var out []credential.OverviewPage
+		for _, q := range queries {
+			p, err := svc.Overview(ctx, q, credential.Actor{UserID: "test"})
+			if err != nil {
+				t.Fatalf("overview %+v: %v", q, err)
+			}
+			out = append(out, p)
+		}
+		return out
+	}
+	fromSet := answer()
+	// Without the summary, every listing reads every leaf.
+	if _, err := s.Vault.Root().KVv2(credential.DefaultIndexMount).Get(ctx, "summary"); err != nil {
+		t.Fatalf("no summary: %v", err)
+	}
+	if err := s.Vault.Root().KVv2(credential.DefaultIndexMount).DeleteMetadata(ctx, "summary"); err != nil {
+		t.Fatal(err)
+	}
+	whole := answer()
+	for i, q := range queries {
+		a, b := fromSet[i], whole[i]
+		if len(a.Credentials) == 0 && q.Page == 1 {
+			t.Errorf("%+v: an empty first page tests nothing", q)
+		}
+		if a.Total != b.Total || !slices.EqualFunc(a.Credentials, b.Credentials, func(x, y credential.OverviewItem) bool { return x.TenantID == y.TenantID && x.Status == y.Status }) {
+			t.Errorf("%+v: from the set total %d %v, from the whole index total %d %v", q, a.Total, tenantIDs(a), b.Total, tenantIDs(b))
+		}
+	}
+	// The listing's order: the earliest last rotation first, unknown first of all.
+	first := whole[0].Credentials
+	for i := 1; i < len(first); i++ {
+		a, b := first[i-1], first[i]
+		if b.LastRotated == nil && a.LastRotated != nil || a.LastRotated != nil && b.LastRotated != nil && a.LastRotated.After(*b.LastRotated) {
+			t.Fatalf("out of order at %d: %v then %v", i, a.LastRotated, b.LastRotated)
+		}
+	}
+}
+
+func tenantIDs(p credential.OverviewPage) []string {
+	var ids []string
+	for _, it := range p.Credentials {
+		ids = append(ids, it.TenantID[:8])
+	}
+	return ids
 }

@@ -3,7 +3,7 @@ package credential
 import (
 	"context"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -95,51 +95,39 @@ func (s *Service) Overview(ctx context.Context, q OverviewQuery, actor Actor) (O
 		return OverviewPage{}, err
 	}
 	now := s.Now()
-	entries, total, err := s.overviewEntries(ctx, q, now)
+	list, total, err := s.overviewEntries(ctx, q, now)
 	if err != nil {
 		return OverviewPage{}, err
 	}
 	search := strings.ToLower(q.Search)
-	type match struct {
-		st Status
-		e  IndexEntry
-	}
-	var matched []match
-	for id, e := range entries {
-		st := e.status(id)
+	match := func(m *listed) bool {
 		switch {
-		case q.Status == StatusFailing && e.Failing == "",
-			q.Status != "" && q.Status != StatusFailing && st.Class(now) != q.Status,
-			search != "" && !strings.Contains(id, search) && !strings.Contains(strings.ToLower(domainOf(e.Username)), search):
+		case q.Status == StatusFailing && m.e.Failing == "",
+			q.Status != "" && q.Status != StatusFailing && m.st.Class(now) != q.Status,
+			search != "" && !strings.Contains(m.st.TenantID, search) && !strings.Contains(strings.ToLower(domainOf(m.e.Username)), search):
+			return false
+		}
+		return true
+	}
+	out := OverviewPage{Credentials: []OverviewItem{}, Page: q.Page, PerPage: q.PerPage}
+	// The list is in the listing's order: take the page's matches, and
+	// count every match only when the total is not known already.
+	start, n := (q.Page-1)*q.PerPage, 0
+	for _, m := range list {
+		if !match(m) {
 			continue
 		}
-		matched = append(matched, match{st, e})
-	}
-	sort.Slice(matched, func(i, j int) bool {
-		a, b := matched[i].st, matched[j].st
-		if !a.LastRotated.Equal(b.LastRotated) {
-			return a.LastRotated.Before(b.LastRotated)
+		if n >= start && n < start+q.PerPage {
+			out.Credentials = append(out.Credentials, m.item(now))
 		}
-		return a.TenantID < b.TenantID
-	})
+		n++
+		if total >= 0 && n >= start+q.PerPage {
+			break
+		}
+	}
+	out.Total = total
 	if total < 0 {
-		total = len(matched)
-	}
-	out := OverviewPage{Credentials: []OverviewItem{}, Total: total, Page: q.Page, PerPage: q.PerPage}
-	start := min((q.Page-1)*q.PerPage, len(matched))
-	for _, m := range matched[start:min(start+q.PerPage, len(matched))] {
-		st, e := m.st, m.e
-		item := OverviewItem{TenantID: st.TenantID, Status: st.Class(now), RotationState: st.State, DaysUntilDue: st.DaysUntilDue(now),
-			Username: e.Username, Domain: domainOf(e.Username), WebmailURL: e.WebmailURL,
-			RotationFailing: e.Failing != "", RotationFailure: e.Failing, Compromised: e.Compromised}
-		if item.RotationState == "" {
-			item.RotationState = StateCurrent
-		}
-		if !st.LastRotated.IsZero() {
-			last, next := st.LastRotated, st.Due()
-			item.LastRotated, item.NextRotation = &last, &next
-		}
-		out.Credentials = append(out.Credentials, item)
+		out.Total = n
 	}
 	details := map[string]any{"page": q.Page, "per_page": q.PerPage, "total": out.Total}
 	if q.Status != "" {
@@ -154,12 +142,13 @@ func (s *Service) Overview(ctx context.Context, q OverviewQuery, actor Actor) (O
 	return out, nil
 }
 
-// overviewEntries is what a listing filters: the set needing attention
-// when it holds every match of q (an attention filter, or a page of the
-// unfiltered listing within the tenants it holds in due order) and the
-// sweep made it whole recently enough; else the whole index. total is
-// the unfiltered listing's count when the set answers it, else -1.
-func (s *Service) overviewEntries(ctx context.Context, q OverviewQuery, now time.Time) (map[string]IndexEntry, int, error) {
+// overviewEntries is what a listing filters, in the listing's order: the
+// set needing attention when it holds every match of q (an attention
+// filter, or a page of the unfiltered listing within the tenants it
+// holds in due order) and the sweep made it whole recently enough; else
+// the whole index. total is the unfiltered listing's count when the set
+// answers it, else -1.
+func (s *Service) overviewEntries(ctx context.Context, q OverviewQuery, now time.Time) ([]*listed, int, error) {
 	attention := q.Status == ClassOverdue || q.Status == ClassDueSoon || q.Status == ClassCompromised || q.Status == StatusFailing
 	if attention || (q.Status == "" && q.Search == "") {
 		hs, err := s.cachedHot(ctx)
@@ -168,18 +157,11 @@ func (s *Service) overviewEntries(ctx context.Context, q OverviewQuery, now time
 		}
 		if hotValid(hs.sum, now) {
 			if attention {
-				return hs.entries, -1, nil
+				return hs.list, -1, nil
 			}
-			// Every tenant last rotated at or before cutoff is in the set,
-			// and sorts before every tenant not in it.
-			cutoff := hs.sum.At.Add(hotHorizon - RotationInterval)
-			head := map[string]IndexEntry{}
-			for id, e := range hs.entries {
-				if last, err := time.Parse(time.RFC3339, e.LastRotated); err != nil || !last.After(cutoff) {
-					head[id] = e
-				}
-			}
-			if len(head) >= q.Page*q.PerPage {
+			// Every tenant last rotated at or before the summary's cutoff
+			// is in the set, and sorts before every tenant not in it.
+			if head := hs.list[:hs.head]; len(head) >= q.Page*q.PerPage {
 				return head, max(hs.sum.Tenants, len(head)), nil
 			}
 		}
@@ -188,7 +170,51 @@ func (s *Service) overviewEntries(ctx context.Context, q OverviewQuery, now time
 	if err != nil {
 		return nil, 0, err
 	}
-	return idx.entries, -1, nil
+	return idx.list, -1, nil
+}
+
+// listed is one tenant of a listing: its entry and its status.
+type listed struct {
+	e  IndexEntry
+	st Status
+}
+
+// listing orders entries as the overview lists them: the most urgent
+// first (the earliest last rotation; an unknown one first of all), then
+// by tenant id. A cached read of the index is ordered once, not once a
+// request.
+func listing(entries map[string]IndexEntry) []*listed {
+	all := make([]listed, 0, len(entries))
+	for id, e := range entries {
+		all = append(all, listed{e, e.status(id)})
+	}
+	out := make([]*listed, len(all))
+	for i := range all {
+		out[i] = &all[i]
+	}
+	slices.SortFunc(out, func(a, b *listed) int {
+		if c := a.st.LastRotated.Compare(b.st.LastRotated); c != 0 {
+			return c
+		}
+		return strings.Compare(a.st.TenantID, b.st.TenantID)
+	})
+	return out
+}
+
+// item is the tenant as the overview shows it.
+func (m *listed) item(now time.Time) OverviewItem {
+	st, e := m.st, m.e
+	item := OverviewItem{TenantID: st.TenantID, Status: st.Class(now), RotationState: st.State, DaysUntilDue: st.DaysUntilDue(now),
+		Username: e.Username, Domain: domainOf(e.Username), WebmailURL: e.WebmailURL,
+		RotationFailing: e.Failing != "", RotationFailure: e.Failing, Compromised: e.Compromised}
+	if item.RotationState == "" {
+		item.RotationState = StateCurrent
+	}
+	if !st.LastRotated.IsZero() {
+		last, next := st.LastRotated, st.Due()
+		item.LastRotated, item.NextRotation = &last, &next
+	}
+	return item
 }
 
 // recordRequest writes the audit event of a request that is itself the

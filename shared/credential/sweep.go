@@ -47,7 +47,10 @@ func (s *Service) Sweep(ctx context.Context) (Summary, error) {
 	}
 	sum.Index = rep
 	sum.Failed += rep.Failed
-	var jobs []Job
+	var (
+		jobs    []Job
+		notices []Status
+	)
 	for _, st := range idx.sorted() {
 		sum.Scanned++
 		switch {
@@ -57,14 +60,10 @@ func (s *Service) Sweep(ctx context.Context) (Summary, error) {
 			sum.Due++
 			jobs = append(jobs, Job{TenantID: st.TenantID, Reason: JobScheduled})
 		case st.DueSoon(now) && st.NoticeFor != FormatTime(st.LastRotated):
-			if err := s.notice(ctx, st); err != nil {
-				sum.Failed++
-				log.WarnContext(ctx, "sweep: rotation notice", "tenant_id", st.TenantID, "error", err)
-				continue
-			}
-			sum.Notified++
+			notices = append(notices, st)
 		}
 	}
+	s.sendNotices(ctx, notices, &sum)
 	inline := jobs
 	if s.cfg.Queue != nil {
 		inline = jobs[:min(max(s.cfg.Inline, 0), len(jobs))]
@@ -128,6 +127,39 @@ func (s *Service) outOfTime(ctx context.Context) bool {
 	}
 	dl, ok := ctx.Deadline()
 	return ok && time.Until(dl) < s.cfg.Reserve
+}
+
+// sendNotices sends the notices, Concurrency at a time (a day's share of
+// a platform is tenants / 180 of them; a first sweep after a migration
+// can have a week's), while at least Config.Reserve of the invocation is
+// left: the ones it has no time for stay unmarked, so the next sweep
+// sends them.
+func (s *Service) sendNotices(ctx context.Context, notices []Status, sum *Summary) {
+	var (
+		mu   sync.Mutex
+		left int
+	)
+	s.forEach(len(notices), func(i int) {
+		st := notices[i]
+		if s.outOfTime(ctx) {
+			mu.Lock()
+			left++
+			mu.Unlock()
+			return
+		}
+		err := s.notice(ctx, st)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			sum.Failed++
+			s.log.WarnContext(ctx, "sweep: rotation notice", "tenant_id", st.TenantID, "error", err)
+			return
+		}
+		sum.Notified++
+	})
+	if left > 0 {
+		s.log.WarnContext(ctx, "sweep: rotation notices left for the next sweep (out of time)", "notices", left)
+	}
 }
 
 // notice sends the day-173 notice of st's cycle and marks it sent. A

@@ -96,6 +96,14 @@ func TestSweepTimeTravel(t *testing.T) {
 	}
 
 	s.Clock.Shift(day) // day 173
+	// A sweep with less than its reserve (2 minutes) of the invocation
+	// left sends no notice and marks none: the next sweep sends them all.
+	short, cancelShort := context.WithTimeout(ctx, 90*time.Second)
+	late, err := s.App.API.Credentials.Sweep(short)
+	cancelShort()
+	if err != nil || late.Notified != 0 || late.Failed != 0 || len(notices()) != 0 {
+		t.Fatalf("a sweep out of time: %+v, %v, %d notices", late, err, len(notices()))
+	}
 	want(t, sweep(t), credential.Summary{Scanned: n, Notified: n})
 	got := notices()
 	if len(got) != n {
