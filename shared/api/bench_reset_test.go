@@ -177,4 +177,3 @@ func createDomain(ctx context.Context, hc *http.Client, apiURL, token, domain st
 	}
 	return nil
 }
-
