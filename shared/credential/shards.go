@@ -100,6 +100,9 @@ type family struct {
 
 	mu     sync.Mutex
 	layout map[leafID]bool // as last read or learnt; nil: not read yet
+	// writing holds, for each leaf that one of this process's changes is
+	// writing, the changes that arrived meanwhile (commit).
+	writing map[leafID][]*leafChange
 }
 
 // migrate moves an index written before leaves split into leaves: the
@@ -314,7 +317,7 @@ func (f *family) update(ctx context.Context, ids []string, change func(m map[str
 	}
 	if len(groups) == 1 {
 		for l, g := range groups {
-			return f.updateLeaf(ctx, l, g, change)
+			return f.commit(ctx, l, g, change)
 		}
 	}
 	list := make([]leafID, 0, len(groups))
@@ -322,8 +325,98 @@ func (f *family) update(ctx context.Context, ids []string, change func(m map[str
 		list = append(list, l)
 	}
 	errs := make([]error, len(list))
-	f.s.forEach(len(list), func(i int) { errs[i] = f.updateLeaf(ctx, list[i], groups[list[i]], change) })
+	f.s.forEach(len(list), func(i int) { errs[i] = f.commit(ctx, list[i], groups[list[i]], change) })
 	return errors.Join(errs...)
+}
+
+// A leaf's changes in one process share its writes (group commit): while
+// one change writes a leaf, the changes that arrive for it wait, and the
+// first of them then writes them all at once and answers each. So many
+// changes at once (a compromise response's resets, 16 to a chunk job,
+// each writing its tenant's entry twice) cost a leaf one read and one
+// write per round instead of one each, with check-and-set conflicts and
+// back-off between them. Processes still meet through check-and-set.
+type leafChange struct {
+	ids    []string
+	change func(map[string]IndexEntry, []string)
+	// done answers the change: its error, or, with lead set, that it is
+	// to write batch (itself first).
+	done chan leafTurn
+}
+
+type leafTurn struct {
+	err   error
+	lead  bool
+	batch []*leafChange
+}
+
+// commit applies change to the ids of leaf l, in a write shared with the
+// other changes of l that this process has waiting. The write is not cut
+// short by one caller's cancellation, since it carries the others' changes;
+// it is bounded by leafWriteTries and Vault's timeouts.
+func (f *family) commit(ctx context.Context, l leafID, ids []string, change func(map[string]IndexEntry, []string)) error {
+	me := &leafChange{ids: ids, change: change, done: make(chan leafTurn, 1)}
+	f.mu.Lock()
+	if f.writing == nil {
+		f.writing = map[leafID][]*leafChange{}
+	}
+	batch := []*leafChange{me}
+	if queue, busy := f.writing[l]; busy {
+		f.writing[l] = append(queue, me)
+		f.mu.Unlock()
+		turn := <-me.done
+		if !turn.lead {
+			return turn.err
+		}
+		batch = turn.batch
+	} else {
+		f.writing[l] = nil
+		f.mu.Unlock()
+	}
+	all, merged := mergeChanges(batch)
+	err := f.updateLeaf(context.WithoutCancel(ctx), l, all, merged)
+	for _, c := range batch[1:] {
+		c.done <- leafTurn{err: err}
+	}
+	f.mu.Lock()
+	if next := f.writing[l]; len(next) > 0 {
+		f.writing[l] = nil
+		next[0].done <- leafTurn{lead: true, batch: next}
+	} else {
+		delete(f.writing, l)
+	}
+	f.mu.Unlock()
+	return err
+}
+
+// mergeChanges is one change made of a batch's: each applied, in order,
+// to those of its ids that the leaf being written holds (a leaf split
+// since the batch was made writes its children apart).
+func mergeChanges(batch []*leafChange) ([]string, func(map[string]IndexEntry, []string)) {
+	if len(batch) == 1 {
+		return batch[0].ids, batch[0].change
+	}
+	var all []string
+	for _, c := range batch {
+		all = append(all, c.ids...)
+	}
+	return all, func(m map[string]IndexEntry, ids []string) {
+		here := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			here[id] = true
+		}
+		for _, c := range batch {
+			var mine []string
+			for _, id := range c.ids {
+				if here[id] {
+					mine = append(mine, id)
+				}
+			}
+			if len(mine) > 0 {
+				c.change(m, mine)
+			}
+		}
+	}
 }
 
 func (f *family) updateLeaf(ctx context.Context, l leafID, ids []string, change func(map[string]IndexEntry, []string)) error {

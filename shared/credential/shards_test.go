@@ -21,6 +21,10 @@ type memKV struct {
 	Vault
 	mu   sync.Mutex
 	docs map[string]memDoc
+	// writes counts the writes that took; delay holds each write, as
+	// Vault's raft commit does, so that writers pile up.
+	writes int
+	delay  time.Duration
 }
 
 type memDoc struct {
@@ -39,12 +43,14 @@ func (m *memKV) ReadKV(_ context.Context, _, path string) (*vault.Secret, error)
 }
 
 func (m *memKV) WriteKVCAS(_ context.Context, _, path string, data map[string]string, cas int) (int, error) {
+	time.Sleep(m.delay)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	d := m.docs[path]
 	if d.version != cas {
 		return 0, vault.ErrCASConflict
 	}
+	m.writes++
 	m.docs[path] = memDoc{version: d.version + 1, data: maps.Clone(data)}
 	return d.version + 1, nil
 }
@@ -113,6 +119,49 @@ func TestLeavesSplitUnderConcurrentWriters(t *testing.T) {
 	if err != nil || !sameLayout(lay, leaves) {
 		t.Errorf("the layout document lags the leaves: %d listed, %d found (%v)", len(lay), len(leaves), err)
 	}
+}
+
+// Many changes at once through one process share their leaves' writes:
+// every change lands, in far fewer writes than changes (one each without
+// the group commit, plus the conflicts' retries).
+func TestChangesOfOneLeafShareItsWrites(t *testing.T) {
+	kv := &memKV{docs: map[string]memDoc{}, delay: 2 * time.Millisecond}
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	svc := New(Config{Vault: kv, Concurrency: 4, Now: func() time.Time { return now },
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	const writers, each = 32, 8
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				id := fmt.Sprintf("%08d-0000-4000-8000-000000000000", w)
+				err := svc.changeEntries(context.Background(), []string{id}, func(_ string, e *IndexEntry, _ bool) entryOp {
+					e.LastRotated = fmt.Sprintf("change %d", i)
+					return opPut
+				}, false)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	entries, _, _, err := svc.index.readAll(context.Background())
+	if err != nil || len(entries) != writers {
+		t.Fatalf("%d entries, want %d: %v", len(entries), writers, err)
+	}
+	for id, e := range entries {
+		if e.LastRotated != fmt.Sprintf("change %d", each-1) || e.Q != each {
+			t.Errorf("%s: %+v, want the last of %d changes", id, e, each)
+		}
+	}
+	kv.mu.Lock()
+	defer kv.mu.Unlock()
+	if kv.writes > writers*each/4 {
+		t.Errorf("%d changes took %d writes of the one leaf, want at most a quarter", writers*each, kv.writes)
+	}
+	t.Logf("%d changes in %d writes", writers*each, kv.writes)
 }
 
 // Every leaf is one contiguous range of rangeKey, the rebuild's order.
