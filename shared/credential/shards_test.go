@@ -135,7 +135,7 @@ func TestLeavesSplitUnderConcurrentWriters(t *testing.T) {
 	for f := range leaves {
 		reached := false
 		for l := range lay {
-			reached = reached || (l.depth <= f.depth && f.bits&mask(l.depth) == l.bits)
+			reached = reached || (l.depth <= f.depth && leafAt(f.bits, l.depth) == l)
 		}
 		if !reached {
 			t.Errorf("leaf %s is reached from no leaf the layout lists", f.name())
