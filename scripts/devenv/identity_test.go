@@ -23,7 +23,7 @@ func TestStackRunsEachFunctionWithItsOwnPolicy(t *testing.T) {
 	tn := s.Tenants[0]
 	for _, fn := range policies.Functions {
 		got, err := s.Apps[fn].Vault.TokenPolicies(ctx)
-		if want := []string{"default", policies.ForFunction(fn)}; err != nil || !slices.Equal(got, want) {
+		if want := []string{policies.ForFunction(fn)}; err != nil || !slices.Equal(got, want) {
 			t.Errorf("%s runs with policies %v (%v), want %v", fn, got, err, want)
 		}
 	}

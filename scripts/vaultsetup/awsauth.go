@@ -53,6 +53,7 @@ func (s *setup) awsAuth(ctx context.Context) error {
 			"bound_iam_principal_arn": []string{arn},
 			"resolve_aws_unique_ids":  a.ResolveUniqueIDs,
 			"token_policies":          []string{policy},
+			"token_no_default_policy": functionTokenNoDefaultPolicy,
 			"token_ttl":               functionTokenTTL,
 			"token_max_ttl":           functionTokenMaxTTL,
 		}

@@ -143,6 +143,14 @@ var capabilities = map[string]func(ctx context.Context, c *vaultapi.Client, f fi
 	"take a raft snapshot": func(ctx context.Context, c *vaultapi.Client, f fixture) error {
 		return c.Sys().RaftSnapshotWithContext(ctx, io.Discard)
 	},
+	"look up its own token": func(ctx context.Context, c *vaultapi.Client, f fixture) error {
+		_, err := c.Auth().Token().LookupSelfWithContext(ctx)
+		return err
+	},
+	"Vault's default policy, e.g. its cubbyhole": func(ctx context.Context, c *vaultapi.Client, f fixture) error {
+		_, err := c.Logical().WriteWithContext(ctx, "cubbyhole/probe", map[string]any{"x": "y"})
+		return err
+	},
 }
 
 // either is the first refusal of two requests that need one capability,

@@ -47,7 +47,7 @@ func TestAWSIAMLoginOneRolePerFunction(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s logs in as itself: %v", fn, err)
 		}
-		if want := []string{"default", policies.ForFunction(fn)}; !slices.Equal(got, want) {
+		if want := []string{policies.ForFunction(fn)}; !slices.Equal(got, want) {
 			t.Errorf("%s's token has policies %v, want %v", fn, got, want)
 		}
 	}

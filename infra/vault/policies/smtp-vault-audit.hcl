@@ -20,3 +20,10 @@ path "transit/decrypt/audit-mac" {
 path "smtp-audit-anchors/data/*" {
   capabilities = ["read"]
 }
+
+# Its own token, the one grant of Vault's default policy a function uses
+# (the role gives its token no default policy): shared/vault's
+# TokenPolicies and TokenAlive.
+path "auth/token/lookup-self" {
+  capabilities = ["read"]
+}

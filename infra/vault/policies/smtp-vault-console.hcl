@@ -41,3 +41,10 @@ path "sys/storage/raft/configuration" {
 path "smtp-index/data/*" {
   capabilities = ["read"]
 }
+
+# Its own token, the one grant of Vault's default policy a function uses
+# (the role gives its token no default policy): shared/vault's
+# TokenPolicies and TokenAlive.
+path "auth/token/lookup-self" {
+  capabilities = ["read"]
+}

@@ -32,3 +32,10 @@ path "transit/datakey/plaintext/audit-mac" {
 path "transit/decrypt/audit-mac" {
   capabilities = ["update"]
 }
+
+# Its own token, the one grant of Vault's default policy a function uses
+# (the role gives its token no default policy): shared/vault's
+# TokenPolicies and TokenAlive.
+path "auth/token/lookup-self" {
+  capabilities = ["read"]
+}

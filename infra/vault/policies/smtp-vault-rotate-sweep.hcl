@@ -60,3 +60,10 @@ path "smtp-audit-anchors/data/*" {
 path "smtp-index/data/*" {
   capabilities = ["create", "read", "update"]
 }
+
+# Its own token, the one grant of Vault's default policy a function uses
+# (the role gives its token no default policy): shared/vault's
+# TokenPolicies and TokenAlive.
+path "auth/token/lookup-self" {
+  capabilities = ["read"]
+}
