@@ -66,6 +66,10 @@ func BenchmarkCompromiseResponse(b *testing.B) {
 	for i := range b.N {
 		incident := fmt.Sprintf("BENCH-%d-%d", time.Now().Unix(), i)
 		cpu := devenv.SampleCPU()
+		mark, err := s.Vault.MarkVaultRequests()
+		if err != nil {
+			b.Fatal(err)
+		}
 		t0 := time.Now()
 		st, err := svc.StartCompromiseResponse(ctx, credential.CompromiseRequest{IncidentID: incident, TenantIDs: ids, Reason: "benchmark", Actor: credential.Actor{UserID: "bench"}})
 		if err != nil {
@@ -119,6 +123,15 @@ func BenchmarkCompromiseResponse(b *testing.B) {
 		}
 		b.ReportMetric(total.Seconds()/wall.Seconds(), "cores-busy")
 		b.Logf("CPU time during the response (%.2f of the machine's cores busy on average): %v", total.Seconds()/wall.Seconds(), used)
+		asked, err := mark.Since()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(asked.Total())/float64(tenants), "vault-requests/tenant")
+		if vcpu := used["vault"]; vcpu > 0 {
+			b.ReportMetric(float64(vcpu.Microseconds())/float64(asked.Total()), "vault-cpu-us/request")
+		}
+		b.Logf("Vault requests during the response, per tenant: %s", asked.PerUnit(tenants, 25))
 	}
 }
 

@@ -208,7 +208,9 @@ func TestCompromiseResponseResumesACutChunk(t *testing.T) {
 	if len(queued) != 1 || queued[0].Plan {
 		t.Fatalf("want one chunk job for %d tenants, got %+v", len(ids), queued)
 	}
-	// The invocation ends after the second reset.
+	// The invocation ends after the second reset. (A minute on: the
+	// stack's own changes are older than the chunk's index mark.)
+	e.clock.Advance(time.Minute)
 	cut, stop := context.WithCancel(ctx)
 	defer stop()
 	var done atomic.Int32
@@ -227,6 +229,22 @@ func TestCompromiseResponseResumesACutChunk(t *testing.T) {
 	if err != nil || mid.Done != 2 || mid.State != credential.StateRunning {
 		t.Fatalf("after the cut: %+v, %v", mid, err)
 	}
+	// The chunk marked its tenants pending in the status index; when it
+	// stopped, the two it reset show the reset, and the others are as
+	// they were.
+	reset := 0
+	for _, id := range ids {
+		ie, ok, err := svc.IndexEntryOf(ctx, id)
+		if err != nil || !ok || ie.State != credential.StateCurrent || ie.Updated != "" {
+			t.Errorf("after the cut, %s's index entry: %+v (%t, %v), want current", id, ie, ok, err)
+		}
+		if ie.Compromised == "INC-CUT-1" {
+			reset++
+		}
+	}
+	if reset != 2 {
+		t.Errorf("after the cut, %d index entries show the incident, want the 2 reset", reset)
+	}
 	again := q.take()
 	if len(again) != 1 || again[0] != queued[0] {
 		t.Fatalf("the cut chunk queued %+v", again)
@@ -244,6 +262,94 @@ func TestCompromiseResponseResumesACutChunk(t *testing.T) {
 	}
 	if n := strings.Count(e.auditOut.String(), `"event":"smtp_credentials_emergency_reset"`); n != len(ids) {
 		t.Fatalf("%d emergency reset records for %d tenants", n, len(ids))
+	}
+}
+
+// TestCompromiseResponseBatchesTheIndex: a chunk marks its tenants
+// pending in the status index before it resets any, in one write per
+// leaf, and writes their closing entries together, so resets one at a
+// time take a few leaf writes instead of two each. A tenant changed by
+// another run after the mark (its lock released since) writes its own
+// entries: it ends up showing the reset, not the other change.
+func TestCompromiseResponseBatchesTheIndex(t *testing.T) {
+	s := devenv.StartTestStack(t, 8)
+	e := newEnv(t, s, -1)
+	ctx := context.Background()
+	q := &jobs{}
+	svc := e.with(func(c *credential.Config) { c.ResetQueue, c.Concurrency = q, 1 })
+	var ids []string
+	for _, tn := range s.Tenants {
+		ids = append(ids, tn.TenantID)
+	}
+	e.clock.Advance(time.Minute) // the stack's own changes are older than the mark
+	if _, err := svc.StartCompromiseResponse(ctx, credential.CompromiseRequest{IncidentID: "INC-BATCH-1", TenantIDs: ids, Reason: "drill", Actor: credential.Actor{UserID: "alice"}}); err != nil {
+		t.Fatal(err)
+	}
+	queued := q.take()
+	if len(queued) != 1 {
+		t.Fatalf("want one chunk job, got %+v", queued)
+	}
+	var (
+		first atomic.Bool
+		raced string
+	)
+	for _, id := range ids {
+		e.setHook(id, func(ctx context.Context, tenant string, b credential.Boundary) error {
+			if b != credential.BeforeCreate || !first.CompareAndSwap(false, true) {
+				return nil // (the rotation below comes here too)
+			}
+			func() {
+				// The first reset: every tenant is marked pending already.
+				for _, id := range ids {
+					if ie, _, err := svc.IndexEntryOf(ctx, id); err != nil || ie.State != credential.StatePending {
+						t.Errorf("before the first reset, %s's index entry: %+v (%v), want pending", id, ie, err)
+					}
+				}
+				// Another run rotates a tenant not reset yet.
+				raced = ids[0]
+				if raced == tenant {
+					raced = ids[1]
+				}
+				if _, err := e.svc.Rotate(ctx, credential.Request{TenantID: raced, Trigger: credential.TriggerManual, Reason: "race"}); err != nil {
+					t.Errorf("rotate %s during the response: %v", raced, err)
+				}
+			}()
+			return nil
+		})
+	}
+	mark, err := s.Vault.MarkVaultRequests()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.RunResetJob(ctx, queued[0]); err != nil {
+		t.Fatal(err)
+	}
+	asked, err := mark.Since()
+	if err != nil {
+		t.Fatal(err)
+	}
+	leafWrites := 0
+	for k, n := range asked {
+		if strings.HasPrefix(k, "update smtp-index/data/leaves/") || strings.HasPrefix(k, "create smtp-index/data/leaves/") {
+			leafWrites += n
+		}
+	}
+	// The mark, the rotation's two, the raced reset's own two, the
+	// closing batch: 6 on one leaf; a reset writing its own would take 16
+	// more.
+	if leafWrites > 8 {
+		t.Errorf("%d resets took %d index leaf writes, want at most 8 (%s)", len(ids), leafWrites, asked.PerUnit(len(ids), 10))
+	}
+	end, err := svc.CompromiseResponse(ctx, "INC-BATCH-1", 1, 0)
+	if err != nil || end.State != credential.StateFinished || end.Reset != len(ids) {
+		t.Fatalf("the response: %+v, %v", end, err)
+	}
+	for _, id := range ids {
+		_, _, rec := e.current(t, id)
+		ie, ok, err := svc.IndexEntryOf(ctx, id)
+		if err != nil || !ok || ie.State != credential.StateCurrent || ie.Updated != "" || ie.Compromised != "INC-BATCH-1" || ie.LastRotated != rec.LastRotated {
+			t.Errorf("%s's index entry %+v (%t, %v), want current, showing INC-BATCH-1, rotated at %s (raced: %t)", id, ie, ok, err, rec.LastRotated, id == raced)
+		}
 	}
 }
 

@@ -71,6 +71,15 @@ func (s *Service) runChunk(ctx context.Context, r *run, j ResetJob) ([]TenantOut
 		}
 	}
 	w := &resultsWriter{s: s, r: r, chunk: j.Chunk, outcomes: have, version: version}
+	// The chunk's status index writes go in batches (indexbatch.go). A
+	// response limited to one host leaves each reset its own: most of
+	// its chunk's tenants are elsewhere and not reset.
+	var batch *indexBatch
+	if r.MailUHost == "" && len(todo) > 0 {
+		if batch, err = s.markChunkPending(ctx, todo); err != nil {
+			return nil, err
+		}
+	}
 	deadline, bounded := ctx.Deadline()
 	var cut atomic.Bool
 	outs := make([]TenantOutcome, len(todo))
@@ -79,9 +88,10 @@ func (s *Service) runChunk(ctx context.Context, r *run, j ResetJob) ([]TenantOut
 			cut.Store(true)
 			return
 		}
-		outs[i] = s.resetOne(ctx, r, todo[i])
+		outs[i] = s.resetOne(ctx, r, todo[i], batch)
 		w.add(ctx, outs[i])
 	})
+	batch.finish(ctx)
 	outs = slices.DeleteFunc(outs, func(o TenantOutcome) bool { return o.Outcome == "" })
 	if err := w.flush(ctx); err != nil {
 		return outs, err
@@ -106,7 +116,7 @@ func (s *Service) runChunk(ctx context.Context, r *run, j ResetJob) ([]TenantOut
 // cannot be reset is recorded as failed, untouched, for the next run of
 // the response. A conflict with a running change of the tenant is retried
 // a few times first.
-func (s *Service) resetOne(ctx context.Context, r *run, tenantID string) TenantOutcome {
+func (s *Service) resetOne(ctx context.Context, r *run, tenantID string, batch *indexBatch) TenantOutcome {
 	out := TenantOutcome{TenantID: tenantID}
 	if r.MailUHost != "" {
 		on, err := s.onHost(ctx, tenantID, r.MailUHost)
@@ -126,7 +136,7 @@ func (s *Service) resetOne(ctx context.Context, r *run, tenantID string) TenantO
 	for attempt := 1; ; attempt++ {
 		res, err = s.EmergencyReset(ctx, ResetRequest{
 			TenantID: tenantID, IncidentID: r.IncidentID, Reason: r.Reason,
-			Actor: Actor{UserID: r.RequestedBy}, fromResponse: r.ResponseID,
+			Actor: Actor{UserID: r.RequestedBy}, fromResponse: r.ResponseID, index: batch,
 		})
 		if !errors.Is(err, ErrConflict) || attempt == resetAttempts || ctx.Err() != nil {
 			break
@@ -199,7 +209,10 @@ func (s *Service) readResults(ctx context.Context, r *run, n int) (map[string]Te
 }
 
 // resultsWriter records a chunk's outcomes as they come: one
-// check-and-set write at a time, each carrying every outcome so far. A
+// check-and-set write at a time, at most one every resultsEvery (the last
+// when the chunk stops), each carrying every outcome so far. An outcome
+// not yet written when the job dies is found again by the next delivery:
+// its reset answers that this response already did it. A
 // conflict (a second delivery of the chunk working beside this one) is
 // merged: an outcome already recorded is kept.
 type resultsWriter struct {
@@ -212,14 +225,23 @@ type resultsWriter struct {
 	outcomes map[string]TenantOutcome
 	version  int
 	dirty    bool
+	written  time.Time // when the last write was made
 }
+
+// resultsEvery spaces a chunk's results writes: each rewrites the whole
+// chunk's outcomes.
+const resultsEvery = time.Second
 
 func (w *resultsWriter) add(ctx context.Context, o TenantOutcome) {
 	o.At = w.s.Now()
 	w.mu.Lock()
 	w.outcomes[o.TenantID] = o
 	w.dirty = true
+	recent := time.Since(w.written) < resultsEvery
 	w.mu.Unlock()
+	if recent {
+		return // the next write, or the chunk's last, carries it
+	}
 	if err := w.flush(ctx); err != nil {
 		w.s.log.ErrorContext(ctx, "compromise response: record outcomes", "incident_id", w.r.IncidentID, "chunk", w.chunk, "error", err)
 	}
@@ -247,7 +269,7 @@ func (w *resultsWriter) flush(ctx context.Context) error {
 		v, err := w.s.cfg.Vault.WriteCAS(context.WithoutCancel(ctx), path, data, version)
 		if err == nil {
 			w.mu.Lock()
-			w.version = v
+			w.version, w.written = v, time.Now()
 			w.mu.Unlock()
 			return nil
 		}

@@ -281,19 +281,33 @@ func (s *Service) indexPending(ctx context.Context, tenantID, username, compromi
 // written, keeping what only the index and metadata know (the notice).
 // Best effort: a failure leaves the entry trailing, and the sweep repairs.
 func (s *Service) indexRecord(ctx context.Context, tenantID string, rec *Record, md map[string]string) {
-	err := s.changeEntries(ctx, []string{tenantID}, func(_ string, e *IndexEntry, _ bool) entryOp {
-		e.fromRecord(rec)
+	r := *rec
+	compromised, markCompromised := md[MetaCompromised]
+	failing, markFailing := md[MetaRotationFailed]
+	updated := ""
+	if r.Pending() {
+		updated = FormatTime(s.Now())
+	}
+	change := func(e *IndexEntry) {
+		e.fromRecord(&r)
 		// A mark stays until a change clears it in md (finishSecret).
-		if v, ok := md[MetaCompromised]; ok {
-			e.Compromised = v
+		if markCompromised {
+			e.Compromised = compromised
 		}
-		if v, ok := md[MetaRotationFailed]; ok {
-			e.Failing = v
+		if markFailing {
+			e.Failing = failing
 		}
 		e.Updated = ""
 		if e.State == StatePending {
-			e.Updated = FormatTime(s.Now())
+			e.Updated = updated
 		}
+	}
+	if rec.indexMarked {
+		rec.index.keep(ctx, tenantID, change)
+		return
+	}
+	err := s.changeEntries(ctx, []string{tenantID}, func(_ string, e *IndexEntry, _ bool) entryOp {
+		change(e)
 		return opPut
 	}, true)
 	if err != nil {

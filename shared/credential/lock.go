@@ -16,13 +16,17 @@ import (
 // that crashed is overtaken once its expiry has passed. The returned
 // function releases the lock; it never fails the caller.
 func (s *Service) lock(ctx context.Context, tenantID, purpose string) (func(), error) {
-	return s.lockOrTakeOver(ctx, tenantID, purpose, 0)
+	release, _, err := s.lockOrTakeOver(ctx, tenantID, purpose, 0)
+	return release, err
 }
 
 // lockOrTakeOver is lock that also overtakes a holder that took the lock
 // more than takeOverAfter ago (0: never) and has not released it: the
-// emergency reset does not wait out a crashed run's full lock TTL.
-func (s *Service) lockOrTakeOver(ctx context.Context, tenantID, purpose string, takeOverAfter time.Duration) (func(), error) {
+// emergency reset does not wait out a crashed run's full lock TTL. It
+// also says since when no other change of the tenant has run: when the
+// previous holder released the lock (the zero time if the tenant never
+// had one), or now when it was overtaken (it may still be running).
+func (s *Service) lockOrTakeOver(ctx context.Context, tenantID, purpose string, takeOverAfter time.Duration) (release func(), quietSince time.Time, err error) {
 	path := LockPath(tenantID)
 	cas := 0
 	cur, err := s.cfg.Vault.Read(ctx, path)
@@ -38,11 +42,15 @@ func (s *Service) lockOrTakeOver(ctx context.Context, tenantID, purpose string, 
 			held = false
 		}
 		if held {
-			return nil, fmt.Errorf("%w: another change of this tenant (%s) is in progress", ErrConflict, cur.Data["purpose"])
+			return nil, time.Time{}, fmt.Errorf("%w: another change of this tenant (%s) is in progress", ErrConflict, cur.Data["purpose"])
+		}
+		quietSince = s.Now()
+		if cur.Data["released"] == "true" && perr == nil {
+			quietSince = exp // a release stamps its time as the expiry
 		}
 	case errors.Is(err, vault.ErrNotFound):
 	default:
-		return nil, upstream("read the tenant lock", err)
+		return nil, time.Time{}, upstream("read the tenant lock", err)
 	}
 	owner := uuid.NewString()
 	v, err := s.cfg.Vault.WriteCAS(ctx, path, map[string]string{
@@ -51,10 +59,10 @@ func (s *Service) lockOrTakeOver(ctx context.Context, tenantID, purpose string, 
 		"expires_at": s.Now().Add(s.cfg.LockTTL).Format(time.RFC3339Nano),
 	}, cas)
 	if errors.Is(err, vault.ErrCASConflict) {
-		return nil, fmt.Errorf("%w: another change of this tenant is in progress", ErrConflict)
+		return nil, time.Time{}, fmt.Errorf("%w: another change of this tenant is in progress", ErrConflict)
 	}
 	if err != nil {
-		return nil, upstream("take the tenant lock", err)
+		return nil, time.Time{}, upstream("take the tenant lock", err)
 	}
 	return func() {
 		// Release even when the request's context is done, or the next
@@ -85,7 +93,7 @@ func (s *Service) lockOrTakeOver(ctx context.Context, tenantID, purpose string, 
 			}
 		}
 		s.log.WarnContext(ctx, "release tenant lock; it blocks changes until it expires", "tenant_id", tenantID, "error", err)
-	}, nil
+	}, quietSince, nil
 }
 
 // releaseAttempts bounds the tries to release a tenant lock.

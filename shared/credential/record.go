@@ -33,6 +33,11 @@ const (
 // custom_metadata (metadata.go) is a cache of it for the sweep.
 type Record struct {
 	version int // KV version this was read at; 0 when not yet written
+	// index, when set, batches this change's status index writes (a
+	// compromise response's chunk, indexbatch.go); indexMarked: its
+	// pending mark is written and still stands.
+	index       *indexBatch
+	indexMarked bool
 
 	Username       string
 	Password       string

@@ -65,6 +65,8 @@ type ResetRequest struct {
 	// from a run recorded in Vault), whose start and end alert instead of
 	// each tenant's reset.
 	fromResponse string
+	// index batches the status index writes of the response's chunk.
+	index *indexBatch
 }
 
 // ResetResult is what an emergency reset did. Password is the new
@@ -107,7 +109,7 @@ func (s *Service) EmergencyReset(ctx context.Context, req ResetRequest) (res Res
 	if req.Reason, err = ValidateReason(req.Reason, false); err != nil {
 		return ResetResult{}, err
 	}
-	release, err := s.lockOrTakeOver(ctx, req.TenantID, PurposeReset, ResetTakeOver)
+	release, quietSince, err := s.lockOrTakeOver(ctx, req.TenantID, PurposeReset, ResetTakeOver)
 	if err != nil {
 		return ResetResult{}, err
 	}
@@ -116,6 +118,7 @@ func (s *Service) EmergencyReset(ctx context.Context, req ResetRequest) (res Res
 	if err != nil {
 		return ResetResult{}, err
 	}
+	rec.index, rec.indexMarked = req.index, req.index.marks(req.TenantID, quietSince)
 	// ResetIncidents holds only incidents whose password was promoted
 	// (finishSecret); one that failed or crashed is done again.
 	if slices.Contains(strings.Split(rec.ResetIncidents, ","), req.IncidentID) {

@@ -141,8 +141,11 @@ func (s *Service) recordPending(ctx context.Context, tenantID string, rec *Recor
 	rec.PendingSince = FormatTime(s.Now())
 	rec.PendingPurpose = purpose
 	// The index learns of the change before anything is written: a crash
-	// from here on leaves the tenant pending there, where the sweep finds it.
-	if err := s.indexPending(ctx, tenantID, username, rec.CompromisedIncident); err != nil {
+	// from here on leaves the tenant pending there, where the sweep finds
+	// it. A compromise response's chunk may have marked it already.
+	if rec.indexMarked {
+		rec.index.start(tenantID)
+	} else if err := s.indexPending(ctx, tenantID, username, rec.CompromisedIncident); err != nil {
 		return err
 	}
 	if err := s.writeRecord(ctx, tenantID, rec); err != nil {
