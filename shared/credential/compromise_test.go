@@ -183,20 +183,27 @@ func (q *jobs) take() []credential.ResetJob {
 	return out
 }
 
-// TestCompromiseResponseResumesACutChunk: the route answers before any
-// tenant is reset; a chunk job cut off half-way (its invocation ends)
-// records what it did and queues its continuation, which finishes the
-// rest; every tenant is reset exactly once and reported reset.
-func TestCompromiseResponseResumesACutChunk(t *testing.T) {
-	s := devenv.StartTestStack(t, 6)
+// oneAtATime starts a stack of n tenants and a service that resets them
+// one at a time, its jobs queued in q.
+func oneAtATime(t *testing.T, n int) (*devenv.TestStack, *env, *jobs, *credential.Service, []string) {
+	s := devenv.StartTestStack(t, n)
 	e := newEnv(t, s, -1)
-	ctx := context.Background()
 	q := &jobs{}
 	svc := e.with(func(c *credential.Config) { c.ResetQueue, c.Concurrency = q, 1 })
 	var ids []string
 	for _, tn := range s.Tenants {
 		ids = append(ids, tn.TenantID)
 	}
+	return s, e, q, svc, ids
+}
+
+// TestCompromiseResponseResumesACutChunk: the route answers before any
+// tenant is reset; a chunk job cut off half-way (its invocation ends)
+// records what it did and queues its continuation, which finishes the
+// rest; every tenant is reset exactly once and reported reset.
+func TestCompromiseResponseResumesACutChunk(t *testing.T) {
+	_, e, q, svc, ids := oneAtATime(t, 6)
+	ctx := context.Background()
 	st, err := svc.StartCompromiseResponse(ctx, credential.CompromiseRequest{IncidentID: "INC-CUT-1", TenantIDs: ids, Reason: "drill", Actor: credential.Actor{UserID: "alice"}})
 	if err != nil {
 		t.Fatal(err)
@@ -272,15 +279,8 @@ func TestCompromiseResponseResumesACutChunk(t *testing.T) {
 // another run after the mark (its lock released since) writes its own
 // entries: it ends up showing the reset, not the other change.
 func TestCompromiseResponseBatchesTheIndex(t *testing.T) {
-	s := devenv.StartTestStack(t, 8)
-	e := newEnv(t, s, -1)
+	s, e, q, svc, ids := oneAtATime(t, 8)
 	ctx := context.Background()
-	q := &jobs{}
-	svc := e.with(func(c *credential.Config) { c.ResetQueue, c.Concurrency = q, 1 })
-	var ids []string
-	for _, tn := range s.Tenants {
-		ids = append(ids, tn.TenantID)
-	}
 	e.clock.Advance(time.Minute) // the stack's own changes are older than the mark
 	if _, err := svc.StartCompromiseResponse(ctx, credential.CompromiseRequest{IncidentID: "INC-BATCH-1", TenantIDs: ids, Reason: "drill", Actor: credential.Actor{UserID: "alice"}}); err != nil {
 		t.Fatal(err)
