@@ -298,22 +298,20 @@ func TestCompromiseResponseBatchesTheIndex(t *testing.T) {
 			if b != credential.BeforeCreate || !first.CompareAndSwap(false, true) {
 				return nil // (the rotation below comes here too)
 			}
-			func() {
-				// The first reset: every tenant is marked pending already.
-				for _, id := range ids {
-					if ie, _, err := svc.IndexEntryOf(ctx, id); err != nil || ie.State != credential.StatePending {
-						t.Errorf("before the first reset, %s's index entry: %+v (%v), want pending", id, ie, err)
-					}
+			// The first reset: every tenant is marked pending already.
+			for _, id := range ids {
+				if ie, _, err := svc.IndexEntryOf(ctx, id); err != nil || ie.State != credential.StatePending {
+					t.Errorf("before the first reset, %s's index entry: %+v (%v), want pending", id, ie, err)
 				}
-				// Another run rotates a tenant not reset yet.
-				raced = ids[0]
-				if raced == tenant {
-					raced = ids[1]
-				}
-				if _, err := e.svc.Rotate(ctx, credential.Request{TenantID: raced, Trigger: credential.TriggerManual, Reason: "race"}); err != nil {
-					t.Errorf("rotate %s during the response: %v", raced, err)
-				}
-			}()
+			}
+			// Another run rotates a tenant not reset yet.
+			raced = ids[0]
+			if raced == tenant {
+				raced = ids[1]
+			}
+			if _, err := e.svc.Rotate(ctx, credential.Request{TenantID: raced, Trigger: credential.TriggerManual, Reason: "race"}); err != nil {
+				t.Errorf("rotate %s during the response: %v", raced, err)
+			}
 			return nil
 		})
 	}

@@ -10,8 +10,8 @@ import (
 // tenants in batches instead of twice per reset. Each index write rewrites
 // a whole leaf (up to IndexLeafBytes) and usually its leaf of the set
 // needing attention; at 10,000 tenants a reset's two changes rarely share
-// a leaf write with another's, so the index was a third of Vault's work
-// per reset (docs/measurements.md). The batch keeps the index's rule:
+// a leaf write with another's (docs/measurements.md counts the requests).
+// The batch keeps the index's rule:
 //
 //   - before the chunk resets anything, its tenants are marked pending in
 //     one write per leaf (markChunkPending, failing closed), so a crash
@@ -19,7 +19,7 @@ import (
 //     indexPending would;
 //   - a reset whose tenant was marked skips its own pending write, unless
 //     another change of the tenant may have written the entry since (its
-//     lock was released, or taken, after the mark: indexMarkFresh);
+//     lock was released, or taken, after the mark: marks);
 //   - each reset's closing entry (indexRecord) is kept and written with
 //     others, every indexBatchFlush resets and when the chunk stops. A
 //     crash before that leaves the entries pending, which the sweep
