@@ -38,6 +38,9 @@ type Record struct {
 	// pending mark is written and still stands.
 	index       *indexBatch
 	indexMarked bool
+	// stateMarked: custom_metadata already says a change is pending (the
+	// emergency reset's compromise mark says so in the same patch).
+	stateMarked bool
 
 	Username       string
 	Password       string

@@ -140,16 +140,22 @@ func (s *Service) EmergencyReset(ctx context.Context, req ResetRequest) (res Res
 			return res, err
 		}
 	}
-	compromised := rec.Version()
+	compromised, wasPending := rec.Version(), rec.Pending()
 	if err := s.markCompromised(ctx, req, rec); err != nil {
 		return ResetResult{}, err
 	}
 	// The change's first index write (indexPending) shows the incident; a
 	// reset that fails before it shows it here, so that the overview never
-	// hides a tenant marked compromised.
+	// hides a tenant marked compromised. One that fails before its pending
+	// write puts back the state markCompromised set (best effort: the
+	// sweep's worker repairs it otherwise).
 	defer func() {
-		if err != nil {
-			s.indexSet(ctx, req.TenantID, func(e *IndexEntry) { e.Compromised = req.IncidentID })
+		if err == nil {
+			return
+		}
+		s.indexSet(ctx, req.TenantID, func(e *IndexEntry) { e.Compromised = req.IncidentID })
+		if rec.Version() == compromised && !wasPending {
+			s.patchState(ctx, req.TenantID, map[string]string{MetaState: StateCurrent})
 		}
 	}()
 	username := rec.Username
@@ -238,7 +244,13 @@ func (s *Service) finishReset(ctx context.Context, req ResetRequest, rec *Record
 // markCompromised records in custom_metadata, before anything changes,
 // that the current KV version (with any pending password in it) is
 // compromised: MetaCompromised names the incident for the overview, and a
-// per-version key keeps incident, who and when for good.
+// per-version key keeps incident, who and when for good. The same patch
+// says the reset's change is pending (MetaState), as the status index
+// does before the record is written: a reset that stops before its
+// pending write leaves the tenant pending there too, and the sweep's
+// worker finds the record unchanged and puts the state back (Rotate's
+// not-due branch). One patch instead of two, per tenant of a compromise
+// response.
 func (s *Service) markCompromised(ctx context.Context, req ResetRequest, rec *Record) error {
 	by := req.Actor.UserID
 	if len(by) > 128 {
@@ -247,10 +259,12 @@ func (s *Service) markCompromised(ctx context.Context, req ResetRequest, rec *Re
 	md := map[string]string{
 		MetaCompromised:                       req.IncidentID,
 		MetaCompromisedVersion(rec.Version()): fmt.Sprintf("incident=%s;by=%s;at=%s;pending=%t", req.IncidentID, by, FormatTime(s.Now()), rec.Pending()),
+		MetaState:                             StatePending,
 	}
 	if err := s.cfg.Vault.PatchCustomMetadata(ctx, AdminPath(req.TenantID), md); err != nil {
 		return upstream("mark the credential compromised", err)
 	}
+	rec.stateMarked = true
 	return nil
 }
 

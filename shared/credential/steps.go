@@ -151,7 +151,9 @@ func (s *Service) recordPending(ctx context.Context, tenantID string, rec *Recor
 	if err := s.writeRecord(ctx, tenantID, rec); err != nil {
 		return err
 	}
-	s.patchState(ctx, tenantID, map[string]string{MetaState: StatePending})
+	if !rec.stateMarked {
+		s.patchState(ctx, tenantID, map[string]string{MetaState: StatePending})
+	}
 	return nil
 }
 
