@@ -2,9 +2,11 @@ package api_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -54,13 +56,24 @@ func BenchmarkCompromiseResponse(b *testing.B) {
 	s := devenv.StartTestStack(b, 1)
 	ctx := context.Background()
 	q := &jobQueue{}
-	a, err := app.New(ctx, s.App.Config, app.Options{AuditOut: io.Discard, LogOut: io.Discard, Now: s.Clock.Now, ResetQueue: q, Verifier: s.Verifier, Notifier: s.Notifications})
-	if err != nil {
-		b.Fatal(err)
+	// Each part runs as its function does in AWS, with its own Vault
+	// identity and policy only: store seeds, emergency-reset responds.
+	// (Stack.App's token carries all ten policies and Vault's templated
+	// default one, which Vault parses again on every request.)
+	wire := func(function string) *app.App {
+		cfg, err := s.Vault.FunctionConfig(s.App.Config, function)
+		if err != nil {
+			b.Fatal(err)
+		}
+		a, err := app.New(ctx, cfg, app.Options{AuditOut: io.Discard, LogOut: io.Discard, Now: s.Clock.Now, ResetQueue: q, Verifier: s.Verifier, Notifier: s.Notifications})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return a
 	}
-	svc := a.API.Credentials
+	svc := wire("emergency-reset").API.Credentials
 	start := time.Now()
-	ids := seedMailUTenants(b, s, svc, tenants)
+	ids := seedMailUTenants(b, s, wire("store").API.Credentials, tenants)
 	b.Logf("stored %d tenants on the MailU stand-in in %v", tenants, time.Since(start).Round(time.Millisecond))
 
 	for i := range b.N {
@@ -70,6 +83,7 @@ func BenchmarkCompromiseResponse(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		profiled := profileVault(b, s.Vault, os.Getenv("RESET_BENCH_VAULT_PROFILE"))
 		t0 := time.Now()
 		st, err := svc.StartCompromiseResponse(ctx, credential.CompromiseRequest{IncidentID: incident, TenantIDs: ids, Reason: "benchmark", Actor: credential.Actor{UserID: "bench"}})
 		if err != nil {
@@ -104,6 +118,9 @@ func BenchmarkCompromiseResponse(b *testing.B) {
 		}
 		wall := time.Since(t0)
 		used := devenv.SampleCPU().Since(cpu)
+		if err := <-profiled; err != nil {
+			b.Error(err)
+		}
 		st, err = svc.CompromiseResponse(ctx, incident, 1, 1)
 		if err != nil || st.State != credential.StateFinished || st.Reset != tenants || st.Total != tenants {
 			b.Fatalf("response %s: state %s, reset %d of %d (total %d), failed %d, %v", st.ResponseID, st.State, st.Reset, tenants, st.Total, st.Failed, err)
@@ -133,6 +150,39 @@ func BenchmarkCompromiseResponse(b *testing.B) {
 		}
 		b.Logf("Vault requests during the response, per tenant: %s", asked.PerUnit(tenants, 25))
 	}
+}
+
+// profileVault writes a CPU profile of Vault to path (sys/pprof/profile,
+// with the root token), taken over 45 seconds from 30 seconds into the
+// response; with path empty it does nothing. The returned channel carries
+// the outcome.
+func profileVault(b *testing.B, v *devenv.Vault, path string) <-chan error {
+	done := make(chan error, 1)
+	if path == "" {
+		done <- nil
+		return done
+	}
+	go func() {
+		time.Sleep(30 * time.Second)
+		req := v.Root().NewRequest(http.MethodGet, "/v1/sys/pprof/profile")
+		req.Params.Set("seconds", "45") // under the root client's 60-second timeout
+		resp, err := v.Root().RawRequestWithContext(context.Background(), req)
+		if err != nil {
+			done <- fmt.Errorf("profile Vault: %w", err)
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(path)
+		if err == nil {
+			_, err = io.Copy(f, resp.Body)
+			err = errors.Join(err, f.Close())
+		}
+		if err == nil {
+			b.Logf("Vault's CPU profile (45 s from 30 s into the response) is in %s", path)
+		}
+		done <- err
+	}()
+	return done
 }
 
 // seedMailUTenants creates n tenants, each with its own domain on the
