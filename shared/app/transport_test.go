@@ -15,8 +15,8 @@ import (
 
 // TestClientsKeepTheirConnections: a wave of requests as wide as the
 // work keeps in flight (twice DefaultConcurrency), all open at once, then
-// a second wave: the second opens no connection, the first wave's are
-// kept idle and reused. With http.DefaultTransport's 2 idle connections a
+// a second wave: the second opens (almost) no connection, the first
+// wave's are kept idle and reused. With http.DefaultTransport's 2 idle connections a
 // host (or vault/api's GOMAXPROCS+1), the second wave opened nearly all of
 // its connections again.
 func TestClientsKeepTheirConnections(t *testing.T) {
@@ -65,8 +65,13 @@ func TestClientsKeepTheirConnections(t *testing.T) {
 				t.Fatalf("first wave opened %d connections, want %d", got, wide)
 			}
 			wave()
-			if got := opened.Load() - wide; got != 0 {
-				t.Errorf("second wave opened %d new connections, want 0 (the first wave's kept idle)", got)
+			// A connection goes back to the pool from the transport's
+			// read loop just after its body is closed, so a request of
+			// the second wave may rarely find it not yet back and dial.
+			// A few such dials are allowed; with 2 or 3 kept idle the
+			// second wave dials nearly all of its 32 again.
+			if got := opened.Load() - wide; got > wide/8 {
+				t.Errorf("second wave opened %d new connections, want at most %d (the first wave's kept idle)", got, wide/8)
 			}
 		})
 	}
