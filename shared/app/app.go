@@ -258,29 +258,25 @@ func SMTPVerifier(timeout time.Duration, roots *x509.CertPool) func(ctx context.
 const idleConnsPerHost = 64
 
 // pooledTransport is http.DefaultTransport's configuration keeping
-// idleConnsPerHost idle connections a host.
-func pooledTransport() *http.Transport {
+// idleConnsPerHost idle connections a host, speaking TLS 1.2 or later and
+// trusting roots (the system's when nil).
+func pooledTransport(roots *x509.CertPool) *http.Transport {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = idleConnsPerHost
 	tr.MaxIdleConns = 4 * idleConnsPerHost
+	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	return tr
 }
 
 // vaultHTTPClient carries every Vault request (traced when X-Ray is on).
 func vaultHTTPClient() *http.Client {
-	tr := pooledTransport()
-	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	return tracing.HTTPClient(&http.Client{Transport: tr})
+	return tracing.HTTPClient(&http.Client{Transport: pooledTransport(nil)})
 }
 
 // mailuHTTPClient is the admin API's client, trusting MAILU_CA_FILE's
-// roots beside the system's.
+// roots beside the system's (only the system's when unset).
 func mailuHTTPClient(cfg Config) *http.Client {
-	tr := pooledTransport()
-	if cfg.MailURootCAs != nil {
-		tr.TLSClientConfig = &tls.Config{RootCAs: cfg.MailURootCAs, MinVersion: tls.VersionTLS12}
-	}
-	return &http.Client{Timeout: cfg.MailUTimeout, Transport: tr}
+	return &http.Client{Timeout: cfg.MailUTimeout, Transport: pooledTransport(cfg.MailURootCAs)}
 }
 
 func parseLevel(s string) slog.Level {

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"crypto/x509"
 	"io"
 	"net"
 	"net/http"
@@ -74,5 +75,23 @@ func TestClientsKeepTheirConnections(t *testing.T) {
 				t.Errorf("second wave opened %d new connections, want at most %d (the first wave's kept idle)", got, wide/8)
 			}
 		})
+	}
+}
+
+// TestMailUClientTrustsItsRoots: the admin API's client reaches a server
+// whose certificate MAILU_CA_FILE's roots sign, and refuses it without
+// them (the system's roots only).
+func TestMailUClientTrustsItsRoots(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "{}") }))
+	defer srv.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	resp, err := app.MailUHTTPClient(app.Config{MailURootCAs: roots}).Get(srv.URL)
+	if err != nil {
+		t.Fatalf("with the server's root: %v", err)
+	}
+	resp.Body.Close()
+	if _, err := app.MailUHTTPClient(app.Config{}).Get(srv.URL); err == nil {
+		t.Error("without MAILU_CA_FILE's roots the client trusted a certificate no system root signs")
 	}
 }
