@@ -6,10 +6,11 @@ package devenv
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"smtp-vault/scripts/devenv/freeport"
 )
 
 // RepoRoot finds the repository root (the folder with the project's
@@ -61,13 +62,7 @@ func VaultBinary() (string, error) {
 	return p, nil
 }
 
-// FreeAddr returns a loopback address with a port that was free a moment
-// ago.
-func FreeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
+// FreeAddr returns a loopback address whose port was free a moment ago,
+// from below the kernel's ephemeral range so that no port-0 listener or
+// outgoing connection takes it before the server binds it (freeport).
+func FreeAddr() (string, error) { return freeport.Addr() }

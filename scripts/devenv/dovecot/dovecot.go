@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"smtp-vault/scripts/devenv/freeport"
 	"smtp-vault/shared/mailu"
 )
 
@@ -379,14 +380,7 @@ func removeStaleRunDirs() {
 	}
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
+func freeAddr() (string, error) { return freeport.Addr() }
 
 func orDefault(s, def string) string {
 	if s == "" {

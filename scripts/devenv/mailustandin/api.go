@@ -68,13 +68,23 @@ func (i *Instance) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (i *Instance) serveAPI(w http.ResponseWriter, r *http.Request) int {
-	if d := i.currentFaults().Delay; d > 0 {
-		t := time.NewTimer(d)
+	// A request that reaches the handler as the instance goes down (its
+	// connection accepted, its faults read after the change) gets no
+	// answer, like one whose connection the stop cut.
+	f := i.currentFaults()
+	if f.Down {
+		panic(http.ErrAbortHandler)
+	}
+	if f.Delay > 0 {
+		t := time.NewTimer(f.Delay)
 		defer t.Stop()
 		select {
 		case <-t.C:
 		case <-r.Context().Done():
 			return 0 // the client gave up or the instance went down
+		}
+		if i.currentFaults().Down {
+			panic(http.ErrAbortHandler)
 		}
 	}
 	if i.token == "" {
