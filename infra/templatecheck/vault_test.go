@@ -1,6 +1,7 @@
 package templatecheck
 
 import (
+	"regexp"
 	"slices"
 	"testing"
 
@@ -41,5 +42,36 @@ func TestOneVaultIdentityPerFunction(t *testing.T) {
 	p := get(tpl.root, "Parameters", "VaultAwsServerId")
 	if get(p, "Default") != nil || literal(get(p, "MinLength")) != "1" {
 		t.Errorf("VaultAwsServerId must be required (no Default, MinLength 1): logins without a server id can be replayed")
+	}
+}
+
+// TestVaultCAReachesEveryFunction: the VaultCaCertPem parameter reaches
+// every function as VAULT_CACERT_BYTES (Globals), which shared/app reads
+// into the Vault client's roots; its pattern takes empty or PEM only.
+func TestVaultCAReachesEveryFunction(t *testing.T) {
+	tpl := loadTemplate(t)
+	v := get(tpl.root, "Globals", "Function", "Environment", "Variables", "VAULT_CACERT_BYTES")
+	if got := refTarget(v); got != "VaultCaCertPem" {
+		t.Fatalf("Globals VAULT_CACERT_BYTES = %s, want !Ref VaultCaCertPem", describe(v))
+	}
+	for _, name := range sortedKeys(tpl.functions) {
+		fn := tpl.functions[name]
+		if get(fn.node, "Properties", "Environment", "Variables", "VAULT_CACERT_BYTES") != nil {
+			t.Errorf("%s overrides VAULT_CACERT_BYTES", fn.logicalID)
+		}
+	}
+	p := get(tpl.root, "Parameters", "VaultCaCertPem")
+	if literal(get(p, "Default")) != "" {
+		t.Errorf("VaultCaCertPem's default must be empty (the system's roots only)")
+	}
+	pattern, err := regexp.Compile(literal(get(p, "AllowedPattern")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem := "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+	for in, want := range map[string]bool{"": true, pem: true, "hello": false, "https://ca.example/ca.pem": false} {
+		if pattern.MatchString(in) != want {
+			t.Errorf("VaultCaCertPem pattern on %q: %v, want %v", in, !want, want)
+		}
 	}
 }

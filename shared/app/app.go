@@ -102,7 +102,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 		KVMount:      cfg.KVMount,
 		TransitMount: cfg.TransitMount,
 		Timeout:      cfg.VaultTimeout,
-		HTTPClient:   vaultHTTPClient(),
+		HTTPClient:   vaultHTTPClient(cfg),
 	}
 	if cfg.VaultAuthMethod == vault.AuthAWS {
 		c, err := loadAWS()
@@ -268,9 +268,10 @@ func pooledTransport(roots *x509.CertPool) *http.Transport {
 	return tr
 }
 
-// vaultHTTPClient carries every Vault request (traced when X-Ray is on).
-func vaultHTTPClient() *http.Client {
-	return tracing.HTTPClient(&http.Client{Transport: pooledTransport(nil)})
+// vaultHTTPClient carries every Vault request (traced when X-Ray is on),
+// trusting VAULT_CACERT's roots beside the system's.
+func vaultHTTPClient(cfg Config) *http.Client {
+	return tracing.HTTPClient(&http.Client{Transport: pooledTransport(cfg.VaultRootCAs)})
 }
 
 // mailuHTTPClient is the admin API's client, trusting MAILU_CA_FILE's

@@ -175,7 +175,11 @@ func (b *Backups) Restore(ctx context.Context, req RestoreRequest, unseal func(c
 	if !slices.Contains(b.cfg.RestoreTargets, req.TargetAddr) {
 		return backup.Report{}, nil, fmt.Errorf("%w: target_vault_addr %s is not one of the restore targets this function is configured for (BACKUP_RESTORE_TARGETS)", credential.ErrInvalidInput, req.TargetAddr)
 	}
-	target, err := vault.New(vault.Config{Address: req.TargetAddr, AuthMethod: vault.AuthToken, Token: req.TargetToken, Timeout: b.app.Config.VaultTimeout})
+	// The fresh Vault is reached as the functions' own: VAULT_CACERT's
+	// roots beside the system's, and never vault/api's default transport,
+	// which would honour VAULT_SKIP_VERIFY.
+	target, err := vault.New(vault.Config{Address: req.TargetAddr, AuthMethod: vault.AuthToken, Token: req.TargetToken,
+		Timeout: b.app.Config.VaultTimeout, HTTPClient: vaultHTTPClient(b.app.Config)})
 	if err != nil {
 		return backup.Report{}, nil, err
 	}

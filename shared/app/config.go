@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -37,6 +38,12 @@ type Config struct {
 	// neither is set. Locally it is the CA that signs the Dovecot front's
 	// certificate; in AWS a platform with a private CA sets it.
 	MailURootCAs *x509.CertPool
+	// VaultRootCAs are the certificate authorities trusted for Vault
+	// besides the system's, read from Vault's own variables: VAULT_CACERT
+	// (a path) or VAULT_CACERT_BYTES (the PEM itself). nil when neither
+	// is set. VAULT_CAPATH is refused and VAULT_SKIP_VERIFY never read: no
+	// certificate check is skipped.
+	VaultRootCAs *x509.CertPool
 	RolesClaim   string // ROLES_CLAIM: the JWT claim holding roles
 	// Each function verifies the bearer token itself (beside API
 	// Gateway's authorizer): JWT_ISSUER and JWT_AUDIENCE as the authorizer
@@ -148,6 +155,9 @@ func FromEnv() (Config, error) {
 	if c.MailURootCAs, err = mailuRootCAs(); err != nil {
 		return Config{}, err
 	}
+	if c.VaultRootCAs, err = vaultRootCAs(); err != nil {
+		return Config{}, err
+	}
 	if c.ReauthTTL, err = duration("REAUTH_TTL", 0); err != nil {
 		return Config{}, err
 	}
@@ -209,15 +219,33 @@ func FromEnv() (Config, error) {
 // mailuRootCAs reads MAILU_CA_FILE or MAILU_CA_PEM (not both) into a
 // pool with the system's roots and the given ones.
 func mailuRootCAs() (*x509.CertPool, error) {
-	file, inline := os.Getenv("MAILU_CA_FILE"), os.Getenv("MAILU_CA_PEM")
+	return rootCAsFromEnv("MAILU_CA_FILE", "MAILU_CA_PEM")
+}
+
+// vaultRootCAs reads VAULT_CACERT or VAULT_CACERT_BYTES (not both), the
+// names Vault's own CLI reads, into a pool with the system's roots and the
+// given ones. The functions give Vault's client a transport of their own,
+// so vault/api's reading of these never applies: without this a Vault
+// behind a private CA was refused whatever VAULT_CACERT said.
+func vaultRootCAs() (*x509.CertPool, error) {
+	if os.Getenv("VAULT_CAPATH") != "" {
+		return nil, fmt.Errorf("config: VAULT_CAPATH (a folder of CA files) is not read: give the CA as VAULT_CACERT (a file) or VAULT_CACERT_BYTES (PEM)")
+	}
+	return rootCAsFromEnv("VAULT_CACERT", "VAULT_CACERT_BYTES")
+}
+
+// rootCAsFromEnv reads PEM from the file named by fileKey or from pemKey
+// itself (not both): nil when neither is set.
+func rootCAsFromEnv(fileKey, pemKey string) (*x509.CertPool, error) {
+	file, inline := os.Getenv(fileKey), os.Getenv(pemKey)
 	var pem []byte
 	switch {
 	case file != "" && inline != "":
-		return nil, fmt.Errorf("config: set MAILU_CA_FILE or MAILU_CA_PEM, not both")
+		return nil, fmt.Errorf("config: set %s or %s, not both", fileKey, pemKey)
 	case file != "":
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return nil, fmt.Errorf("config: MAILU_CA_FILE: %w", err)
+			return nil, fmt.Errorf("config: %s: %w", fileKey, err)
 		}
 		pem = b
 	case inline != "":
@@ -225,19 +253,31 @@ func mailuRootCAs() (*x509.CertPool, error) {
 	default:
 		return nil, nil
 	}
-	return MailURootCAs(pem)
+	pool, err := rootsWith(pem)
+	if err != nil {
+		return nil, fmt.Errorf("config: %s/%s holds no PEM certificate", fileKey, pemKey)
+	}
+	return pool, nil
 }
 
 // MailURootCAs is the system's roots plus the PEM certificates in pem:
 // what MAILU_CA_FILE and MAILU_CA_PEM configure (the local stack passes
 // its Dovecot front's CA the same way).
 func MailURootCAs(pem []byte) (*x509.CertPool, error) {
+	pool, err := rootsWith(pem)
+	if err != nil {
+		return nil, fmt.Errorf("config: MAILU_CA_FILE/MAILU_CA_PEM holds no PEM certificate")
+	}
+	return pool, nil
+}
+
+func rootsWith(pem []byte) (*x509.CertPool, error) {
 	pool, err := x509.SystemCertPool()
 	if err != nil {
 		pool = x509.NewCertPool()
 	}
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("config: MAILU_CA_FILE/MAILU_CA_PEM holds no PEM certificate")
+		return nil, errors.New("no PEM certificate")
 	}
 	return pool, nil
 }

@@ -29,6 +29,7 @@ var configVars = []string{
 	"VAULT_ROLE_ID", "VAULT_SECRET_ID", "VAULT_AWS_ROLE", "VAULT_AWS_SERVER_ID",
 	"VAULT_KV_MOUNT", "VAULT_TRANSIT_MOUNT", "VAULT_TRANSIT_KEY",
 	"VAULT_TIMEOUT", "SMTP_TIMEOUT", "MAILU_TIMEOUT", "MAILU_CA_FILE", "MAILU_CA_PEM",
+	"VAULT_CACERT", "VAULT_CACERT_BYTES", "VAULT_CAPATH", "VAULT_SKIP_VERIFY",
 	"ROLES_CLAIM", "AWS_REGION", "LOG_LEVEL", "NOTIFY_TOPIC_ARN",
 	"REAUTH_TTL", "VAULT_USERPASS_MOUNT", "VAULT_ACCESS_MOUNT", "VAULT_REAUTH_KEY", "CONSOLE_ORIGIN",
 	"CONSOLE_SIGN_IN_MODE", "CONSOLE_SIGN_IN_URL", "CONSOLE_CODE_EXCHANGE_URL", "CONSOLE_CLIENT_ID",
@@ -421,16 +422,80 @@ func TestFromEnvRefusesABadShardCount(t *testing.T) {
 	}
 }
 
-// TestFromEnvMailUCA: the CA of the tenants' MailU is read once, from a
-// file or inline PEM, and trusted beside the system's roots; a value that
-// holds no certificate is refused at start rather than at the first login.
-func TestFromEnvMailUCA(t *testing.T) {
+// TestFromEnvCAs: the CAs of the tenants' MailU (MAILU_CA_FILE or
+// MAILU_CA_PEM) and of Vault (VAULT_CACERT or VAULT_CACERT_BYTES, Vault's
+// own names) are read once, from a file or inline PEM, and trusted beside
+// the system's roots; a value that holds no certificate is refused at
+// start rather than at the first connection.
+func TestFromEnvCAs(t *testing.T) {
+	cert, caPEM := testCA(t)
+	file := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(file, caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	clearEnv(t)
+	c, err := app.FromEnv()
+	if err != nil || c.MailURootCAs != nil || c.VaultRootCAs != nil {
+		t.Fatalf("no CA configured: %v %v, %v", c.MailURootCAs, c.VaultRootCAs, err)
+	}
+	for _, v := range []struct {
+		fileKey, pemKey string
+		pool            func(app.Config) *x509.CertPool
+		other           func(app.Config) *x509.CertPool
+	}{
+		{"MAILU_CA_FILE", "MAILU_CA_PEM", func(c app.Config) *x509.CertPool { return c.MailURootCAs }, func(c app.Config) *x509.CertPool { return c.VaultRootCAs }},
+		{"VAULT_CACERT", "VAULT_CACERT_BYTES", func(c app.Config) *x509.CertPool { return c.VaultRootCAs }, func(c app.Config) *x509.CertPool { return c.MailURootCAs }},
+	} {
+		for name, set := range map[string]func(){
+			"file": func() { t.Setenv(v.fileKey, file) },
+			"pem":  func() { t.Setenv(v.pemKey, string(caPEM)) },
+		} {
+			t.Run(v.fileKey+"/"+name, func(t *testing.T) {
+				clearEnv(t)
+				set()
+				c, err := app.FromEnv()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := cert.Verify(x509.VerifyOptions{Roots: v.pool(c), DNSName: "127.0.0.1"}); err != nil {
+					t.Fatalf("the configured CA is not trusted: %v", err)
+				}
+				if v.other(c) != nil {
+					t.Fatal("the CA was given to the other service too")
+				}
+			})
+		}
+		for name, set := range map[string]func(){
+			"missing file": func() { t.Setenv(v.fileKey, file+".missing") },
+			"not pem":      func() { t.Setenv(v.pemKey, "hello") },
+			"file and pem": func() { t.Setenv(v.pemKey, string(caPEM)); t.Setenv(v.fileKey, file) },
+		} {
+			t.Run(v.fileKey+"/"+name, func(t *testing.T) {
+				clearEnv(t)
+				set()
+				if _, err := app.FromEnv(); err == nil || !strings.Contains(err.Error(), v.fileKey) {
+					t.Fatalf("accepted, or the error names another setting: %v", err)
+				}
+			})
+		}
+	}
+	// A folder of CAs is not read: refused rather than ignored.
+	clearEnv(t)
+	t.Setenv("VAULT_CAPATH", filepath.Dir(file))
+	if _, err := app.FromEnv(); err == nil || !strings.Contains(err.Error(), "VAULT_CAPATH") {
+		t.Fatalf("VAULT_CAPATH: %v", err)
+	}
+}
+
+func testCA(t *testing.T) (*x509.Certificate, []byte) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "local MailU CA"},
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "local test CA"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		IsCA: true, BasicConstraintsValid: true, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
@@ -440,44 +505,5 @@ func TestFromEnvMailUCA(t *testing.T) {
 		t.Fatal(err)
 	}
 	cert, _ := x509.ParseCertificate(der)
-	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	file := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(file, caPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	clearEnv(t)
-	c, err := app.FromEnv()
-	if err != nil || c.MailURootCAs != nil {
-		t.Fatalf("no CA configured: %v, %v", c.MailURootCAs, err)
-	}
-	for name, set := range map[string]func(){
-		"file": func() { t.Setenv("MAILU_CA_FILE", file) },
-		"pem":  func() { t.Setenv("MAILU_CA_PEM", string(caPEM)) },
-	} {
-		t.Run(name, func(t *testing.T) {
-			clearEnv(t)
-			set()
-			c, err := app.FromEnv()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := cert.Verify(x509.VerifyOptions{Roots: c.MailURootCAs, DNSName: "127.0.0.1"}); err != nil {
-				t.Fatalf("the configured CA is not trusted: %v", err)
-			}
-		})
-	}
-	for name, set := range map[string]func(){
-		"missing file": func() { t.Setenv("MAILU_CA_FILE", file+".missing") },
-		"not pem":      func() { t.Setenv("MAILU_CA_PEM", "hello") },
-		"file and pem": func() { t.Setenv("MAILU_CA_PEM", string(caPEM)); t.Setenv("MAILU_CA_FILE", file) },
-	} {
-		t.Run(name, func(t *testing.T) {
-			clearEnv(t)
-			set()
-			if _, err := app.FromEnv(); err == nil || !strings.Contains(err.Error(), "MAILU_CA") {
-				t.Fatalf("accepted: %v", err)
-			}
-		})
-	}
+	return cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }

@@ -1,11 +1,15 @@
 package app_test
 
 import (
+	"context"
 	"crypto/x509"
+	"encoding/pem"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,7 +26,7 @@ import (
 // its connections again.
 func TestClientsKeepTheirConnections(t *testing.T) {
 	for name, client := range map[string]*http.Client{
-		"vault": app.VaultHTTPClient(),
+		"vault": app.VaultHTTPClient(app.Config{}),
 		"mailu": app.MailUHTTPClient(app.Config{}),
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -93,5 +97,56 @@ func TestMailUClientTrustsItsRoots(t *testing.T) {
 	resp.Body.Close()
 	if _, err := app.MailUHTTPClient(app.Config{}).Get(srv.URL); err == nil {
 		t.Error("without MAILU_CA_FILE's roots the client trusted a certificate no system root signs")
+	}
+}
+
+// TestVaultClientTrustsVaultCACert: the functions reach a Vault over TLS
+// whose certificate VAULT_CACERT's CA signs, and refuse it without
+// (vault/api's own reading of VAULT_CACERT never applied to the
+// functions' transport) and with VAULT_SKIP_VERIFY, which is never read.
+func TestVaultClientTrustsVaultCACert(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/sys/health" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"initialized":true,"sealed":false,"standby":false,"version":"1.21.0"}`)
+	}))
+	defer srv.Close()
+	caFile := filepath.Join(t.TempDir(), "vault-ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	health := func(env map[string]string) error {
+		clearEnv(t)
+		t.Setenv("VAULT_ADDR", srv.URL)
+		t.Setenv("VAULT_AUTH_METHOD", "token")
+		t.Setenv("VAULT_TOKEN", "t")
+		for k, v := range env {
+			t.Setenv(k, v)
+		}
+		cfg, err := app.FromEnv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := app.New(context.Background(), cfg, quiet())
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := a.Vault.Health(context.Background())
+		if err == nil && (!h.Initialized || h.Version != "1.21.0") {
+			t.Fatalf("health read wrong: %+v", h)
+		}
+		return err
+	}
+	if err := health(map[string]string{"VAULT_CACERT": caFile}); err != nil {
+		t.Fatalf("with VAULT_CACERT: %v", err)
+	}
+	if err := health(nil); err == nil {
+		t.Error("without VAULT_CACERT the functions trusted a certificate no system root signs")
+	}
+	if err := health(map[string]string{"VAULT_SKIP_VERIFY": "true"}); err == nil {
+		t.Error("VAULT_SKIP_VERIFY turned the certificate check off")
 	}
 }
