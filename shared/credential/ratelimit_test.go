@@ -22,27 +22,34 @@ import (
 // against MailU's limit of the user.
 func attack(t *testing.T, m *devenv.InProcessMailU, addr, user string, n int) {
 	t.Helper()
-	conf, err := m.Front.TLSConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
 	for i := range n {
-		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 10 * time.Second}
-		conn, err := d.Dial("tcp", addr)
-		if err != nil {
-			t.Fatalf("connect from 127.0.0.2: %v", err)
-		}
-		c, err := smtp.NewClientStartTLS(conn, conf)
-		if err != nil {
-			t.Fatalf("STARTTLS from 127.0.0.2: %v", err)
-		}
-		err = c.Auth(sasl.NewPlainClient("", user, "guess-"+string(rune('a'+i))))
-		c.Close()
+		err := loginFrom(t, m, net.IPv4(127, 0, 0, 2), addr, user, "guess-"+string(rune('a'+i)))
 		var se *smtp.SMTPError
 		if !errors.As(err, &se) || se.Code != 535 {
 			t.Fatalf("wrong password %d from 127.0.0.2: %v, want 535", i, err)
 		}
 	}
+}
+
+// loginFrom logs in over STARTTLS through the Dovecot front from the
+// loopback address ip.
+func loginFrom(t *testing.T, m *devenv.InProcessMailU, ip net.IP, addr, user, pass string) error {
+	t.Helper()
+	conf, err := m.Front.TLSConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}, Timeout: 10 * time.Second}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("connect from %s: %v", ip, err)
+	}
+	c, err := smtp.NewClientStartTLS(conn, conf)
+	if err != nil {
+		t.Fatalf("STARTTLS from %s: %v", ip, err)
+	}
+	defer c.Close()
+	return c.Auth(sasl.NewPlainClient("", user, pass))
 }
 
 // TestRateLimitedAdminThroughDovecot: someone spends MailU's login limit
@@ -160,5 +167,83 @@ func TestRateLimitedAdminThroughDovecot(t *testing.T) {
 		if err := verifyLogin(ctx, tn.MailU.SMTPAddr, admin, gone); !errors.Is(err, mailu.ErrAuthFailed) {
 			t.Fatalf("a replaced password: %v, want refused", err)
 		}
+	}
+}
+
+// TestExemptFunctionsOutlastTheAttack is the deployment docs/deploy.md
+// asks for: the functions' egress address is in MailU's
+// AUTH_RATELIMIT_EXEMPTION. The same attack spends the user's limit (the
+// right password from another address is refused), yet the service's own
+// logins still go through: store confirms the password, a rotation
+// completes, and nothing is left pending or marked failing.
+func TestExemptFunctionsOutlastTheAttack(t *testing.T) {
+	limiter := newClock(time.Now())
+	limits := mailustandin.DefaultAuthLimits()
+	limits.User = mailustandin.Rate{N: 3, Per: 24 * time.Hour}
+	exempt, err := mailustandin.ParseExemption("127.0.0.1/32")
+	if err != nil {
+		t.Fatal(err)
+	}
+	limits.Exemption = exempt
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	m, err := devenv.StartInProcessMailU(ctx, filepath.Join(dir, "exempt"), mailustandin.Options{AuthLimits: &limits, Now: limiter.Now}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := devenv.NewTestStack(ctx, dir, 1, func(o *devenv.StackOptions) { o.MailU = m })
+	if s != nil {
+		t.Cleanup(s.Close)
+	} else {
+		m.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := s.Tenants[0]
+	admin := "admin@" + tn.Domain
+	e := newEnv(t, s, -1)
+	svc := e.with(func(c *credential.Config) { c.Notifier = s.Notifications })
+	_, old, _ := e.current(t, tn.TenantID)
+
+	// A day later (no exemption left from the seeding's success), the
+	// attack spends the user's limit: the right password from the
+	// attacker's address is refused like a wrong one.
+	limiter.Advance(25 * time.Hour)
+	attack(t, m, tn.MailU.SMTPAddr, admin, 3)
+	var se *smtp.SMTPError
+	if err := loginFrom(t, m, net.IPv4(127, 0, 0, 2), tn.MailU.SMTPAddr, admin, old); !errors.As(err, &se) || se.Code != 535 {
+		t.Fatalf("the right password from 127.0.0.2 while the user is limited: %v, want 535", err)
+	}
+
+	// The functions connect from 127.0.0.1, an exempt address.
+	if err := verifyLogin(ctx, tn.MailU.SMTPAddr, admin, old); err != nil {
+		t.Fatalf("the right password from the exempt address: %v", err)
+	}
+	in := s.StoreEvent(tn)
+	in.MailUAPIToken = ""
+	if res, err := svc.Store(ctx, in, credential.Actor{UserID: "provisioning"}); err != nil || res.Action != "unchanged" {
+		t.Fatalf("store from the exempt address: %+v, %v", res, err)
+	}
+	rot := credential.Request{TenantID: tn.TenantID, Trigger: credential.TriggerManual, Reason: "test", Actor: credential.Actor{UserID: "admin"}}
+	if _, err := svc.Rotate(ctx, rot); err != nil {
+		t.Fatalf("rotate from the exempt address: %v", err)
+	}
+	_, now, rec := e.current(t, tn.TenantID)
+	if now == old || rec.Pending() {
+		t.Fatalf("the rotation did not complete (same password %t, pending %t)", now == old, rec.Pending())
+	}
+	if err := verifyLogin(ctx, tn.MailU.SMTPAddr, admin, now); err != nil {
+		t.Fatalf("the rotated password: %v", err)
+	}
+	if err := verifyLogin(ctx, tn.MailU.SMTPAddr, admin, old); !errors.Is(err, mailu.ErrAuthFailed) {
+		t.Fatalf("the replaced password: %v, want refused", err)
+	}
+	if m := failingMark(t, e, tn.TenantID); m != "" {
+		t.Fatalf("the tenant is marked failing: %s", m)
+	}
+	if n := failingAlerts(s.Notifications, tn.TenantID); n != 0 {
+		t.Fatalf("%d failing alerts, want none", n)
 	}
 }
