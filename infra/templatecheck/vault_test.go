@@ -75,3 +75,31 @@ func TestVaultCAReachesEveryFunction(t *testing.T) {
 		}
 	}
 }
+
+// TestFixedVaultNamesAreEnforced: the mount and key parameters that
+// scripts/vault-setup and the policies hard-code take that one value only,
+// so a deploy with another fails at once instead of deploying functions
+// whose every Vault request is refused.
+func TestFixedVaultNamesAreEnforced(t *testing.T) {
+	tpl := loadTemplate(t)
+	for param, want := range map[string]string{
+		"VaultKvMount":       vaultsetup.KVMount,
+		"VaultTransitMount":  vaultsetup.TransitMount,
+		"VaultTransitKey":    vaultsetup.TransitKey,
+		"VaultReauthKey":     vaultsetup.ReauthKey,
+		"VaultUserpassMount": vaultsetup.UserpassMount,
+		"VaultAccessMount":   vaultsetup.AccessMount,
+	} {
+		p := get(tpl.root, "Parameters", param)
+		if p == nil {
+			t.Errorf("no parameter %s", param)
+			continue
+		}
+		if got := literal(get(p, "Default")); got != want {
+			t.Errorf("%s default %q, vault-setup uses %q", param, got, want)
+		}
+		if got := literals(get(p, "AllowedValues")); !slices.Equal(got, []string{want}) {
+			t.Errorf("%s AllowedValues %q, want only %q", param, got, want)
+		}
+	}
+}
