@@ -52,6 +52,62 @@ func loginFrom(t *testing.T, m *devenv.InProcessMailU, ip net.IP, addr, user, pa
 	return c.Auth(sasl.NewPlainClient("", user, pass))
 }
 
+// attacked is one tenant whose admin@ someone has just locked out of
+// MailU: its limit of failed logins per user lowered to 3 a day and spent
+// with wrong passwords from 127.0.0.2, through the real Dovecot front, a
+// day after the seeding's success (whose exemption has lapsed).
+type attacked struct {
+	ctx     context.Context
+	s       *devenv.TestStack
+	m       *devenv.InProcessMailU
+	limiter *clock
+	tn      devenv.DemoTenant
+	admin   string
+	e       *env
+	svc     *credential.Service
+	old     string // the password Vault serves and MailU holds
+}
+
+// attackAdmin sets up attacked; exemption is MailU's
+// AUTH_RATELIMIT_EXEMPTION ("" for none).
+func attackAdmin(t *testing.T, exemption string) attacked {
+	t.Helper()
+	limits := mailustandin.DefaultAuthLimits()
+	limits.User = mailustandin.Rate{N: 3, Per: 24 * time.Hour}
+	var err error
+	if limits.Exemption, err = mailustandin.ParseExemption(exemption); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	a := attacked{ctx: ctx, limiter: newClock(time.Now())}
+	dir := t.TempDir()
+	a.m, err = devenv.StartInProcessMailU(ctx, filepath.Join(dir, "limited"), mailustandin.Options{AuthLimits: &limits, Now: a.limiter.Now}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := devenv.NewTestStack(ctx, dir, 1, func(o *devenv.StackOptions) { o.MailU = a.m })
+	if s != nil {
+		t.Cleanup(s.Close) // closes the MailU too: the stack runs on the caller's
+	} else {
+		a.m.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.s, a.tn = s, s.Tenants[0]
+	a.admin = "admin@" + a.tn.Domain
+	a.e = newEnv(t, s, -1)
+	a.svc = a.e.with(func(c *credential.Config) { c.Notifier = s.Notifications })
+	_, a.old, _ = a.e.current(t, a.tn.TenantID)
+
+	// The seeding store's success exempted 127.0.0.1 for a day (MailU's
+	// AUTH_RATELIMIT_EXEMPTION_LENGTH); a day later the attack begins.
+	a.limiter.Advance(25 * time.Hour)
+	attack(t, a.m, a.tn.MailU.SMTPAddr, a.admin, 3)
+	return a
+}
+
 // TestRateLimitedAdminThroughDovecot: someone spends MailU's login limit
 // of admin@<domain> (AUTH_RATELIMIT_USER, lowered to 3 failures a day)
 // with wrong passwords from another address, through the real Dovecot
@@ -61,35 +117,8 @@ func loginFrom(t *testing.T, m *devenv.InProcessMailU, ip net.IP, addr, user, pa
 // refusals; once the limit lapses the pending change completes, and the
 // old and new passwords behave as docs/architecture.md says.
 func TestRateLimitedAdminThroughDovecot(t *testing.T) {
-	limiter := newClock(time.Now())
-	limits := mailustandin.DefaultAuthLimits()
-	limits.User = mailustandin.Rate{N: 3, Per: 24 * time.Hour}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	dir := t.TempDir()
-	m, err := devenv.StartInProcessMailU(ctx, filepath.Join(dir, "limited"), mailustandin.Options{AuthLimits: &limits, Now: limiter.Now}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := devenv.NewTestStack(ctx, dir, 1, func(o *devenv.StackOptions) { o.MailU = m })
-	if s != nil {
-		t.Cleanup(s.Close) // closes m too: the stack runs on the caller's MailU
-	} else {
-		m.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	tn := s.Tenants[0]
-	admin := "admin@" + tn.Domain
-	e := newEnv(t, s, -1)
-	svc := e.with(func(c *credential.Config) { c.Notifier = s.Notifications })
-	_, old, _ := e.current(t, tn.TenantID)
-
-	// The seeding store's success exempted 127.0.0.1 for a day (MailU's
-	// AUTH_RATELIMIT_EXEMPTION_LENGTH); a day later the attack begins.
-	limiter.Advance(25 * time.Hour)
-	attack(t, m, tn.MailU.SMTPAddr, admin, 3)
+	a := attackAdmin(t, "")
+	ctx, s, limiter, tn, admin, e, svc, old := a.ctx, a.s, a.limiter, a.tn, a.admin, a.e, a.svc, a.old
 	if err := verifyLogin(ctx, tn.MailU.SMTPAddr, admin, old); !errors.Is(err, mailu.ErrAuthFailed) {
 		t.Fatalf("the right password while the user is rate-limited: %v, want Dovecot's 535", err)
 	}
@@ -177,41 +206,10 @@ func TestRateLimitedAdminThroughDovecot(t *testing.T) {
 // logins still go through: store confirms the password, a rotation
 // completes, and nothing is left pending or marked failing.
 func TestExemptFunctionsOutlastTheAttack(t *testing.T) {
-	limiter := newClock(time.Now())
-	limits := mailustandin.DefaultAuthLimits()
-	limits.User = mailustandin.Rate{N: 3, Per: 24 * time.Hour}
-	exempt, err := mailustandin.ParseExemption("127.0.0.1/32")
-	if err != nil {
-		t.Fatal(err)
-	}
-	limits.Exemption = exempt
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	dir := t.TempDir()
-	m, err := devenv.StartInProcessMailU(ctx, filepath.Join(dir, "exempt"), mailustandin.Options{AuthLimits: &limits, Now: limiter.Now}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := devenv.NewTestStack(ctx, dir, 1, func(o *devenv.StackOptions) { o.MailU = m })
-	if s != nil {
-		t.Cleanup(s.Close)
-	} else {
-		m.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	tn := s.Tenants[0]
-	admin := "admin@" + tn.Domain
-	e := newEnv(t, s, -1)
-	svc := e.with(func(c *credential.Config) { c.Notifier = s.Notifications })
-	_, old, _ := e.current(t, tn.TenantID)
-
-	// A day later (no exemption left from the seeding's success), the
-	// attack spends the user's limit: the right password from the
+	a := attackAdmin(t, "127.0.0.1/32")
+	ctx, s, m, tn, admin, e, svc, old := a.ctx, a.s, a.m, a.tn, a.admin, a.e, a.svc, a.old
+	// The attack spent the user's limit: the right password from the
 	// attacker's address is refused like a wrong one.
-	limiter.Advance(25 * time.Hour)
-	attack(t, m, tn.MailU.SMTPAddr, admin, 3)
 	var se *smtp.SMTPError
 	if err := loginFrom(t, m, net.IPv4(127, 0, 0, 2), tn.MailU.SMTPAddr, admin, old); !errors.As(err, &se) || se.Code != 535 {
 		t.Fatalf("the right password from 127.0.0.2 while the user is limited: %v, want 535", err)
