@@ -27,6 +27,12 @@ func TestStackRunsEachFunctionWithItsOwnPolicy(t *testing.T) {
 			t.Errorf("%s runs with policies %v (%v), want %v", fn, got, err, want)
 		}
 	}
+	// The tests' all-functions handle carries the functions' policies and,
+	// like each of them, not Vault's default one.
+	all, err := s.App.Vault.TokenPolicies(ctx)
+	if err != nil || len(all) != len(policies.Functions) || slices.Contains(all, "default") {
+		t.Errorf("the all-functions role runs with policies %v (%v), want the %d functions' and no default", all, err, len(policies.Functions))
+	}
 	rec, err := s.App.Vault.Read(ctx, tn.TenantID+"/admin")
 	if err != nil || rec.Data["data_key"] == "" {
 		t.Fatalf("read the seeded credential: %v", err)
